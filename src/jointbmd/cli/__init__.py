@@ -6,14 +6,38 @@ prints one line on stderr and exits 2 without a traceback; any other failure exi
 
 from __future__ import annotations
 
+import importlib
 import sys
-
-import click
 
 from jointbmd.errors import UserError
 
 from . import _commands  # noqa: F401  (registers every sub-command)
 from ._app import app
+
+
+def _click_exception_modules() -> list:
+    # typer >= 0.20 carries its own copy of click (typer._click); older typer uses click. Catch
+    # the exceptions of whichever is present.
+    modules = []
+    for name in ("typer.exceptions", "typer._click.exceptions", "click.exceptions"):
+        try:
+            modules.append(importlib.import_module(name))
+        except ImportError:
+            pass
+    return modules
+
+
+_MODULES = _click_exception_modules()
+
+
+def _classes(name: str) -> tuple[type[BaseException], ...]:
+    return tuple({getattr(m, name) for m in _MODULES if hasattr(m, name)})
+
+
+_USAGE = _classes("UsageError")
+_NO_ARGS = _classes("NoArgsIsHelpError")
+_EXIT = _classes("Exit")
+_ABORT = _classes("Abort")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -23,13 +47,14 @@ def main(argv: list[str] | None = None) -> None:
     command = typer.main.get_command(app)
     args = sys.argv[1:] if argv is None else argv
     try:
-        command.main(args=args, prog_name="jointbmd", standalone_mode=False)
+        returned = command.main(args=args, prog_name="jointbmd", standalone_mode=False)
     except UserError as error:
         _fail(error.one_line())
-    except click.exceptions.NoArgsIsHelpError as error:
-        click.echo(error.ctx.get_help() if error.ctx else "", err=True)
+    except _NO_ARGS as error:
+        ctx = getattr(error, "ctx", None)
+        sys.stderr.write((ctx.get_help() if ctx else "") + "\n")
         sys.exit(2)
-    except click.UsageError as error:
+    except _USAGE as error:
         where = ""
         param = getattr(error, "param", None)
         if param is not None and getattr(param, "opts", None):
@@ -37,15 +62,14 @@ def main(argv: list[str] | None = None) -> None:
         elif param is not None and getattr(param, "name", None):
             where = f"{param.name.upper()}: "
         _fail(f"{where}{error.format_message()}")
-    except click.exceptions.Exit as error:
+    except _EXIT as error:
         sys.exit(error.exit_code)
-    except click.Abort:
+    except _ABORT:
         _fail("aborted")
     except BrokenPipeError:
         sys.exit(1)
-    # standalone_mode=False returns the command's return value; commands signal failure by
-    # raising typer.Exit(code), handled above.
-    sys.exit(0)
+    # Without standalone mode, typer.Exit(code) comes back as the return value.
+    sys.exit(returned if isinstance(returned, int) else 0)
 
 
 def _fail(line: str) -> None:

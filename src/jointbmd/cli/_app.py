@@ -18,7 +18,9 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-scenario_app = typer.Typer(help="Check, list, show and describe scenario files.", no_args_is_help=True)
+scenario_app = typer.Typer(
+    help="Check, list, show and describe scenario files.", no_args_is_help=True
+)
 ledger_app = typer.Typer(help="Work with hash-chained message ledgers.", no_args_is_help=True)
 
 app.add_typer(scenario_app, name="scenario")

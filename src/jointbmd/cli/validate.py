@@ -1,0 +1,68 @@
+"""``jointbmd validate``: print the validation table and fail when any check fails.
+
+Prints every check (group, check, expected, obtained, tolerance, source, pass) from
+:mod:`jointbmd.analysis.validate`; ``--group NAME`` (repeatable) limits it to those groups;
+``--json`` prints ``{"checks": [...], "passed": bool}``. Exit status 1 when any check fails.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from jointbmd.errors import UserError
+
+from ._app import app
+from ._output import format_cell, print_json, print_table
+
+
+@app.command("validate")
+def validate_command(
+    group: Annotated[
+        list[str] | None,
+        typer.Option("--group", help="Run only this group of checks (repeatable)."),
+    ] = None,
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Check jointbmd against published numbers and textbook formulas."""
+    from jointbmd.analysis import validate
+
+    try:
+        checks = validate.run_checks(group or None)
+    except UserError as error:
+        raise UserError(error.reason, field="--group") from None
+    passed = all(check.passed for check in checks)
+    if as_json:
+        print_json({"checks": [check.to_dict() for check in checks], "passed": passed})
+    else:
+        rows = [
+            (
+                check.group,
+                check.name,
+                _number(check.expected),
+                _number(check.obtained),
+                f"{format_cell(check.tolerance)} {_KIND[check.tolerance_kind]}",
+                check.source,
+                "pass" if check.passed else "FAIL",
+            )
+            for check in checks
+        ]
+        failed = sum(not check.passed for check in checks)
+        title = f"Validation: {len(checks) - failed} of {len(checks)} checks pass"
+        print_table(
+            title,
+            ["group", "check", "expected", "obtained", "tolerance", "source", "pass"],
+            rows,
+        )
+    if not passed:
+        # sys.exit, not typer.Exit: the entry point runs typer without standalone mode.
+        sys.exit(1)
+
+
+_KIND = {"relative": "rel", "absolute": "abs"}
+
+
+def _number(value: float) -> str:
+    return f"{value:.10g}"

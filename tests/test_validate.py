@@ -1,0 +1,142 @@
+"""The validation table: every registered check passes, and ``jointbmd validate`` reports it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from jointbmd.analysis import validate
+from jointbmd.cli import main
+from jointbmd.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def checks() -> list[validate.Check]:
+    return validate.run_checks()
+
+
+def test_every_check_passes(checks):
+    assert checks, "no validation checks registered"
+    failed = [c for c in checks if not c.passed]
+    assert not failed, "\n".join(
+        f"{c.group}: {c.name}: expected {c.expected}, obtained {c.obtained}, "
+        f"tolerance {c.tolerance} {c.tolerance_kind}"
+        for c in failed
+    )
+
+
+def test_checks_are_well_formed(checks):
+    names = [(c.group, c.name) for c in checks]
+    assert len(names) == len(set(names)), "duplicate check names"
+    for c in checks:
+        assert c.group in validate.group_names()
+        assert c.source.strip(), f"{c.name}: no source"
+        assert c.tolerance >= 0 and c.tolerance_kind in ("absolute", "relative")
+
+
+def test_effectiveness_group_has_hand_worked_and_monte_carlo_checks(checks):
+    eff = [c for c in checks if c.group == "effectiveness"]
+    assert any("ceiling" in c.name for c in eff)
+    assert sum("Monte Carlo" in c.name for c in eff) >= 4
+
+
+def test_check_compare_semantics():
+    ok = validate.Check.compare(
+        "a", expected=100.0, obtained=100.4, tolerance=0.005, relative=True, source="s"
+    )
+    assert ok.passed and ok.tolerance_kind == "relative"
+    bad = validate.Check.compare("a", expected=100.0, obtained=100.6, tolerance=0.5, source="s")
+    assert not bad.passed and bad.tolerance_kind == "absolute"
+    nan = validate.Check.compare(
+        "a", expected=1.0, obtained=float("nan"), tolerance=1.0, source="s"
+    )
+    assert not nan.passed
+    inside = validate.Check.in_interval(
+        "b", expected=0.5, obtained=0.48, low=0.46, high=0.51, source="s"
+    )
+    assert inside.passed and inside.tolerance == pytest.approx(0.03)
+    outside = validate.Check.in_interval(
+        "b", expected=0.4, obtained=0.48, low=0.46, high=0.51, source="s"
+    )
+    assert not outside.passed and abs(outside.expected - outside.obtained) > outside.tolerance
+
+
+def test_unknown_group_is_a_user_error():
+    with pytest.raises(UserError):
+        validate.run_checks(["no-such-group"])
+    assert {c.group for c in validate.run_checks(["effectiveness"])} == {"effectiveness"}
+
+
+def test_a_new_group_registers_and_a_failure_is_reported():
+    @validate.check_group("_test_failing")
+    def _failing() -> list[validate.Check]:
+        return [
+            validate.Check.compare(
+                "wrong", expected=1.0, obtained=2.0, tolerance=0.1, source="test"
+            )
+        ]
+
+    try:
+        (check,) = validate.run_checks(["_test_failing"])
+        assert check.group == "_test_failing" and not check.passed
+        with pytest.raises(ValueError):
+            validate.check_group("_test_failing")(_failing)
+    finally:
+        validate._GROUPS.pop("_test_failing")
+
+
+def test_cli_validate_json(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["validate", "--json"])
+    out = capsys.readouterr().out
+    assert exited.value.code == 0
+    data = json.loads(out)
+    assert data["passed"] is True
+    keys = {
+        "group",
+        "name",
+        "expected",
+        "obtained",
+        "tolerance",
+        "tolerance_kind",
+        "source",
+        "passed",
+    }
+    assert data["checks"] and all(keys <= set(c) for c in data["checks"])
+
+
+def test_cli_validate_exits_1_when_a_check_fails(capsys):
+    @validate.check_group("_test_cli_failing")
+    def _failing() -> list[validate.Check]:
+        return [
+            validate.Check.compare(
+                "wrong", expected=1.0, obtained=2.0, tolerance=0.1, source="test"
+            )
+        ]
+
+    try:
+        with pytest.raises(SystemExit) as exited:
+            main(["validate", "--group", "_test_cli_failing", "--json"])
+        assert exited.value.code == 1
+        assert json.loads(capsys.readouterr().out)["passed"] is False
+    finally:
+        validate._GROUPS.pop("_test_cli_failing")
+
+
+def test_cli_validate_subprocess_table_and_errors():
+    table = subprocess.run(
+        ["jointbmd", "validate", "--group", "effectiveness"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert table.returncode == 0, table.stderr
+    for column in ("check", "expected", "obtained", "tolerance", "source", "pass"):
+        assert column in table.stdout
+    unknown = subprocess.run(
+        ["jointbmd", "validate", "--group", "nope"], capture_output=True, text=True, check=False
+    )
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip().count("\n") == 0 and "--group" in unknown.stderr
