@@ -1,0 +1,133 @@
+"""``jointbmd ledger verify|compare|export``: check hash-chained ledgers and compare pictures.
+
+``verify FILE`` exits 0 on an intact ledger, 1 when verification fails (naming the first bad
+entry), 2 on a user error (missing, unreadable or non-ledger file, bad flag).
+``compare A B`` exits 0 when both ledgers hold the identical fused picture, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from jointbmd.errors import UserError
+from jointbmd.exchange import (
+    KeyRing,
+    LedgerInvalid,
+    compare_pictures,
+    export_picture,
+    verify_ledger,
+)
+
+from ._app import ledger_app
+from ._output import print_json, print_table
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+KeysOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--keys",
+        help="Directory of NAME.pub.pem files to trust instead of the keys in the ledger header.",
+    ),
+]
+
+
+def _trusted_keys(keys: Path | None) -> KeyRing | None:
+    if keys is None:
+        return None
+    if not keys.is_dir():
+        raise UserError("not a directory", field="--keys", file=str(keys))
+    try:
+        ring = KeyRing.load(keys)
+    except (ValueError, OSError) as error:
+        raise UserError(f"cannot load keys: {error}", field="--keys") from None
+    if len(ring) == 0:
+        raise UserError("no NAME.pub.pem files in the directory", field="--keys", file=str(keys))
+    return ring
+
+
+def _fail(line: str) -> None:
+    sys.stderr.write("jointbmd: " + " ".join(line.split()) + "\n")
+    raise click.exceptions.Exit(1)
+
+
+@ledger_app.command("verify")
+def verify(
+    file: Annotated[Path, typer.Argument(help="Ledger file (JSON lines).")],
+    keys: KeysOption = None,
+    head: Annotated[
+        str | None,
+        typer.Option("--head", help="Anchor INDEX:HASH recorded earlier; fail if it was lost."),
+    ] = None,
+    require_seal: Annotated[
+        bool, typer.Option("--require-seal", help="Fail unless the owner sealed the ledger.")
+    ] = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """Check the hash chain and every signature of a ledger."""
+    report = verify_ledger(file, _trusted_keys(keys), expected_head=head, require_seal=require_seal)
+    if json_output:
+        print_json(report.to_json())
+    else:
+        state = "intact" if report.ok else f"BAD at entry {report.first_bad}: {report.reason}"
+        sealed = "sealed" if report.sealed else "not sealed"
+        typer.echo(
+            f"ledger {file}: {state}; {report.entries} entries; owner {report.owner}; {sealed}; "
+            f"keys from {report.keys_from}\nhead {report.head}  (INDEX:HASH of the last good entry)"
+        )
+    if not report.ok:
+        _fail(f"{file}: verification failed at entry {report.first_bad}: {report.reason}")
+
+
+def _picture(file: Path, keys: KeyRing | None) -> dict:
+    try:
+        return export_picture(file, keys)
+    except LedgerInvalid as error:
+        _fail(f"{error}")
+        raise  # unreachable: _fail exits
+
+
+@ledger_app.command("export")
+def export(
+    file: Annotated[Path, typer.Argument(help="Ledger file.")],
+    keys: KeysOption = None,
+) -> None:
+    """Print the canonical summary of the fused pictures recorded in a verified ledger (JSON)."""
+    print_json(_picture(file, _trusted_keys(keys)))
+
+
+@ledger_app.command("compare")
+def compare(
+    a: Annotated[Path, typer.Argument(help="First partner's ledger.")],
+    b: Annotated[Path, typer.Argument(help="Second partner's ledger.")],
+    keys: KeysOption = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Prove two partners received the same fused picture (exit 1 if not)."""
+    ring = _trusted_keys(keys)
+    picture_a, picture_b = _picture(a, ring), _picture(b, ring)
+    result = compare_pictures(picture_a, picture_b)
+    if json_output:
+        print_json(
+            {
+                "a": {"path": str(a), "count": picture_a["count"], "digest": picture_a["digest"]},
+                "b": {"path": str(b), "count": picture_b["count"], "digest": picture_b["digest"]},
+                **result.to_json(),
+            }
+        )
+    else:
+        print_table(
+            "fused pictures",
+            ["identical", "consistent", "common", "only in A", "only in B", "conflicts"],
+            [[result.identical, result.consistent, result.common, len(result.only_a),
+              len(result.only_b), len(result.conflicts)]],
+        )  # fmt: skip
+    if not result.identical:
+        _fail(
+            f"pictures differ: {len(result.only_a)} only in {a}, {len(result.only_b)} only in "
+            f"{b}, {len(result.conflicts)} conflicting"
+        )

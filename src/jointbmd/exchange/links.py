@@ -1,0 +1,181 @@
+"""Moving message bytes between nodes: the `Transport` interface and a simulated network.
+
+In: bytes handed to ``send(source, destination, data, t)``. Out: ``deliver(destination, t)``
+returns the `Delivery` objects due at that destination by time ``t``, in arrival order. Senders
+and receivers see only bytes and this interface, so a real network transport (UDP, TCP, a message
+queue between separate partner processes) can replace the simulated one without changing them.
+A transport makes no promise about integrity or authenticity: the claimed ``source`` of a
+delivery is not to be trusted; the signature inside the bytes is.
+
+Simulated link model (`Link`, one per direction source -> destination):
+
+    delay = latency_s + U,  U ~ Uniform[0, jitter_s)
+
+Uniform jitter is bounded, so ``latency_s + jitter_s`` is a hard upper bound on the delay that a
+receiver's acceptance window can be set from. A message is lost with probability
+``loss_probability``, independently of the others (Bernoulli loss), and is lost whenever the link
+is in an outage at any moment between sending and arrival (windows ``[start, end)``): a message
+sent during an outage never leaves, and one in flight when the link goes down never arrives.
+Jitter may reorder messages; messages that arrive at the same instant come out in the order they
+were sent. Two uniform draws are taken from the replication's generator per message sent, whether
+or not it is lost, so the stream does not depend on outages.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Bytes arriving at ``destination`` at ``t_arrival`` (claimed ``source``, sent at
+    ``t_sent``)."""
+
+    t_arrival: float
+    source: str
+    destination: str
+    data: bytes
+    t_sent: float
+
+
+class Transport(ABC):
+    """Carries bytes between named nodes."""
+
+    @abstractmethod
+    def send(self, source: str, destination: str, data: bytes, t: float) -> None:
+        """Hand ``data`` to the transport at time ``t`` (s) for ``destination``."""
+
+    @abstractmethod
+    def deliver(self, destination: str, t: float) -> list[Delivery]:
+        """Everything due at ``destination`` by time ``t``, in arrival order, removed from the
+        transport."""
+
+    def broadcast(self, source: str, destinations: Iterable[str], data: bytes, t: float) -> None:
+        """Send the same bytes to several destinations."""
+        for destination in destinations:
+            self.send(source, destination, data, t)
+
+
+class NoLink(KeyError):
+    """A message sent where no link exists."""
+
+
+@dataclass(frozen=True)
+class Link:
+    """One direction of a link: latency (s), jitter (s), loss probability, outage windows."""
+
+    latency_s: float = 0.0
+    jitter_s: float = 0.0
+    loss_probability: float = 0.0
+    outages: tuple[tuple[float, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.latency_s) and self.latency_s >= 0):
+            raise ValueError("latency_s must be finite and >= 0")
+        if not (math.isfinite(self.jitter_s) and self.jitter_s >= 0):
+            raise ValueError("jitter_s must be finite and >= 0")
+        if not 0.0 <= self.loss_probability <= 1.0:
+            raise ValueError("loss_probability must lie in [0, 1]")
+        outages = tuple((float(a), float(b)) for a, b in self.outages)
+        if any(not a < b for a, b in outages):
+            raise ValueError("an outage window must have start < end")
+        object.__setattr__(self, "outages", outages)
+
+    @property
+    def max_delay_s(self) -> float:
+        return self.latency_s + self.jitter_s
+
+    def down_between(self, t0: float, t1: float) -> bool:
+        """True if an outage window ``[start, end)`` overlaps ``[t0, t1]``."""
+        return any(start <= t1 and t0 < end for start, end in self.outages)
+
+    def with_outage(self, start: float, end: float = math.inf) -> Link:
+        return replace(self, outages=(*self.outages, (start, end)))
+
+
+class SimulatedNetwork(Transport):
+    """An in-process network of one-directional `Link`s, driven by the replication's generator.
+
+    ``links`` maps ``(source, destination)`` to a `Link`. Use `star` for the usual layout of
+    partners around a fusion centre.
+    """
+
+    def __init__(self, links: Mapping[tuple[str, str], Link], rng: np.random.Generator) -> None:
+        self.links: dict[tuple[str, str], Link] = dict(links)
+        self.rng = rng
+        self._queues: dict[str, list[tuple[float, int, Delivery]]] = {}
+        self._order = 0
+        self.counts: dict[tuple[str, str], dict[str, int]] = {
+            pair: _zero_counts() for pair in self.links
+        }
+
+    @classmethod
+    def star(
+        cls,
+        centre: str,
+        partners: Iterable[str],
+        rng: np.random.Generator,
+        uplink: Link | Mapping[str, Link] = Link(),
+        downlink: Link | Mapping[str, Link] | None = None,
+    ) -> SimulatedNetwork:
+        """Links partner -> centre (``uplink``) and centre -> partner (``downlink``, by default
+        the same as the uplink), one `Link` for all or a mapping by partner."""
+        downlink = uplink if downlink is None else downlink
+        links = {}
+        for partner in partners:
+            links[(partner, centre)] = uplink if isinstance(uplink, Link) else uplink[partner]
+            links[(centre, partner)] = downlink if isinstance(downlink, Link) else downlink[partner]
+        return cls(links, rng)
+
+    def cut(self, node: str, t_from: float, t_until: float = math.inf) -> None:
+        """Take every link to and from ``node`` down from ``t_from`` (a partner dropping out)."""
+        for pair, link in self.links.items():
+            if node in pair:
+                self.links[pair] = link.with_outage(t_from, t_until)
+
+    def send(self, source: str, destination: str, data: bytes, t: float) -> None:
+        link = self.links.get((source, destination))
+        if link is None:
+            raise NoLink(f"no link {source} -> {destination}")
+        counts = self.counts[(source, destination)]
+        counts["sent"] += 1
+        u_loss, u_jitter = self.rng.random(2)
+        t_arrival = t + link.latency_s + link.jitter_s * u_jitter
+        if link.down_between(t, t_arrival):
+            counts["lost_outage"] += 1
+            return
+        if u_loss < link.loss_probability:
+            counts["lost_random"] += 1
+            return
+        self._order += 1
+        delivery = Delivery(t_arrival, source, destination, bytes(data), t)
+        heapq.heappush(self._queues.setdefault(destination, []), (t_arrival, self._order, delivery))
+
+    def deliver(self, destination: str, t: float) -> list[Delivery]:
+        queue = self._queues.get(destination, [])
+        out = []
+        while queue and queue[0][0] <= t:
+            delivery = heapq.heappop(queue)[2]
+            self.counts[(delivery.source, destination)]["delivered"] += 1
+            out.append(delivery)
+        return out
+
+    def next_arrival(self, destination: str) -> float | None:
+        """Arrival time of the next message waiting for ``destination``, if any."""
+        queue = self._queues.get(destination)
+        return queue[0][0] if queue else None
+
+    def in_flight(self, destination: str | None = None) -> int:
+        if destination is not None:
+            return len(self._queues.get(destination, []))
+        return sum(len(q) for q in self._queues.values())
+
+
+def _zero_counts() -> dict[str, int]:
+    return {"sent": 0, "delivered": 0, "lost_random": 0, "lost_outage": 0}

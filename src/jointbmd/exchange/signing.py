@@ -1,0 +1,241 @@
+"""Ed25519 keys, signing and verification of exchange messages.
+
+In: message bodies and a partner's private key. Out: `SignedMessage` objects (canonical bytes plus
+a 64-byte Ed25519 signature, RFC 8032) and, on the receiving side, verified messages or a
+`Rejected` error naming why.
+
+Where keys come from
+--------------------
+- ``generate_keys(names)`` (no seed): fresh keys from the operating system's random source, one
+  set per scenario run. This is the default for real use: the keys do not depend on the
+  simulation seed, so knowing a campaign's seed does not give anyone a partner's signing key.
+- ``generate_keys(names, seed=S)``: deterministic keys, the 32-byte Ed25519 seed of each partner
+  being SHA-256("jointbmd-ed25519-key/1" | S | name). For tests and reproducible demonstrations
+  only -- anyone who knows S can sign as any partner. Because Ed25519 signatures are themselves
+  deterministic (RFC 8032 §5.1.6), a run with seeded keys writes byte-identical ledgers.
+- Keys are never drawn from the replication's ``numpy.random.Generator``: that would shift its
+  stream and make the physics depend on whether messages are signed.
+- ``save_keys``/``KeyRing.load`` write and read PEM files: ``NAME.key.pem`` (PKCS#8, private,
+  unencrypted, mode 0600) and ``NAME.pub.pem`` (SubjectPublicKeyInfo) in a directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+from .messages import (
+    Body,
+    Envelope,
+    MalformedMessage,
+    SignedMessage,
+    envelope_from_json,
+    parse_json,
+    peek_sender,
+    split_wire,
+)
+
+KEY_SEED_DOMAIN = b"jointbmd-ed25519-key/1"
+
+# Reasons a message is refused, as counted by a receiver.
+MALFORMED = "malformed"
+UNKNOWN_SENDER = "unknown_sender"
+BAD_SIGNATURE = "bad_signature"
+REPLAY = "replay"
+STALE = "stale"
+FUTURE = "future"
+REASONS = (MALFORMED, UNKNOWN_SENDER, BAD_SIGNATURE, REPLAY, STALE, FUTURE)
+
+
+class Rejected(Exception):
+    """A message refused for `reason` (one of `REASONS`), with a human `detail`."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+def _check_file_name(name: str) -> str:
+    if not name or "/" in name or "\\" in name or name.startswith(".") or "\0" in name:
+        raise ValueError(f"partner name {name!r} cannot name a key file")
+    return name
+
+
+def raw_public_bytes(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def generate_keys(names: Iterable[str], seed: int | None = None) -> dict[str, Ed25519PrivateKey]:
+    """One Ed25519 private key per name: from the OS (``seed=None``) or derived from ``seed``."""
+    keys = {}
+    for name in names:
+        if seed is None:
+            keys[name] = Ed25519PrivateKey.generate()
+        else:
+            material = hashlib.sha256(
+                KEY_SEED_DOMAIN + b"|" + str(int(seed)).encode() + b"|" + name.encode("utf-8")
+            ).digest()
+            keys[name] = Ed25519PrivateKey.from_private_bytes(material)
+    return keys
+
+
+def save_keys(private_keys: Mapping[str, Ed25519PrivateKey], directory: str | Path) -> None:
+    """Write ``NAME.key.pem`` (private, mode 0600) and ``NAME.pub.pem`` for every partner."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, key in private_keys.items():
+        _check_file_name(name)
+        private_pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        path = directory / f"{name}.key.pem"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(private_pem)
+        (directory / f"{name}.pub.pem").write_bytes(
+            key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+
+
+def load_private_key(path: str | Path) -> Ed25519PrivateKey:
+    """Read an unencrypted PKCS#8 PEM Ed25519 private key."""
+    key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError(f"{path}: not an Ed25519 private key")
+    return key
+
+
+def load_public_key(path: str | Path) -> Ed25519PublicKey:
+    """Read a PEM Ed25519 public key."""
+    key = serialization.load_pem_public_key(Path(path).read_bytes())
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError(f"{path}: not an Ed25519 public key")
+    return key
+
+
+class KeyRing:
+    """The public keys of the partners a node trusts, by partner name."""
+
+    def __init__(self, keys: Mapping[str, Ed25519PublicKey] | None = None) -> None:
+        self._keys: dict[str, Ed25519PublicKey] = {}
+        for name, key in (keys or {}).items():
+            self.add(name, key)
+
+    @classmethod
+    def from_private(cls, private_keys: Mapping[str, Ed25519PrivateKey]) -> KeyRing:
+        return cls({name: key.public_key() for name, key in private_keys.items()})
+
+    @classmethod
+    def from_hex(cls, keys: Mapping[str, str]) -> KeyRing:
+        """From raw 32-byte public keys written as hex (the ledger header's form)."""
+        return cls(
+            {name: Ed25519PublicKey.from_public_bytes(bytes.fromhex(h)) for name, h in keys.items()}
+        )
+
+    @classmethod
+    def load(cls, directory: str | Path) -> KeyRing:
+        """Every ``NAME.pub.pem`` in a directory."""
+        directory = Path(directory)
+        suffix = ".pub.pem"
+        return cls(
+            {
+                path.name[: -len(suffix)]: load_public_key(path)
+                for path in sorted(directory.glob(f"*{suffix}"))
+            }
+        )
+
+    def save(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, key in self._keys.items():
+            _check_file_name(name)
+            (directory / f"{name}.pub.pem").write_bytes(
+                key.public_bytes(
+                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+                )
+            )
+
+    def add(self, name: str, key: Ed25519PublicKey) -> None:
+        if not isinstance(key, Ed25519PublicKey):
+            raise TypeError(f"{name}: not an Ed25519 public key")
+        self._keys[name] = key
+
+    def get(self, name: str) -> Ed25519PublicKey | None:
+        return self._keys.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._keys
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._keys))
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def to_hex(self) -> dict[str, str]:
+        """Partner name -> raw public key as hex, sorted by name."""
+        return {name: raw_public_bytes(self._keys[name]).hex() for name in sorted(self._keys)}
+
+
+class Signer:
+    """A partner's signing end: numbers its messages 1, 2, 3, ... and signs them.
+
+    ``sign(body, t_sent)`` returns a `SignedMessage`; send its ``wire`` bytes. The same message
+    may be sent to several destinations (a broadcast is one message, one sequence number).
+    """
+
+    def __init__(self, name: str, private_key: Ed25519PrivateKey, first_seq: int = 1) -> None:
+        self.name = name
+        self._key = private_key
+        self.next_seq = first_seq
+
+    @property
+    def public_key(self) -> Ed25519PublicKey:
+        return self._key.public_key()
+
+    def sign(self, body: Body, t_sent: float) -> SignedMessage:
+        envelope = Envelope(self.name, self.next_seq, t_sent, body)
+        payload = envelope.encode()
+        self.next_seq += 1
+        return SignedMessage(envelope, payload, self._key.sign(payload))
+
+
+def open_message(data: bytes, keyring: KeyRing) -> SignedMessage:
+    """Check wire bytes: structure, known sender, signature. Return the message or raise
+    `Rejected` (malformed, unknown_sender or bad_signature).
+
+    The signature is checked before the body is interpreted; only the sender's name is read
+    from the unauthenticated JSON first, to pick the key.
+    """
+    try:
+        payload, signature = split_wire(data)
+        obj = parse_json(payload)
+        sender = peek_sender(obj)
+    except MalformedMessage as error:
+        raise Rejected(MALFORMED, str(error)) from None
+    key = keyring.get(sender)
+    if key is None:
+        raise Rejected(UNKNOWN_SENDER, sender)
+    try:
+        key.verify(signature, payload)
+    except InvalidSignature:
+        raise Rejected(BAD_SIGNATURE, sender) from None
+    try:
+        envelope = envelope_from_json(obj, payload)
+    except MalformedMessage as error:
+        raise Rejected(MALFORMED, str(error)) from None
+    return SignedMessage(envelope, payload, signature)
