@@ -34,6 +34,7 @@ from jointbmd.exchange import (
     SignedMessage,
     Signer,
     SimulatedNetwork,
+    TrackBatchReport,
     TrackReport,
     Vote,
     canonical_json,
@@ -101,6 +102,16 @@ def sample_bodies(rng: np.random.Generator) -> list:
             sources=[["NATO"], ["NATO", "Russia"], ["Russia"]],
         ),
         FusedPicture(200.0, [], [], np.zeros((0, 6)), np.zeros((0, 6, 6)), [], [], []),
+        TrackBatchReport(
+            source="Russia",
+            t=201.0,
+            track_id=[3, 4],
+            t_track=[200.5, 199.0],
+            x=rng.normal(size=(2, 6)) * 1e6,
+            P=covariance(rng, 2),
+            quality=[800.0, 120.0],
+            firm=[False, True],
+        ),
         LedgerSeal(entries=3, head="ab" * 32),
     ]
 

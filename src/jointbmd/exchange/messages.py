@@ -491,6 +491,58 @@ class KillAssessment(Body):
     outcome: str
 
 
+def _check_track_arrays(body: Any, kind: str) -> None:
+    lengths = {len(getattr(body, f.name)) for f in fields(body) if f.name not in ("t", "source")}
+    if len(lengths) != 1:
+        raise MalformedMessage(f"{kind}: fields disagree on the number of tracks")
+    if len(set(body.track_id.tolist())) != len(body.track_id):
+        raise MalformedMessage(f"{kind}: duplicate track ids")
+    _check_covariance(body.P, "P")
+
+
+@dataclass(frozen=True, eq=False)
+class TrackBatchReport(Body):
+    """One partner's national tracks at a reporting time ``t``, as arrays: ``track_id (k,)``,
+    ``t_track (k,)``, ``x (k,6)`` ECI, ``P (k,6,6)``, ``quality (k,)``, ``firm (k,)``.
+
+    The batched form of `TrackReport`: one signature per reporting cycle instead of one per
+    track, which is what keeps a replication's signing cost small."""
+
+    KIND: ClassVar[str] = "track_batch"
+    FIELDS: ClassVar[dict[str, _Codec]] = {
+        "source": _NAME,
+        "t": _TIME,
+        "track_id": _Array(None, dtype=int),
+        "t_track": _Array(None),
+        "x": _Array(None, 6),
+        "P": _Array(None, 6, 6),
+        "quality": _Array(None),
+        "firm": _Array(None, dtype=bool),
+    }
+
+    source: str
+    t: float
+    track_id: np.ndarray
+    t_track: np.ndarray
+    x: np.ndarray
+    P: np.ndarray
+    quality: np.ndarray
+    firm: np.ndarray
+
+    @property
+    def k(self) -> int:
+        return len(self.track_id)
+
+    def reports(self) -> list[TrackReport]:
+        """The batch as one `TrackReport` per track."""
+        return track_reports(
+            self.source, self.track_id, self.t_track, self.x, self.P, self.quality, self.firm
+        )
+
+    def _check(self) -> None:
+        _check_track_arrays(self, "track_batch")
+
+
 @dataclass(frozen=True, eq=False)
 class FusedPicture(Body):
     """The fusion centre's picture at time ``t``: ``k`` fused tracks as arrays -- ``track_id
@@ -523,12 +575,7 @@ class FusedPicture(Body):
         return len(self.track_id)
 
     def _check(self) -> None:
-        lengths = {len(getattr(self, f.name)) for f in fields(self) if f.name != "t"}
-        if len(lengths) != 1:
-            raise MalformedMessage("fused_picture: fields disagree on the number of tracks")
-        if len(set(self.track_id.tolist())) != self.k:
-            raise MalformedMessage("fused_picture: duplicate track ids")
-        _check_covariance(self.P, "P")
+        _check_track_arrays(self, "fused_picture")
 
 
 @dataclass(frozen=True, eq=False)
