@@ -1,0 +1,852 @@
+"""Engagement: interceptor flyout, intercept solution, doctrine and weapon-target assignment.
+
+In
+    - interceptor types (``InterceptorType``: burnout speed, burn time, altitude band, range,
+      SSPK) and fire units (``FireUnits``: site, type, inventory, salvo, launch interval,
+      doctrine, kill-assessment delay), as plain numbers;
+    - each threat's predicted trajectory as ECEF positions ``r_ecef (n, T, 3)`` at times
+      ``t_grid (T,)`` (NaN where the threat is not flying), from a track's prediction or the truth;
+    - per (threat, fire unit) the earliest time a launch is allowed (firm track + decision
+      latency; ``inf`` where the arrangement forbids it);
+    - a ``numpy.random.Generator`` for the kill draws.
+
+Out
+    - ``ReachTable``: minimum flyout time to any (ground range, altitude) point, per type;
+    - ``InterceptSolution``: earliest feasible intercept (time, launch time, point, altitude);
+    - ``Assignment``: which fire unit engages which threat (optimal assignment, in rounds);
+    - ``EngagementOutcome``: every shot fired (launch, intercept, kill draw), which threats were
+      killed and when, inventory left.
+
+Flyout model
+    The boost is flown as a straight line at constant acceleration a = v_bo / t_b along the launch
+    direction (elevation γ above the local horizontal, azimuth towards the intercept point), with
+    gravity folded into the burnout speed, so the interceptor has exactly ``burnout_speed_mps``
+    at burnout: d(t) = a t² / 2 for t ≤ t_b, at d_b = v_bo t_b / 2. It then coasts under the
+    point-mass gravity of the ideal sphere (R = 6 371 km), propagated by the threats' own
+    integrator (``jointbmd.trajectory.propagate``, ``model="ideal"``). The intercept point is
+    described relative to the launch site by its ground range s = R ψ (ψ the geocentric angle
+    between site and point) and its height above the surface minus the site's height. Earth
+    rotation (Coriolis, centrifugal and the site's inertial velocity), J2, drag and the
+    ellipsoid's curvature are neglected for the flyout: Coriolis acceleration is perpendicular to
+    the velocity (it bends the path, which guidance absorbs, and does not change the speed) and
+    the centrifugal term is 0.3 % of g; over a flyout of a few minutes they change the flyout
+    *time* by well under 1 % (``tests/test_engagement.py`` checks the table against a full
+    propagation with J2 and rotation).
+
+Reach table
+    For elevation angles γ_k (dense near the vertical) the flyout is sampled every ``dt`` seconds;
+    each trajectory's ground range grows monotonically, so it passes every range s_i once, at a
+    height h_k(s_i) and time t_k(s_i). At a fixed range, h_k(s_i) is a continuous function of γ;
+    each sign change of h_k(s_i) - h_j between neighbouring γ is a trajectory through (s_i, h_j),
+    its time interpolated linearly in γ; the table holds the smallest such time (the fastest
+    trajectory: the one that allows the latest launch). The vertical column s = 0 comes from the
+    vertical shot. Queries interpolate bilinearly; a query whose cell touches an unreachable node
+    is unreachable (conservative by at most one cell, ``range_step_m`` / ``altitude_step_m``).
+
+Intercept solution
+    For each (threat, fire unit) and each sample t_k of the threat's trajectory, the launch time
+    needed to meet the threat there is L(t_k) = t_k - T_fly(s, h). The earliest feasible intercept
+    is the first t with the point inside the type's envelope (min_altitude ≤ h ≤ max_altitude,
+    s ≤ max_range, reachable) and L(t) ≥ earliest allowed launch; it is refined between samples by
+    bisection on positions interpolated linearly in time. A threat that flies away from a slower
+    interceptor gives L(t) falling with t (the flyout grows faster than the clock): no intercept.
+
+Doctrine
+    A *barrage* fires ``salvo`` interceptors at one engagement; each kills independently with the
+    SSPK, so the engagement kills with p = 1 - (1 - SSPK)^salvo. *Shoot-look-shoot* fires a salvo,
+    waits for the kill assessment at (last intercept + ``kill_assessment_delay_s``) and, if the
+    threat survived (the assessment is perfect) and an intercept is still feasible and inventory
+    remains, fires another salvo (up to ``max_salvos``). Two looks give
+    P = 1 - (1 - p1)(1 - p2) while spending the second salvo only on survivors (Wilkening 1999,
+    Science & Global Security 8(2); ../shared/reference/facts.md). Within a fire unit, launches
+    are at least ``launch_interval_s`` apart and inventory is never exceeded.
+
+Weapon-target assignment
+    Maximise expected kills. Round 1 gives each threat at most one fire unit: expected kills
+    Σ p_ij is linear, so ``scipy.optimize.linear_sum_assignment`` on a cost matrix whose columns
+    are the fire units replicated up to their capacity (engagements they can still afford) finds
+    the optimum. Further rounds (``max_units_per_threat``) assign the remaining capacity with the
+    marginal gain (1 - P_i) p_ij, P_i the kill probability the threat already has -- optimal
+    within each round, greedy across rounds (the general WTA problem is NP-complete: Lloyd &
+    Witsenhausen 1986). Forbidden or infeasible pairs (the mask) are never assigned.
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.optimize import linear_sum_assignment
+
+from jointbmd import earth
+from jointbmd.trajectory.propagate import propagate
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
+
+DOCTRINES = ("barrage", "shoot-look-shoot")
+_SUBSTEPS = 32
+
+
+# --------------------------------------------------------------------------------------------
+# Interceptor types and fire units
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InterceptorType:
+    """An interceptor's kinematics and lethality, in SI units (see the module docstring)."""
+
+    name: str
+    burnout_speed_mps: float
+    burn_time_s: float
+    min_altitude_m: float
+    max_altitude_m: float
+    max_range_m: float
+    sspk: float
+
+    def __post_init__(self) -> None:
+        if not (self.burnout_speed_mps > 0 and self.burn_time_s > 0):
+            raise ValueError("burnout speed and burn time must be positive")
+        if not (0 <= self.min_altitude_m < self.max_altitude_m and self.max_range_m > 0):
+            raise ValueError("need 0 <= min_altitude < max_altitude and max_range > 0")
+        if not 0.0 <= self.sspk <= 1.0:
+            raise ValueError("sspk must lie in [0, 1]")
+
+    @classmethod
+    def from_km(
+        cls,
+        name: str,
+        burnout_speed_mps: float,
+        burn_time_s: float,
+        min_altitude_km: float,
+        max_altitude_km: float,
+        max_range_km: float,
+        sspk: float,
+        **_ignored: object,
+    ) -> InterceptorType:
+        """From the scenario's field names (km); extra fields (``source``) are ignored, so
+        ``InterceptorType.from_km(**interceptor_type.model_dump())`` works."""
+        return cls(
+            name=str(name),
+            burnout_speed_mps=float(burnout_speed_mps),
+            burn_time_s=float(burn_time_s),
+            min_altitude_m=1e3 * float(min_altitude_km),
+            max_altitude_m=1e3 * float(max_altitude_km),
+            max_range_m=1e3 * float(max_range_km),
+            sspk=float(sspk),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class FireUnits:
+    """M fire units as arrays (m,): site, interceptor type, inventory and doctrine.
+
+    ``types`` lists the distinct interceptor types; ``type_index`` points into it.
+    """
+
+    name: tuple[str, ...]
+    lat_rad: FloatArray
+    lon_rad: FloatArray
+    alt_m: FloatArray
+    types: tuple[InterceptorType, ...]
+    type_index: IntArray
+    inventory: IntArray
+    salvo: IntArray
+    launch_interval_s: FloatArray
+    shoot_look_shoot: BoolArray
+    kill_assessment_delay_s: FloatArray
+
+    @property
+    def m(self) -> int:
+        return int(self.lat_rad.shape[0])
+
+    @property
+    def sspk(self) -> FloatArray:
+        return np.array([self.types[k].sspk for k in self.type_index], float)
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        lat_rad: ArrayLike,
+        lon_rad: ArrayLike,
+        interceptor: InterceptorType | Sequence[InterceptorType],
+        inventory: ArrayLike,
+        alt_m: ArrayLike = 0.0,
+        salvo: ArrayLike = 1,
+        launch_interval_s: ArrayLike = 0.0,
+        doctrine: str | Sequence[str] = "barrage",
+        kill_assessment_delay_s: ArrayLike = 0.0,
+        name: Sequence[str] | None = None,
+    ) -> FireUnits:
+        """Build from per-unit values (scalars broadcast to every unit); the number of units is
+        the length of ``lat_rad``."""
+        lat = np.atleast_1d(np.asarray(lat_rad, float))
+        m = lat.shape[0]
+
+        def per_unit(value: ArrayLike, dtype: type) -> np.ndarray:
+            return np.broadcast_to(np.asarray(value, dtype), (m,)).copy()
+
+        its = [interceptor] * m if isinstance(interceptor, InterceptorType) else list(interceptor)
+        doctrines = [doctrine] * m if isinstance(doctrine, str) else list(doctrine)
+        if len(its) != m or len(doctrines) != m:
+            raise ValueError("one interceptor type and one doctrine per fire unit")
+        for d in doctrines:
+            if d not in DOCTRINES:
+                raise ValueError(f"unknown doctrine {d!r}; expected one of {DOCTRINES}")
+        types = tuple(dict.fromkeys(its))
+        inventory_arr = per_unit(inventory, np.int64)
+        salvo_arr = per_unit(salvo, np.int64)
+        if np.any(inventory_arr < 0) or np.any(salvo_arr < 1):
+            raise ValueError("inventory must be >= 0 and salvo >= 1")
+        return cls(
+            name=tuple(name) if name is not None else tuple(f"unit{j}" for j in range(m)),
+            lat_rad=lat,
+            lon_rad=per_unit(lon_rad, float),
+            alt_m=per_unit(alt_m, float),
+            types=types,
+            type_index=np.array([types.index(it) for it in its], np.int64),
+            inventory=inventory_arr,
+            salvo=salvo_arr,
+            launch_interval_s=per_unit(launch_interval_s, float),
+            shoot_look_shoot=np.array([d == "shoot-look-shoot" for d in doctrines]),
+            kill_assessment_delay_s=per_unit(kill_assessment_delay_s, float),
+        )
+
+
+def engagement_pk(sspk: ArrayLike, salvo: ArrayLike) -> FloatArray:
+    """Kill probability of one salvo of independent shots: 1 - (1 - SSPK)^salvo."""
+    return 1.0 - (1.0 - np.asarray(sspk, float)) ** np.asarray(salvo, float)
+
+
+# --------------------------------------------------------------------------------------------
+# Reach table
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class ReachTable:
+    """Minimum flyout time (s) over a grid of intercept points (ground range, height above the
+    site) for one interceptor type; NaN where no trajectory reaches. ``elevation_rad`` is the
+    launch elevation of the fastest trajectory."""
+
+    interceptor: InterceptorType
+    range_m: FloatArray  # (I,) uniform from 0
+    altitude_m: FloatArray  # (J,) uniform from 0
+    flyout_s: FloatArray  # (I, J)
+    elevation_rad: FloatArray  # (I, J)
+
+    def flyout_time(self, range_m: ArrayLike, altitude_m: ArrayLike) -> FloatArray:
+        """Minimum flyout time (s) to points at ground range and height above the launch site
+        (broadcast); NaN where unreachable or outside the table. Ignores the envelope: see
+        ``in_envelope``."""
+        return _bilinear(self.range_m, self.altitude_m, self.flyout_s, range_m, altitude_m)
+
+    def launch_elevation(self, range_m: ArrayLike, altitude_m: ArrayLike) -> FloatArray:
+        """Launch elevation (rad) of the fastest trajectory to each point."""
+        return _bilinear(self.range_m, self.altitude_m, self.elevation_rad, range_m, altitude_m)
+
+    def in_envelope(self, range_m: ArrayLike, intercept_altitude_m: ArrayLike) -> BoolArray:
+        """Whether points lie in the type's altitude band (above the surface) and range."""
+        it = self.interceptor
+        h = np.asarray(intercept_altitude_m, float)
+        s = np.asarray(range_m, float)
+        return (h >= it.min_altitude_m) & (h <= it.max_altitude_m) & (s <= it.max_range_m)
+
+
+def _bilinear(
+    x_grid: FloatArray, y_grid: FloatArray, values: FloatArray, x: ArrayLike, y: ArrayLike
+) -> FloatArray:
+    """Bilinear interpolation on a uniform grid; NaN outside, or if a corner with a non-zero
+    weight is NaN (so unreachable cells stay unreachable)."""
+    x, y = np.broadcast_arrays(np.asarray(x, float), np.asarray(y, float))
+    nx, ny = x_grid.shape[0], y_grid.shape[0]
+    fx = (x - x_grid[0]) / (x_grid[1] - x_grid[0])
+    fy = (y - y_grid[0]) / (y_grid[1] - y_grid[0])
+    outside = ~((fx >= 0) & (fx <= nx - 1) & (fy >= 0) & (fy <= ny - 1))
+    fx = np.clip(np.where(outside, 0.0, fx), 0, nx - 1)
+    fy = np.clip(np.where(outside, 0.0, fy), 0, ny - 1)
+    i = np.minimum(fx.astype(np.int64), nx - 2)
+    j = np.minimum(fy.astype(np.int64), ny - 2)
+    wx, wy = fx - i, fy - j
+    out = np.zeros(x.shape)
+    bad = outside.copy()
+    for di, dj, w in (
+        (0, 0, (1 - wx) * (1 - wy)),
+        (1, 0, wx * (1 - wy)),
+        (0, 1, (1 - wx) * wy),
+        (1, 1, wx * wy),
+    ):
+        v = values[i + di, j + dj]
+        missing = np.isnan(v)
+        bad |= missing & (w > 0)
+        out += w * np.where(missing, 0.0, v)
+    out[bad] = np.nan
+    return out
+
+
+def _elevation_grid() -> FloatArray:
+    """Launch elevations (rad, ascending, below the vertical): dense near 90° where the small
+    ranges at great heights are reached."""
+    off_deg = np.concatenate(
+        [np.geomspace(2e-4, 1.0, 60, endpoint=False), np.linspace(1.0, 89.5, 300)]
+    )
+    return np.sort(np.radians(90.0 - off_deg))
+
+
+def _sample_flyouts(
+    interceptor: InterceptorType, gamma: FloatArray, dt: float, max_flyout_s: float
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Times (S,), ground range and height (K, S) of flyouts at elevations gamma (K,), launched
+    from the surface of the ideal sphere at t = 0 (NaN after impact)."""
+    v, tb = interceptor.burnout_speed_mps, interceptor.burn_time_s
+    radius = earth.R_IDEAL
+    cg, sg = np.cos(gamma), np.sin(gamma)
+    # Boost: straight line at constant acceleration, sampled analytically.
+    n_boost = max(2, math.ceil(tb / dt))
+    t_boost = np.linspace(0.0, tb, n_boost + 1)
+    d = 0.5 * (v / tb) * t_boost**2
+    x_b = d[None, :] * cg[:, None]
+    y_b = radius + d[None, :] * sg[:, None]
+    # Coast: free flight from the burnout state in the plane z = 0 (ECI = ECEF in "ideal").
+    x0 = np.zeros((gamma.shape[0], 6))
+    x0[:, 0], x0[:, 1] = x_b[:, -1], y_b[:, -1]
+    x0[:, 3], x0[:, 4] = v * cg, v * sg
+    coast = propagate(x0, tb, "ideal", max_flight_s=max_flyout_s - tb)
+    t_coast = tb + np.arange(dt, max_flyout_s - tb + 0.5 * dt, dt)
+    x_c = np.empty((gamma.shape[0], t_coast.shape[0]))
+    y_c = np.empty_like(x_c)
+    for start in range(0, t_coast.shape[0], 256):  # chunks bound the sampler's temporaries
+        block = coast.position_eci(t_coast[start : start + 256])
+        x_c[:, start : start + 256] = block[..., 0]
+        y_c[:, start : start + 256] = block[..., 1]
+    t = np.concatenate([t_boost, t_coast])
+    x = np.concatenate([x_b, x_c], axis=1)
+    y = np.concatenate([y_b, y_c], axis=1)
+    return t, radius * np.arctan2(x, y), np.hypot(x, y) - radius
+
+
+def build_reach_table(
+    interceptor: InterceptorType,
+    *,
+    range_step_m: float = 5000.0,
+    altitude_step_m: float = 5000.0,
+    max_points: int = 401,
+    dt: float = 1.0,
+    max_flyout_s: float = 1200.0,
+) -> ReachTable:
+    """Compute the reach table of one interceptor type (see the module docstring).
+
+    The grid covers ranges 0..max_range and heights 0..max_altitude with the given steps (at
+    most ``max_points`` per axis). Points that need more than ``max_flyout_s`` are unreachable.
+    Takes about a second; ``reach_table`` caches it per type.
+    """
+    it = interceptor
+    n_s = int(min(max_points, max(3, math.ceil(it.max_range_m / range_step_m) + 1)))
+    n_h = int(min(max_points, max(3, math.ceil(it.max_altitude_m / altitude_step_m) + 1)))
+    ranges = np.linspace(0.0, it.max_range_m, n_s)
+    heights = np.linspace(0.0, it.max_altitude_m, n_h)
+    gamma = _elevation_grid()
+    t, s, h = _sample_flyouts(it, np.append(gamma, 0.5 * np.pi), dt, max_flyout_s)
+
+    # Vertical shot: the only way to s = 0; its ascent gives the first column.
+    h_up = h[-1]
+    ascent = np.isfinite(h_up) & (np.arange(t.shape[0]) <= np.nanargmax(h_up))
+    flyout = np.full((n_s, n_h), np.nan)
+    elevation = np.full((n_s, n_h), np.nan)
+    flyout[0] = np.interp(heights, h_up[ascent], t[ascent], right=np.nan)
+    elevation[0] = 0.5 * np.pi
+
+    # Each inclined trajectory passes every ground range once: its height and time there.
+    k_count = gamma.shape[0]
+    h_at = np.full((k_count, n_s - 1), np.nan)
+    t_at = np.full((k_count, n_s - 1), np.nan)
+    for k in range(k_count):
+        ok = np.isfinite(s[k]) & np.isfinite(h[k]) & (h[k] > -1.0)
+        sk = s[k, ok]
+        h_at[k] = np.interp(ranges[1:], sk, h[k, ok], right=np.nan)
+        t_at[k] = np.interp(ranges[1:], sk, t[ok], right=np.nan)
+    for j, hj in enumerate(heights):
+        a, b = h_at[:-1] - hj, h_at[1:] - hj
+        cross = ((a <= 0) & (b >= 0)) | ((a >= 0) & (b <= 0))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            f = np.where(a != b, a / (a - b), 0.0)
+        t_cross = np.where(cross, t_at[:-1] + f * (t_at[1:] - t_at[:-1]), np.inf)
+        best = np.argmin(t_cross, axis=0)
+        cols = np.arange(n_s - 1)
+        t_best = t_cross[best, cols]
+        found = np.isfinite(t_best)
+        flyout[1:, j] = np.where(found, t_best, np.nan)
+        g_best = gamma[best] + f[best, cols] * (gamma[best + 1] - gamma[best])
+        elevation[1:, j] = np.where(found, g_best, np.nan)
+    return ReachTable(it, ranges, heights, flyout, elevation)
+
+
+@functools.lru_cache(maxsize=64)
+def reach_table(interceptor: InterceptorType) -> ReachTable:
+    """The reach table of a type with the default grid, computed once per process."""
+    return build_reach_table(interceptor)
+
+
+# --------------------------------------------------------------------------------------------
+# Intercept solution
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class InterceptSolution:
+    """Earliest feasible intercepts, one per (threat, fire unit) pair; the arrays have the pairs'
+    shape ((n, m) from ``solve_intercepts``, (P,) from ``InterceptGeometry.earliest``). Where not
+    feasible, times and points are NaN."""
+
+    feasible: BoolArray
+    t_intercept: FloatArray
+    t_launch: FloatArray
+    r_intercept_ecef: FloatArray  # (..., 3)
+    altitude_m: FloatArray
+    range_m: FloatArray  # ground range from the fire unit
+    flyout_s: FloatArray
+
+
+@dataclass(frozen=True, eq=False)
+class InterceptGeometry:
+    """Flyout geometry of P (threat, fire unit) pairs along the threats' sampled trajectories,
+    computed once and reused for every later shot (a new earliest launch time)."""
+
+    t_grid: FloatArray  # (T,)
+    r_ecef: FloatArray  # (n, T, 3)
+    units: FireUnits
+    model: str
+    threat_idx: IntArray  # (P,)
+    unit_idx: IntArray  # (P,)
+    launch_time: FloatArray  # (P, T) launch time to meet the threat at t_k; NaN if unreachable
+    ok: BoolArray  # (P, T) point inside the envelope and reachable
+    row_of: IntArray  # (n, m) row of each pair, -1 if absent
+    site_ecef: FloatArray  # (m, 3)
+
+    def rows(self, threat_idx: ArrayLike, unit_idx: ArrayLike) -> IntArray:
+        """Rows (P',) of the given (threat, unit) pairs; raises if a pair was not computed."""
+        r = self.row_of[np.asarray(threat_idx), np.asarray(unit_idx)]
+        if np.any(r < 0):
+            raise ValueError("intercept geometry was not computed for some of these pairs")
+        return r
+
+    def earliest(
+        self, earliest_launch: ArrayLike, rows: ArrayLike | None = None
+    ) -> InterceptSolution:
+        """Earliest feasible intercept of the pairs ``rows`` (all by default) with launches
+        allowed from ``earliest_launch`` (broadcast to the rows; inf = never)."""
+        rows = np.arange(self.threat_idx.shape[0]) if rows is None else np.asarray(rows)
+        e = np.broadcast_to(np.asarray(earliest_launch, float), rows.shape)
+        cond = self.ok[rows] & (self.launch_time[rows] >= e[:, None])
+        found = cond.any(axis=1) & (e < np.inf)
+        k = np.argmax(cond, axis=1)
+        t = self.t_grid
+        lo = t[np.maximum(k - 1, 0)]
+        hi = t[k].copy()
+        # Refine between the last sample that fails and the first that holds: two levels of a
+        # fine grid (first sub-sample where the condition holds), 1/1024 of the sample spacing.
+        refine = np.flatnonzero(found & (k > 0))
+        for _ in range(2):
+            if refine.size == 0:
+                break
+            frac = np.arange(1, _SUBSTEPS + 1) / _SUBSTEPS
+            sub = lo[refine, None] + frac[None, :] * (hi - lo)[refine, None]
+            good = self._condition(
+                np.repeat(rows[refine], _SUBSTEPS), sub.ravel(), np.repeat(e[refine], _SUBSTEPS)
+            ).reshape(sub.shape)
+            # The last sub-sample is hi, where the condition holds (rounding aside: then keep hi).
+            first_good = np.where(good.any(axis=1), np.argmax(good, axis=1), _SUBSTEPS - 1)
+            idx = np.arange(refine.size)
+            hi[refine] = sub[idx, first_good]
+            lo[refine] = np.where(first_good > 0, sub[idx, first_good - 1], lo[refine])
+        t_int = np.where(found, hi, np.nan)
+        r_int = self._position(rows, t_int)
+        s, h, fly = self._evaluate(rows, r_int)
+        return InterceptSolution(
+            feasible=found,
+            t_intercept=t_int,
+            t_launch=np.where(found, t_int - fly, np.nan),
+            r_intercept_ecef=np.where(found[:, None], r_int, np.nan),
+            altitude_m=np.where(found, h, np.nan),
+            range_m=np.where(found, s, np.nan),
+            flyout_s=np.where(found, fly, np.nan),
+        )
+
+    def _position(self, rows: IntArray, t: FloatArray) -> FloatArray:
+        """Threat positions (P', 3) at times t (P',), linear between samples."""
+        tg = self.t_grid
+        tt = np.nan_to_num(np.clip(t, tg[0], tg[-1]), nan=tg[0])
+        k = np.clip(np.searchsorted(tg, tt, side="right") - 1, 0, tg.shape[0] - 2)
+        w = ((tt - tg[k]) / (tg[k + 1] - tg[k]))[:, None]
+        i = self.threat_idx[rows]
+        return (1.0 - w) * self.r_ecef[i, k] + w * self.r_ecef[i, k + 1]
+
+    def _evaluate(self, rows: IntArray, r: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        return _flyout_from_sites(self.units, self.site_ecef, self.unit_idx[rows], r, self.model)
+
+    def _condition(self, rows: IntArray, t: FloatArray, e: FloatArray) -> BoolArray:
+        r = self._position(rows, t)
+        s, h, fly = self._evaluate(rows, r)
+        j = self.unit_idx[rows]
+        inside = _in_envelope(self.units, j, s, h)
+        return inside & np.isfinite(fly) & (t - fly >= e)
+
+
+def _range_altitude(
+    site_ecef: FloatArray, r: FloatArray, model: str
+) -> tuple[FloatArray, FloatArray]:
+    """Ground range R ψ (ψ the geocentric angle from the site) and altitude of points r."""
+    a, b = site_ecef, r
+    cross = np.sqrt(
+        (a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1]) ** 2
+        + (a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2]) ** 2
+        + (a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]) ** 2
+    )
+    dot = a[..., 0] * b[..., 0] + a[..., 1] * b[..., 1] + a[..., 2] * b[..., 2]
+    return earth.R_IDEAL * np.arctan2(cross, dot), earth.altitude(r, model)
+
+
+def flyout_time(
+    interceptor: InterceptorType,
+    lat_rad: ArrayLike,
+    lon_rad: ArrayLike,
+    alt_m: ArrayLike,
+    r_ecef: ArrayLike,
+    model: str = "full",
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Ground range (m), altitude (m) and minimum flyout time (s, NaN if unreachable) of ECEF
+    points ``r_ecef (..., 3)`` from a launch site (broadcast). The envelope is not applied."""
+    r = np.asarray(r_ecef, float)
+    site = earth.geodetic_to_ecef(lat_rad, lon_rad, alt_m, model)
+    s, h = _range_altitude(site, r, model)
+    table = reach_table(interceptor)
+    return s, h, table.flyout_time(s, h - np.asarray(alt_m, float))
+
+
+def _flyout_from_sites(
+    units: FireUnits, site_ecef: FloatArray, j: IntArray, r: FloatArray, model: str
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Ground range, altitude and minimum flyout time of points r (P, ..., 3) from units j (P,)
+    at sites ``site_ecef (m, 3)``."""
+    extra = (1,) * (r.ndim - 2)
+    site = site_ecef[j].reshape(j.shape + extra + (3,))
+    s, h = _range_altitude(site, r, model)
+    height = h - units.alt_m[j].reshape(j.shape + extra)
+    tix = np.broadcast_to(units.type_index[j].reshape(j.shape + extra), s.shape)
+    fly = np.full(s.shape, np.nan)
+    for k, it in enumerate(units.types):
+        sel = tix == k
+        if np.any(sel):
+            fly[sel] = reach_table(it).flyout_time(s[sel], height[sel])
+    return s, h, fly
+
+
+def _in_envelope(units: FireUnits, j: IntArray, s: FloatArray, h: FloatArray) -> BoolArray:
+    tix = units.type_index[j]
+    lo = np.array([it.min_altitude_m for it in units.types])[tix]
+    hi = np.array([it.max_altitude_m for it in units.types])[tix]
+    rng = np.array([it.max_range_m for it in units.types])[tix]
+    shape = (-1,) + (1,) * (s.ndim - 1)
+    return (h >= lo.reshape(shape)) & (h <= hi.reshape(shape)) & (s <= rng.reshape(shape))
+
+
+def intercept_geometry(
+    t_grid: ArrayLike,
+    r_ecef: ArrayLike,
+    units: FireUnits,
+    threat_idx: ArrayLike | None = None,
+    unit_idx: ArrayLike | None = None,
+    model: str = "full",
+) -> InterceptGeometry:
+    """Flyout geometry of (threat, fire unit) pairs along trajectories ``r_ecef (n, T, 3)``
+    sampled at ``t_grid (T,)`` (increasing; NaN where not flying). Pairs default to every
+    threat with every unit."""
+    t = np.asarray(t_grid, float)
+    r = np.asarray(r_ecef, float)
+    if r.ndim != 3 or r.shape[1:] != (t.shape[0], 3) or t.shape[0] < 2:
+        raise ValueError("r_ecef must be (n, T, 3) with T = len(t_grid) >= 2")
+    n, m = r.shape[0], units.m
+    if threat_idx is None:
+        ti, uj = np.divmod(np.arange(n * m), m)
+    else:
+        ti = np.asarray(threat_idx, np.int64).ravel()
+        uj = np.asarray(unit_idx, np.int64).ravel()
+    row_of = np.full((n, m), -1, np.int64)
+    row_of[ti, uj] = np.arange(ti.shape[0])
+    site_ecef = earth.geodetic_to_ecef(units.lat_rad, units.lon_rad, units.alt_m, model)
+    s, h, fly = _flyout_from_sites(units, site_ecef, uj, r[ti], model)
+    ok = _in_envelope(units, uj, s, h) & np.isfinite(fly)
+    return InterceptGeometry(
+        t_grid=t,
+        r_ecef=r,
+        units=units,
+        model=model,
+        threat_idx=ti,
+        unit_idx=uj,
+        launch_time=t[None, :] - fly,
+        ok=ok,
+        row_of=row_of,
+        site_ecef=site_ecef,
+    )
+
+
+def solve_intercepts(
+    t_grid: ArrayLike,
+    r_ecef: ArrayLike,
+    units: FireUnits,
+    earliest_launch: ArrayLike,
+    model: str = "full",
+) -> tuple[InterceptSolution, InterceptGeometry]:
+    """Earliest feasible intercept of every threat by every fire unit, arrays (n, m).
+
+    ``earliest_launch (n, m)`` (broadcast): first allowed launch time per pair, inf where not
+    allowed. Returns the solution and the geometry (for later shots: ``execute_engagements``).
+    """
+    geometry = intercept_geometry(t_grid, r_ecef, units, model=model)
+    n, m = geometry.row_of.shape
+    e = np.broadcast_to(np.asarray(earliest_launch, float), (n, m)).ravel()
+    sol = geometry.earliest(e)
+    return (
+        InterceptSolution(
+            feasible=sol.feasible.reshape(n, m),
+            t_intercept=sol.t_intercept.reshape(n, m),
+            t_launch=sol.t_launch.reshape(n, m),
+            r_intercept_ecef=sol.r_intercept_ecef.reshape(n, m, 3),
+            altitude_m=sol.altitude_m.reshape(n, m),
+            range_m=sol.range_m.reshape(n, m),
+            flyout_s=sol.flyout_s.reshape(n, m),
+        ),
+        geometry,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Weapon-target assignment
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Assignment:
+    """Engagements chosen: pairs (k,) of threat and fire unit, the round each was chosen in,
+    the resulting kill probability per threat (n,) and the expected kills."""
+
+    threat_idx: IntArray
+    unit_idx: IntArray
+    round: IntArray
+    p_kill: FloatArray
+    expected_kills: float
+
+
+def default_capacity(units: FireUnits, inventory: ArrayLike | None = None) -> IntArray:
+    """Engagements each fire unit can afford: inventory // salvo."""
+    inv = units.inventory if inventory is None else np.asarray(inventory, np.int64)
+    return inv // units.salvo
+
+
+def assign_weapons(
+    pk: ArrayLike,
+    mask: ArrayLike,
+    capacity: ArrayLike,
+    *,
+    max_units_per_threat: int = 1,
+) -> Assignment:
+    """Assign fire units to threats to maximise expected kills (see the module docstring).
+
+    ``pk (n, m)``: kill probability of an engagement of threat i by unit j (e.g.
+    ``engagement_pk(sspk, salvo)``); ``mask (n, m)``: allowed by the arrangement and feasible;
+    ``capacity (m,)``: engagements unit j can take on. Round 1 is the exact optimum of expected
+    kills with one unit per threat; rounds 2.. add units to threats on their leakage.
+    """
+    p = np.clip(np.asarray(pk, float), 0.0, 1.0)
+    allowed = np.asarray(mask, bool) & (p > 0)
+    n, m = p.shape
+    cap = np.asarray(capacity, np.int64).copy()
+    leak = np.ones(n)
+    used = np.zeros((n, m), bool)
+    ti_all, uj_all, rd_all = [], [], []
+    for rnd in range(max_units_per_threat):
+        cols = np.repeat(np.arange(m), np.clip(np.minimum(cap, n), 0, None))
+        if cols.size == 0:
+            break
+        gain = np.where(allowed & ~used, leak[:, None] * p, 0.0)[:, cols]
+        if not np.any(gain > 0):
+            break
+        rows, cidx = linear_sum_assignment(gain, maximize=True)
+        keep = gain[rows, cidx] > 0
+        rows, units_j = rows[keep], cols[cidx[keep]]
+        for i, j in zip(rows, units_j, strict=True):
+            leak[i] *= 1.0 - p[i, j]
+            used[i, j] = True
+            cap[j] -= 1
+        ti_all.append(rows)
+        uj_all.append(units_j)
+        rd_all.append(np.full(rows.shape, rnd))
+
+    def cat(parts: list[np.ndarray]) -> IntArray:
+        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+
+    p_kill = 1.0 - leak
+    return Assignment(cat(ti_all), cat(uj_all), cat(rd_all), p_kill, float(p_kill.sum()))
+
+
+# --------------------------------------------------------------------------------------------
+# Doctrine: firing, kill assessment, kill draws
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Shots:
+    """Every interceptor fired, in firing order (k,)."""
+
+    threat_idx: IntArray
+    unit_idx: IntArray
+    salvo_number: IntArray  # 0 for the first salvo of an engagement, 1 after the first look...
+    t_launch: FloatArray
+    t_intercept: FloatArray
+    altitude_m: FloatArray
+    r_intercept_ecef: FloatArray  # (k, 3)
+    hit: BoolArray  # the kill draw succeeded
+    kill: BoolArray  # this shot killed the threat (the earliest successful intercept)
+
+
+@dataclass(frozen=True, eq=False)
+class EngagementOutcome:
+    shots: Shots
+    killed: BoolArray  # (n,)
+    t_kill: FloatArray  # (n,) NaN if not killed
+    killer_unit: IntArray  # (n,) -1 if not killed
+    inventory_left: IntArray  # (m,)
+    shots_by_unit: IntArray  # (m,)
+
+
+def execute_engagements(
+    geometry: InterceptGeometry,
+    threat_idx: ArrayLike,
+    unit_idx: ArrayLike,
+    earliest_launch: ArrayLike,
+    rng: np.random.Generator,
+    *,
+    inventory: ArrayLike | None = None,
+    max_salvos: int | None = None,
+) -> EngagementOutcome:
+    """Fly the assigned engagements (pairs ``threat_idx``, ``unit_idx`` with their first allowed
+    launch ``earliest_launch``) with each unit's doctrine, in time order.
+
+    Decisions are taken in the order of their launch times. A unit fires its salvo shot by shot,
+    each launch at least ``launch_interval_s`` after its previous one and no earlier than
+    allowed, each aimed at the earliest intercept still feasible; it stops when the inventory or
+    the feasibility runs out. A shot kills with the type's SSPK (one ``rng.random()`` draw per
+    shot, in firing order). A unit skips a decision when the threat is already known dead (a
+    successful intercept plus that unit's kill-assessment delay). Shoot-look-shoot units look
+    after each salvo and fire again while ``max_salvos`` (None: no limit) allows.
+    """
+    units = geometry.units
+    n = geometry.row_of.shape[0]
+    inv = (units.inventory if inventory is None else np.asarray(inventory, np.int64)).copy()
+    next_free = np.full(units.m, -np.inf)
+    ti = np.atleast_1d(np.asarray(threat_idx, np.int64))
+    uj = np.atleast_1d(np.asarray(unit_idx, np.int64))
+    rows = geometry.rows(ti, uj) if ti.size else np.zeros(0, np.int64)
+    e0 = np.broadcast_to(np.asarray(earliest_launch, float), rows.shape)
+    first = geometry.earliest(e0, rows)
+    sspk = units.sspk
+    known_dead = np.full(n, np.inf)
+    queue: list[tuple[float, int, int, int, float]] = []
+    for q in np.flatnonzero(first.feasible):
+        heapq.heappush(queue, (float(first.t_launch[q]), q, int(rows[q]), 0, float(e0[q])))
+    seq = rows.shape[0]
+    fired: list[tuple] = []
+    # The earliest intercept for launches from e stays the same for any later e' up to its launch
+    # time: reuse it (the shots of a salvo without a launch interval).
+    cache: dict[int, tuple[float, InterceptSolution]] = {}
+
+    def solve(row: int, e: float) -> InterceptSolution:
+        if row in cache:
+            e_used, sol = cache[row]
+            if e_used <= e <= sol.t_launch[0]:
+                return sol
+        sol = geometry.earliest(e, np.array([row]))
+        if sol.feasible[0]:
+            cache[row] = (e, sol)
+        return sol
+
+    while queue:
+        key, _, row, salvo_no, e = heapq.heappop(queue)
+        i, j = int(geometry.threat_idx[row]), int(geometry.unit_idx[row])
+        if known_dead[i] <= key:
+            continue
+        last_intercept = -np.inf
+        any_hit = False
+        for _ in range(int(units.salvo[j])):
+            if inv[j] <= 0:
+                break
+            sol = solve(row, max(e, next_free[j]))
+            if not sol.feasible[0]:
+                break
+            t_l, t_i = float(sol.t_launch[0]), float(sol.t_intercept[0])
+            inv[j] -= 1
+            next_free[j] = t_l + units.launch_interval_s[j]
+            hit = bool(rng.random() < sspk[j])
+            fired.append(
+                (i, j, salvo_no, t_l, t_i, float(sol.altitude_m[0]), sol.r_intercept_ecef[0], hit)
+            )
+            last_intercept = max(last_intercept, t_i)
+            if hit:
+                any_hit = True
+                known_dead[i] = min(known_dead[i], t_i + units.kill_assessment_delay_s[j])
+        if (
+            np.isfinite(last_intercept)
+            and units.shoot_look_shoot[j]
+            and not any_hit
+            and (max_salvos is None or salvo_no + 1 < max_salvos)
+            and inv[j] > 0
+        ):
+            t_look = last_intercept + units.kill_assessment_delay_s[j]
+            seq += 1
+            heapq.heappush(queue, (t_look, seq, row, salvo_no + 1, t_look))
+    return _outcome(fired, n, units.m, inv)
+
+
+def _outcome(fired: list[tuple], n: int, m: int, inv: IntArray) -> EngagementOutcome:
+    k = len(fired)
+    col = list(zip(*fired, strict=True)) if k else [[]] * 8
+    shots_threat = np.array(col[0], np.int64)
+    shots_unit = np.array(col[1], np.int64)
+    t_int = np.array(col[4], float)
+    hit = np.array(col[7], bool)
+    t_kill = np.full(n, np.nan)
+    killer = np.full(n, -1, np.int64)
+    kill = np.zeros(k, bool)
+    for s in np.argsort(np.where(hit, t_int, np.inf), kind="stable"):
+        if not hit[s]:
+            break
+        i = shots_threat[s]
+        if killer[i] < 0:
+            killer[i], t_kill[i], kill[s] = shots_unit[s], t_int[s], True
+    shots = Shots(
+        threat_idx=shots_threat,
+        unit_idx=shots_unit,
+        salvo_number=np.array(col[2], np.int64),
+        t_launch=np.array(col[3], float),
+        t_intercept=t_int,
+        altitude_m=np.array(col[5], float),
+        r_intercept_ecef=np.array(col[6], float).reshape(k, 3),
+        hit=hit,
+        kill=kill,
+    )
+    return EngagementOutcome(
+        shots=shots,
+        killed=killer >= 0,
+        t_kill=t_kill,
+        killer_unit=killer,
+        inventory_left=inv,
+        shots_by_unit=np.bincount(shots_unit, minlength=m).astype(np.int64),
+    )

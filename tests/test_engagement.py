@@ -1,0 +1,462 @@
+"""Engagement stage against independent references: the reach table against flyouts integrated
+here with scipy (ideal Earth, and a rotating Earth with J2), the vertical shot against the energy
+integral and constant-g kinematics; intercepts against threats flown with scipy; kill statistics
+against the binomial and Wilkening's closed forms (../shared/reference/facts.md); the assignment
+against brute force."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy.integrate import quad, solve_ivp
+from scipy.optimize import brentq
+from scipy.stats import binomtest
+
+from jointbmd import earth
+from jointbmd.engagement import (
+    FireUnits,
+    InterceptorType,
+    assign_weapons,
+    default_capacity,
+    engagement_pk,
+    execute_engagements,
+    flyout_time,
+    intercept_geometry,
+    reach_table,
+    solve_intercepts,
+)
+
+MU, R = earth.MU, earth.R_IDEAL
+
+# A notional SM-3 Block IA-like type: about 3 km/s, range about 850 km, ceiling about 550 km
+# (facts.md, [S2]); burn time and floor notional.
+SM3 = InterceptorType("notional-3kms", 3000.0, 30.0, 70e3, 550e3, 850e3, 0.7)
+FAST = InterceptorType("notional-8kms", 8000.0, 60.0, 50e3, 1500e3, 3000e3, 0.7)
+
+T_GRID = np.arange(0.0, 1000.0, 2.0)
+LAUNCH_LAT, LAUNCH_LON = np.radians(32.0), np.radians(52.0)
+BEARING = np.radians(300.0)
+THREAT_RANGE = 3000e3
+
+
+# --------------------------------------------------------------------------------------------
+# Independent references
+# --------------------------------------------------------------------------------------------
+
+
+def _two_body(t, y):
+    r = y[:3]
+    return np.concatenate([y[3:], -MU * r / np.linalg.norm(r) ** 3])
+
+
+def ballistic_threat(range_m=THREAT_RANGE, t_grid=T_GRID):
+    """Minimum-energy missile on the ideal sphere (facts.md formulas), flown with DOP853;
+    ECEF = ECI in the ideal model. Returns positions (T, 3), NaN outside the flight, and the
+    dense solution."""
+    psi = range_m / R
+    v = np.sqrt(2 * MU / R * np.sin(psi / 2) / (1 + np.sin(psi / 2)))
+    gam = (np.pi - psi) / 4
+    r0 = earth.geodetic_to_ecef(LAUNCH_LAT, LAUNCH_LON, 0.0, "ideal")
+    enu = earth.enu_matrix(LAUNCH_LAT, LAUNCH_LON)
+    d = np.array([np.cos(gam) * np.sin(BEARING), np.cos(gam) * np.cos(BEARING), np.sin(gam)])
+
+    def hit(t, y):
+        return np.linalg.norm(y[:3]) - R + (1.0 if t < 1.0 else 0.0)
+
+    hit.terminal, hit.direction = True, -1
+    sol = solve_ivp(
+        _two_body,
+        (0.0, 5000.0),
+        np.concatenate([r0, v * (d @ enu)]),
+        method="DOP853",
+        rtol=1e-11,
+        atol=1e-4,
+        dense_output=True,
+        events=hit,
+    )
+    t_impact = sol.t_events[0][0]
+    ok = (t_grid >= 0.0) & (t_grid <= t_impact)
+    out = np.full((t_grid.size, 3), np.nan)
+    out[ok] = sol.sol(t_grid[ok])[:3].T
+    return out, sol
+
+
+def point_along(fraction_of_range, offset_m=0.0):
+    """Latitude, longitude on the threat's ground track, ``fraction`` of its range downrange."""
+    return earth.destination(
+        LAUNCH_LAT, LAUNCH_LON, BEARING, fraction_of_range * THREAT_RANGE + offset_m, "ideal"
+    )
+
+
+def planar_flyout(it, gamma, t_max=1200.0):
+    """The flyout model of the module docstring, flown independently: straight-line boost at
+    constant acceleration, then DOP853 under point-mass gravity, in the plane x (downrange),
+    y (up at the site). Returns a function of time giving (ground range, height)."""
+    v, tb = it.burnout_speed_mps, it.burn_time_s
+    y0 = [0.5 * v * tb * np.cos(gamma), R + 0.5 * v * tb * np.sin(gamma), 0.0]
+    y0 += [v * np.cos(gamma), v * np.sin(gamma), 0.0]
+    sol = solve_ivp(
+        _two_body, (tb, t_max), y0, method="DOP853", rtol=1e-11, atol=1e-4, dense_output=True
+    )
+
+    def at(t):
+        t = np.asarray(t, float)
+        d = 0.5 * v / tb * np.minimum(t, tb) ** 2
+        x, y = d * np.cos(gamma), R + d * np.sin(gamma)
+        pos = sol.sol(np.maximum(t, tb))
+        x, y = np.where(t > tb, pos[0], x), np.where(t > tb, pos[1], y)
+        return R * np.arctan2(x, y), np.hypot(x, y) - R
+
+    return at
+
+
+# --------------------------------------------------------------------------------------------
+# Flyout and reach table
+# --------------------------------------------------------------------------------------------
+
+
+def test_vertical_flyout_matches_energy_integral_and_constant_g():
+    table = reach_table(SM3)
+    v, tb = SM3.burnout_speed_mps, SM3.burn_time_s
+    r_b = R + 0.5 * v * tb  # burnout height d_b = v t_b / 2
+
+    def exact(h):  # t = t_b + ∫ dr / sqrt(v_b² - 2 mu (1/r_b - 1/r)) (radial Kepler motion)
+        return tb + quad(lambda r: 1.0 / np.sqrt(v**2 - 2 * MU * (1 / r_b - 1 / r)), r_b, R + h)[0]
+
+    for h in (60e3, 150e3, 300e3, 450e3):
+        assert table.flyout_time(0.0, h) == pytest.approx(exact(h), rel=2e-4)
+    # During the boost: h = a t² / 2.
+    assert table.flyout_time(0.0, 20e3) == pytest.approx(np.sqrt(2 * 20e3 * tb / v), abs=0.05)
+    # Short coast under constant g: h = h_b + v τ - g τ² / 2.
+    h, g = 60e3, MU / r_b**2
+    tau = (v - np.sqrt(v**2 - 2 * g * (h - 0.5 * v * tb))) / g
+    assert table.flyout_time(0.0, h) == pytest.approx(tb + tau, abs=0.05)
+
+
+def test_reach_table_matches_direct_flyouts_on_their_ascent():
+    # A point on the ascent of a flyout at elevation γ is reached fastest by that flyout: the
+    # table must give its time.
+    rng = np.random.default_rng(1)
+    table = reach_table(SM3)
+    errors = []
+    for gamma in np.radians(rng.uniform(12.0, 85.0, 12)):
+        t_apogee = SM3.burn_time_s + SM3.burnout_speed_mps * np.sin(gamma) / 9.0
+        t_eval = rng.uniform(SM3.burn_time_s + 5.0, 0.85 * t_apogee, 4)
+        s, h = planar_flyout(SM3, gamma, t_eval.max())(t_eval)
+        inside = (s < 0.95 * SM3.max_range_m) & (h < 0.95 * SM3.max_altitude_m)
+        got = table.flyout_time(s[inside], h[inside])
+        assert np.all(np.isfinite(got))
+        errors.extend(np.abs(got - t_eval[inside]) / t_eval[inside])
+        assert np.all(np.abs(got - t_eval[inside]) <= 0.01 * t_eval[inside] + 1.0)
+    assert len(errors) > 20
+
+
+def test_reach_table_is_the_minimum_over_launch_elevations():
+    # Brute force: every elevation that passes through the point (scan then root-find), the
+    # fastest one.
+    table = reach_table(SM3)
+    gammas = np.radians(np.linspace(2.0, 89.0, 88))
+    flyouts = [planar_flyout(SM3, g) for g in gammas]
+    t = np.arange(0.0, 1200.0, 1.0)
+    samples = [f(t) for f in flyouts]
+    for s_target, h_target in ((300e3, 150e3), (600e3, 120e3), (150e3, 400e3), (750e3, 80e3)):
+
+        def height_and_time(at, s_k, h_k, s_target=s_target):
+            # First passage of the ground range s_target before falling back to the ground.
+            airborne = np.cumprod(h_k > -1.0).astype(bool)
+            reach = np.flatnonzero(airborne & (s_k >= s_target))
+            if reach.size == 0:
+                return np.nan, np.nan
+            k = reach[0]
+            t_s = brentq(lambda tt: at(tt)[0] - s_target, t[k - 1], t[k], xtol=1e-9)
+            return at(t_s)[1], t_s
+
+        hs = (
+            np.array([height_and_time(f, *sk)[0] for f, sk in zip(flyouts, samples, strict=True)])
+            - h_target
+        )
+        best = np.inf
+        for k in np.flatnonzero(
+            np.isfinite(hs[:-1]) & np.isfinite(hs[1:]) & (hs[:-1] * hs[1:] < 0)
+        ):
+
+            def miss(g, h_target=h_target):
+                f = planar_flyout(SM3, g)
+                return height_and_time(f, *f(t))[0] - h_target
+
+            g = brentq(miss, gammas[k], gammas[k + 1], xtol=1e-10)
+            f = planar_flyout(SM3, g)
+            best = min(best, height_and_time(f, *f(t))[1])
+        assert np.isfinite(best)
+        assert table.flyout_time(s_target, h_target) == pytest.approx(best, rel=0.005, abs=0.5)
+
+
+def test_reach_table_against_a_rotating_earth_with_j2():
+    # Full propagation in ECEF: J2 gravity, Coriolis and centrifugal terms, ellipsoid, a site
+    # at Deveselu; the neglected terms must cost under 1 % of the flyout time.
+    lat, lon, alt = np.radians(44.08), np.radians(24.41), 100.0
+    site = earth.geodetic_to_ecef(lat, lon, alt)
+    enu = earth.enu_matrix(lat, lon)
+    w = np.array([0.0, 0.0, earth.OMEGA])
+    v, tb = SM3.burnout_speed_mps, SM3.burn_time_s
+
+    def rhs(t, y):
+        r, vel = y[:3], y[3:]
+        acc = earth.gravity(r, "full") - 2 * np.cross(w, vel) - np.cross(w, np.cross(w, r))
+        return np.concatenate([vel, acc])
+
+    rng = np.random.default_rng(7)
+    for az, gamma in zip(
+        rng.uniform(0, 2 * np.pi, 6), np.radians(rng.uniform(15, 80, 6)), strict=True
+    ):
+        u = np.array([np.cos(gamma) * np.sin(az), np.cos(gamma) * np.cos(az), np.sin(gamma)]) @ enu
+        t_eval = np.sort(rng.uniform(tb + 10, tb + 0.7 * v * np.sin(gamma) / 9.8, 3))
+        sol = solve_ivp(
+            rhs, (tb, t_eval[-1]), np.concatenate([site + 0.5 * v * tb * u, v * u]),
+            method="DOP853", rtol=1e-11, atol=1e-4, t_eval=t_eval,
+        )  # fmt: skip
+        s, h, got = flyout_time(SM3, lat, lon, alt, sol.y[:3].T, "full")
+        inside = (s < 0.95 * SM3.max_range_m) & (h < 0.95 * SM3.max_altitude_m)
+        assert np.all(np.abs(got[inside] - t_eval[inside]) <= 0.01 * t_eval[inside] + 1.0)
+
+
+def test_reach_table_refuses_points_beyond_the_interceptor():
+    table = reach_table(SM3)
+    # A 3 km/s vertical shot peaks near 45 + 9e6/(2 g) ≈ 530 km: nothing at 300 km range up
+    # there; nothing outside the table either.
+    assert np.isnan(table.flyout_time(300e3, 540e3))
+    assert np.isnan(table.flyout_time(900e3, 100e3))
+    assert not table.in_envelope(100e3, 60e3)  # below the floor
+    assert table.in_envelope(100e3, 80e3)
+
+
+# --------------------------------------------------------------------------------------------
+# Intercept solution
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def threat():
+    return ballistic_threat()
+
+
+def units_at(points, it=SM3, **kw):
+    lat = np.array([p[0] for p in points], float)
+    lon = np.array([p[1] for p in points], float)
+    return FireUnits.create(lat_rad=lat, lon_rad=lon, interceptor=it, **{"inventory": 8, **kw})
+
+
+def test_head_on_threat_is_engaged_on_its_trajectory(threat):
+    r, sol = threat
+    units = units_at([point_along(0.95), point_along(0.8, offset_m=0.0)])
+    res, _ = solve_intercepts(T_GRID, r[None], units, 0.0, model="ideal")
+    assert res.feasible.shape == (1, 2) and res.feasible.all()
+    # The point is on the threat's path at the intercept time, inside the envelope, and the
+    # launch plus the flyout is the intercept time.
+    truth = sol.sol(res.t_intercept[0])[:3].T
+    assert np.max(np.linalg.norm(res.r_intercept_ecef[0] - truth, axis=-1)) < 50.0
+    assert np.all((res.altitude_m >= SM3.min_altitude_m) & (res.altitude_m <= SM3.max_altitude_m))
+    assert np.all(res.range_m <= SM3.max_range_m)
+    np.testing.assert_allclose(res.t_launch + res.flyout_s, res.t_intercept, atol=1e-9)
+    _, _, fly = flyout_time(SM3, *point_along(0.95), 0.0, res.r_intercept_ecef[0, 0], "ideal")
+    assert fly == pytest.approx(res.flyout_s[0, 0], abs=1e-6)
+
+
+def test_tail_chase_is_never_engaged(threat):
+    # The site sits 50 km behind the launch point; the threat flies away at about 3.6 km/s of
+    # ground speed, the 3 km/s interceptor cannot close whenever it is allowed to launch.
+    r, _ = threat
+    behind = units_at([point_along(0.0, offset_m=-50e3)])
+    earliest = np.arange(0.0, 900.0, 10.0)[:, None]
+    res, _ = solve_intercepts(T_GRID, np.repeat(r[None], earliest.shape[0], 0), behind, earliest,
+                              model="ideal")  # fmt: skip
+    assert not res.feasible.any()
+    assert np.all(np.isnan(res.t_intercept))
+    # Not vacuous: an 8 km/s interceptor at the same site catches it if launched early.
+    fast = units_at([point_along(0.0, offset_m=-50e3)], it=FAST)
+    res_fast, _ = solve_intercepts(T_GRID, r[None], fast, 60.0, model="ideal")
+    assert res_fast.feasible[0, 0]
+
+
+def test_later_allowed_launch_means_later_or_no_intercept(threat):
+    r, _ = threat
+    units = units_at([point_along(0.9)])
+    earliest = np.arange(0.0, 900.0, 5.0)
+    res, _ = solve_intercepts(T_GRID, np.repeat(r[None], earliest.size, 0), units,
+                              earliest[:, None], model="ideal")  # fmt: skip
+    ok = res.feasible[:, 0]
+    assert ok[0] and not ok[-1]
+    assert np.all(np.diff(ok.astype(int)) <= 0)  # once infeasible, stays infeasible
+    t_int = res.t_intercept[ok, 0]
+    assert np.all(np.diff(t_int) >= -1e-6)
+    assert np.all(res.t_launch[ok, 0] >= earliest[ok] - 1e-9)
+    # Where the launch time binds, the solution launches at it (the intercept is the earliest).
+    binding = ok & (earliest > res.t_launch[0, 0] + 5.0)
+    np.testing.assert_allclose(res.t_launch[binding, 0], earliest[binding], atol=0.1)
+    # Forbidden pairs (inf) are never feasible.
+    res_inf, _ = solve_intercepts(T_GRID, r[None], units, np.inf, model="ideal")
+    assert not res_inf.feasible.any()
+
+
+# --------------------------------------------------------------------------------------------
+# Doctrine and kill draws
+# --------------------------------------------------------------------------------------------
+
+
+def replicated_engagements(threat, n, **unit_kw):
+    """n independent copies of the head-on engagement: threat i by unit i."""
+    r, _ = threat
+    lat, lon = point_along(0.9)
+    units = FireUnits.create(lat_rad=np.full(n, lat), lon_rad=np.full(n, lon), **unit_kw)
+    idx = np.arange(n)
+    geometry = intercept_geometry(T_GRID, np.broadcast_to(r, (n,) + r.shape), units, idx, idx,
+                                  model="ideal")  # fmt: skip
+    return geometry, idx
+
+
+def within_binomial(successes, trials, p, level=0.999):
+    lo, hi = binomtest(int(successes), int(trials), p).proportion_ci(level)
+    return lo <= p <= hi
+
+
+@pytest.mark.parametrize(("sspk", "salvo"), [(0.7, 1), (0.5, 3)])
+def test_barrage_kill_probability_is_binomial(threat, sspk, salvo):
+    n = 1500
+    it = InterceptorType("t", 3000.0, 30.0, 70e3, 550e3, 850e3, sspk)
+    geometry, idx = replicated_engagements(
+        threat, n, interceptor=it, inventory=6, salvo=salvo, launch_interval_s=4.0
+    )
+    out = execute_engagements(geometry, idx, idx, 0.0, np.random.default_rng(11))
+    assert np.all(out.shots_by_unit == salvo)  # a barrage fires all its shots
+    assert within_binomial(out.killed.sum(), n, 1 - (1 - sspk) ** salvo)
+    shots = out.shots
+    assert np.all(shots.t_intercept[shots.kill] == out.t_kill[shots.threat_idx[shots.kill]])
+
+
+def test_shoot_look_shoot_matches_the_closed_form_with_fewer_interceptors(threat):
+    n, sspk, salvo = 1500, 0.6, 1
+    it = InterceptorType("t", 3000.0, 30.0, 70e3, 550e3, 850e3, sspk)
+    kw = {"interceptor": it, "inventory": 6, "salvo": salvo, "kill_assessment_delay_s": 10.0}
+    geometry, idx = replicated_engagements(threat, n, doctrine="shoot-look-shoot", **kw)
+    sls = execute_engagements(geometry, idx, idx, 0.0, np.random.default_rng(3), max_salvos=2)
+    p1 = engagement_pk(sspk, salvo)
+    p_two_looks = 1 - (1 - p1) * (1 - p1)
+    assert within_binomial(sls.killed.sum(), n, p_two_looks)
+    # The second salvo goes only to survivors of the first, after the look.
+    first = sls.shots.salvo_number == 0
+    second = ~first
+    assert first.sum() == n and second.sum() == np.sum(~sls.shots.hit[first])
+    first_t = dict(zip(sls.shots.threat_idx[first], sls.shots.t_intercept[first], strict=True))
+    for i, t_l in zip(sls.shots.threat_idx[second], sls.shots.t_launch[second], strict=True):
+        assert t_l >= first_t[i] + 10.0 - 1e-9
+    mean_sls = sls.shots_by_unit.mean()
+    assert mean_sls == pytest.approx(salvo * (2 - p1), abs=4 * np.sqrt(p1 * (1 - p1) / n))
+    # A barrage of the same maximum number of shots: same kill probability, more interceptors.
+    geometry_b, _ = replicated_engagements(threat, n, **{**kw, "salvo": 2 * salvo})
+    barrage = execute_engagements(geometry_b, idx, idx, 0.0, np.random.default_rng(4))
+    assert within_binomial(barrage.killed.sum(), n, p_two_looks)
+    assert barrage.shots_by_unit.mean() == 2 * salvo > mean_sls
+
+
+def test_inventory_interval_and_earliest_launch_are_respected(threat):
+    r, _ = threat
+    rng = np.random.default_rng(5)
+    second_salvos = 0
+    for trial in range(8):
+        n = 4
+        offsets = rng.uniform(-60.0, 60.0, n)  # threats launched at different times
+        t_grid = np.arange(-100.0, 1100.0, 2.0)
+        rs = np.stack([ballistic_threat(t_grid=t_grid - o)[0] for o in offsets])
+        units = units_at(
+            [point_along(0.9), point_along(0.85)],
+            inventory=rng.integers(0, 14, 2),
+            salvo=rng.integers(1, 4, 2),
+            launch_interval_s=rng.uniform(0.0, 15.0, 2),
+            doctrine=["shoot-look-shoot", "barrage"][:: 1 if trial % 2 else -1],
+            kill_assessment_delay_s=5.0,
+        )
+        res, geometry = solve_intercepts(t_grid, rs, units, 0.0, model="ideal")
+        ti, uj = np.nonzero(res.feasible)
+        earliest = rng.uniform(0.0, 200.0, ti.size)
+        out = execute_engagements(geometry, ti, uj, earliest, rng)
+        assert np.all(out.inventory_left >= 0)
+        assert np.all(out.shots_by_unit + out.inventory_left == units.inventory)
+        s = out.shots
+        allowed = dict(zip(zip(ti, uj, strict=True), earliest, strict=True))
+        for k in range(s.t_launch.size):
+            assert s.t_launch[k] >= allowed[(s.threat_idx[k], s.unit_idx[k])] - 1e-9
+        for j in range(units.m):
+            launches = np.sort(s.t_launch[s.unit_idx == j])
+            assert np.all(np.diff(launches) >= units.launch_interval_s[j] - 1e-6)
+        assert np.all(s.t_intercept > s.t_launch)
+        second_salvos += np.sum(s.salvo_number > 0)
+    assert second_salvos > 0  # shoot-look-shoot did look and fire again somewhere
+
+
+@pytest.mark.parametrize(("sspk", "shots_of_b"), [(1.0, 0), (0.0, 1)])
+def test_a_threat_known_dead_is_not_engaged_again(threat, sspk, shots_of_b):
+    r, _ = threat
+    it = InterceptorType("t", 3000.0, 30.0, 70e3, 550e3, 850e3, sspk)
+    units = units_at([point_along(0.9)] * 2, it=it, kill_assessment_delay_s=10.0)
+    res, geometry = solve_intercepts(T_GRID, r[None], units, 0.0, model="ideal")
+    # Unit 1 may only launch after unit 0's intercept and kill assessment.
+    later = res.t_intercept[0, 0] + 10.0
+    out = execute_engagements(geometry, [0, 0], [0, 1], [0.0, later], np.random.default_rng(0))
+    assert out.shots_by_unit.tolist() == [1, shots_of_b]
+    assert out.killed[0] == (sspk == 1.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Weapon-target assignment
+# --------------------------------------------------------------------------------------------
+
+
+def test_assignment_beats_greedy_on_a_hand_example():
+    # Greedy takes 0.9 first (total 0.9 + 0.1 = 1.0); the optimum is 0.8 + 0.5 = 1.3.
+    pk = np.array([[0.9, 0.8], [0.5, 0.1]])
+    a = assign_weapons(pk, np.ones((2, 2), bool), [1, 1])
+    assert sorted(zip(a.threat_idx.tolist(), a.unit_idx.tolist(), strict=True)) == [(0, 1), (1, 0)]
+    assert a.expected_kills == pytest.approx(1.3)
+
+
+def brute_force_one_round(pk, mask, capacity):
+    n, m = pk.shape
+    best = 0.0
+    for choice in itertools.product(range(-1, m), repeat=n):  # -1: not engaged
+        used = np.bincount([c for c in choice if c >= 0], minlength=m)
+        if np.any(used > capacity) or any(c >= 0 and not mask[i, c] for i, c in enumerate(choice)):
+            continue
+        best = max(best, sum(pk[i, c] for i, c in enumerate(choice) if c >= 0))
+    return best
+
+
+def test_assignment_is_optimal_and_respects_mask_and_capacity():
+    rng = np.random.default_rng(9)
+    for _ in range(40):
+        n, m = rng.integers(1, 5), rng.integers(1, 4)
+        pk = rng.uniform(0.0, 1.0, (n, m))
+        mask = rng.random((n, m)) < 0.7
+        capacity = rng.integers(0, 3, m)
+        a = assign_weapons(pk, mask, capacity)
+        assert np.all(mask[a.threat_idx, a.unit_idx])
+        assert np.all(np.bincount(a.unit_idx, minlength=m) <= capacity)
+        assert len(set(a.threat_idx.tolist())) == a.threat_idx.size  # one unit per threat
+        assert a.expected_kills == pytest.approx(brute_force_one_round(pk, mask, capacity))
+
+
+def test_second_round_adds_units_on_leakage():
+    pk = np.array([[0.6, 0.5], [0.3, 0.0]])
+    a = assign_weapons(pk, pk > 0, [1, 2], max_units_per_threat=2)
+    # Round 1: threat 0 <- unit 1 (0.5) and threat 1 <- unit 0 (0.3): 0.8 beats 0.6 alone.
+    # Round 2: unit 0 is spent, unit 1 already engages threat 0 and cannot reach threat 1.
+    assert sorted(zip(a.threat_idx.tolist(), a.unit_idx.tolist(), strict=True)) == [(0, 1), (1, 0)]
+    # With two engagements on unit 0, round 1 gives it both threats (0.6 + 0.3 = 0.9); round 2
+    # adds unit 1 to threat 0 on its leakage: gain (1 - 0.6) * 0.5.
+    b = assign_weapons(pk, pk > 0, [2, 2], max_units_per_threat=2)
+    pairs = sorted(zip(b.threat_idx.tolist(), b.unit_idx.tolist(), b.round.tolist(), strict=True))
+    assert pairs == [(0, 0, 0), (0, 1, 1), (1, 0, 0)]
+    assert b.p_kill[0] == pytest.approx(1 - 0.4 * 0.5)
+    assert b.expected_kills == pytest.approx(0.9 + 0.4 * 0.5)
+    assert np.all(default_capacity(units_at([point_along(0.9)], inventory=7, salvo=2)) == 3)
