@@ -1,0 +1,313 @@
+"""Motion and measurement models of national tracking, batched over tracks.
+
+In: ECI states ``x (k, 6)`` = (r_eci, v_eci) in m and m/s, time steps ``dt (k,)`` s, times
+``t (k,)`` s since the epoch. Out: predicted states, their Jacobians ``(k, 6, 6)``, process noise
+``(k, 6, 6)``; predicted radar measurements ``(k, 3)`` = (range_m, az, el) and their Jacobians
+``(k, 3, 6)``.
+
+Two models, named after Stone Soup's roles:
+
+``BallisticTransition``
+    Post-boost motion under gravity alone (point mass + J2 for ``"full"``, point mass for
+    ``"ideal"``; :func:`jointbmd.earth.gravity`), integrated with classical RK4 in a few substeps.
+    The state transition matrix Φ = ∂x(t+dt)/∂x(t) is integrated alongside from the variational
+    equation dΦ/dt = A Φ, A = [[0, I], [G, 0]], G = ∂a/∂r the gravity gradient (analytic, J2
+    included). RK4 applied to (x, Φ) together gives the exact derivative of the RK4 map, so the
+    EKF's Jacobian is consistent with its mean prediction. Drag and unmodelled accelerations enter
+    as process noise: continuous white acceleration noise of power spectral density ``q``
+    (m²/s³) on each ECI axis, whose discrete covariance over a step dt is (Bar-Shalom, Li and
+    Kirubarajan, *Estimation with Applications to Tracking and Navigation*, 2001, §6.2.2)
+
+        Q = q [[dt³/3 I, dt²/2 I], [dt²/2 I, dt I]].
+
+``RadarMeasurementModel``
+    Range, azimuth (from north, clockwise, in [0, 2π)) and elevation of the target from a site
+    fixed on the rotating Earth: r_ecef = R_z(-ω t) r_eci (:mod:`jointbmd.earth`), then
+    enu = E (r_ecef - r_site) with E the site's ENU rotation, then
+    (ρ, az, el) = (|enu|, atan2(e, n), atan2(u, sqrt(e² + n²))). The Jacobian is analytic:
+    ∂(ρ, az, el)/∂enu · E · R_z(-ω t), zero on the velocity columns. Innovations wrap the
+    azimuth difference into (-π, π].
+
+References: Vallado, *Fundamentals of Astrodynamics and Applications*, 4th ed. (2013), §8.6 (J2)
+and §10.7 (state transition matrix); Montenbruck and Gill, *Satellite Orbits* (2000), §7.1-7.2
+(variational equations, gravity gradient).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .. import earth
+
+FloatArray = NDArray[np.float64]
+
+__all__ = [
+    "BallisticTransition",
+    "RadarMeasurementModel",
+    "gravity_gradient",
+    "wrap_angle",
+]
+
+
+def wrap_angle(angle: ArrayLike) -> FloatArray:
+    """Angle wrapped into [-π, π)."""
+    return np.mod(np.asarray(angle, float) + np.pi, 2.0 * np.pi) - np.pi
+
+
+def gravity_gradient(r: ArrayLike, model: earth.Model = "full") -> FloatArray:
+    """Gravity gradient G = ∂a/∂r (..., 3, 3) of :func:`jointbmd.earth.gravity` at positions r.
+
+    Point mass: G = -μ/|r|³ (I - 3 r̂ r̂ᵀ). J2 (``full``): with c = 3/2 μ J2 a_e², the
+    acceleration is a_i = c x_i w_i, w = (5 z² r⁻⁷ - r⁻⁵, 5 z² r⁻⁷ - r⁻⁵, 5 z² r⁻⁷ - 3 r⁻⁵), so
+    G_ij = c (δ_ij w_i + x_i ∂w_i/∂x_j), ∂w_i/∂x_j = 10 z r⁻⁷ δ_jz + x_j (α_i r⁻⁷ - 35 z² r⁻⁹),
+    α = (5, 5, 15).
+    """
+    earth.check_model(model)
+    r = np.asarray(r, float)
+    r2 = np.einsum("...i,...i->...", r, r)
+    inv_r2 = 1.0 / r2
+    inv_r3 = np.sqrt(inv_r2) * inv_r2
+    inv_r5 = inv_r3 * inv_r2
+    outer = r[..., :, None] * r[..., None, :]
+    idx = np.arange(3)
+    if model == "ideal":
+        g = (3.0 * earth.MU * inv_r5)[..., None, None] * outer
+        g[..., idx, idx] -= (earth.MU * inv_r3)[..., None]
+        return g
+    c = 1.5 * earth.MU * earth.J2 * earth.WGS84_A**2
+    z = r[..., 2]
+    inv_r7 = inv_r5 * inv_r2
+    z2r7 = 5.0 * z**2 * inv_r7
+    # Row factor of r rᵀ: point mass 3μ r⁻⁵ plus c (α_i r⁻⁷ - 35 z² r⁻⁹).
+    row = (3.0 * earth.MU * inv_r5 - 35.0 * c * z**2 * inv_r7 * inv_r2)[..., None] + c * (
+        np.array([5.0, 5.0, 15.0]) * inv_r7[..., None]
+    )
+    g = row[..., :, None] * outer
+    # Diagonal: point mass -μ r⁻³ plus c w_i.
+    g[..., idx, idx] += (-earth.MU * inv_r3 + c * (z2r7 - inv_r5))[..., None]
+    g[..., 2, 2] -= 2.0 * c * inv_r5
+    # Column z: c x_i 10 z r⁻⁷.
+    g[..., :, 2] += (10.0 * c * z * inv_r7)[..., None] * r
+    return g
+
+
+class BallisticTransition:
+    """Ballistic motion in ECI under gravity; RK4 mean, variational-equation Jacobian, white-noise
+    acceleration process noise. See the module docstring for the maths.
+
+    Parameters
+    ----------
+    model:
+        Earth model of the gravity field, ``"full"`` (point mass + J2) or ``"ideal"``.
+    q:
+        Power spectral density of the white acceleration noise on each ECI axis, m²/s³. The
+        default 1.0 m²/s³ lets the velocity wander by about 1 m/s per √s: enough for the
+        small errors of a post-boost ballistic model above the atmosphere.
+    max_step:
+        Longest RK4 substep, s. Every track in a batch takes the same number of substeps,
+        ceil(max |dt| / max_step), each of length dt / n.
+    """
+
+    ndim_state = 6
+
+    def __init__(self, model: earth.Model = "full", q: float = 1.0, max_step: float = 10.0):
+        earth.check_model(model)
+        self.model = model
+        self.q = float(q)
+        self.max_step = float(max_step)
+
+    def _substeps(self, dt: FloatArray) -> int:
+        if dt.size == 0:
+            return 1
+        return max(1, int(np.ceil(np.max(np.abs(dt)) / self.max_step)))
+
+    def function(self, x: ArrayLike, dt: ArrayLike) -> FloatArray:
+        """States (k, 6) after each track's own time step dt (k,) (or a scalar), no noise."""
+        x = np.array(x, float)
+        dt = np.broadcast_to(np.asarray(dt, float), x.shape[:-1])
+        n = self._substeps(dt)
+        h = (dt / n)[..., None]
+        model = self.model
+
+        def deriv(y: FloatArray) -> FloatArray:
+            return np.concatenate([y[..., 3:], earth.gravity(y[..., :3], model)], -1)
+
+        for _ in range(n):
+            k1 = deriv(x)
+            k2 = deriv(x + 0.5 * h * k1)
+            k3 = deriv(x + 0.5 * h * k2)
+            k4 = deriv(x + h * k3)
+            x = x + h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+        return x
+
+    def function_and_jacobian(self, x: ArrayLike, dt: ArrayLike) -> tuple[FloatArray, FloatArray]:
+        """States (k, 6) after dt and the state transition matrices Φ (k, 6, 6)."""
+        x = np.array(x, float)
+        dt = np.broadcast_to(np.asarray(dt, float), x.shape[:-1])
+        n = self._substeps(dt)
+        h = (dt / n)[..., None]
+        h3 = h[..., None]
+        model = self.model
+        # Φ in two row blocks: T = ∂r/∂x0 and B = ∂v/∂x0, with dT/dt = B and dB/dt = G T.
+        top = np.zeros(x.shape[:-1] + (3, 6))
+        bottom = np.zeros(x.shape[:-1] + (3, 6))
+        top[..., :, :3] = np.eye(3)
+        bottom[..., :, 3:] = np.eye(3)
+
+        def stage(r: FloatArray, t_blk: FloatArray) -> tuple[FloatArray, FloatArray]:
+            return earth.gravity(r, model), gravity_gradient(r, model) @ t_blk
+
+        for _ in range(n):
+            r, v = x[..., :3], x[..., 3:]
+            a1, gt1 = stage(r, top)
+            r2, v2 = r + 0.5 * h * v, v + 0.5 * h * a1
+            t2, b2 = top + 0.5 * h3 * bottom, bottom + 0.5 * h3 * gt1
+            a2, gt2 = stage(r2, t2)
+            r3, v3 = r + 0.5 * h * v2, v + 0.5 * h * a2
+            t3, b3 = top + 0.5 * h3 * b2, bottom + 0.5 * h3 * gt2
+            a3, gt3 = stage(r3, t3)
+            r4, v4 = r + h * v3, v + h * a3
+            t4, b4 = top + h3 * b3, bottom + h3 * gt3
+            a4, gt4 = stage(r4, t4)
+            x = np.concatenate(
+                [r + h / 6.0 * (v + 2.0 * v2 + 2.0 * v3 + v4),
+                 v + h / 6.0 * (a1 + 2.0 * a2 + 2.0 * a3 + a4)],
+                -1,
+            )  # fmt: skip
+            top, bottom = (
+                top + h3 / 6.0 * (bottom + 2.0 * b2 + 2.0 * b3 + b4),
+                bottom + h3 / 6.0 * (gt1 + 2.0 * gt2 + 2.0 * gt3 + gt4),
+            )
+        return x, np.concatenate([top, bottom], -2)
+
+    def jacobian(self, x: ArrayLike, dt: ArrayLike) -> FloatArray:
+        """State transition matrices Φ (k, 6, 6) over dt."""
+        return self.function_and_jacobian(x, dt)[1]
+
+    def covar(self, dt: ArrayLike) -> FloatArray:
+        """Process noise Q (..., 6, 6) of white acceleration noise over dt (...)."""
+        dt = np.abs(np.asarray(dt, float))[..., None, None]
+        eye = np.eye(3)
+        top = np.concatenate([dt**3 / 3.0 * eye, dt**2 / 2.0 * eye], -1)
+        bottom = np.concatenate([dt**2 / 2.0 * eye, dt * eye], -1)
+        return self.q * np.concatenate([top, bottom], -2)
+
+
+def _rotation_eci_to_ecef(t: FloatArray, model: earth.Model) -> FloatArray:
+    """Matrices C (..., 3, 3) with r_ecef = C r_eci at times t: R_z(-ω t)."""
+    theta = earth.rotation_angle(t, model)
+    c, s = np.cos(theta), np.sin(theta)
+    zero, one = np.zeros_like(c), np.ones_like(c)
+    return np.stack(
+        [np.stack([c, s, zero], -1), np.stack([-s, c, zero], -1), np.stack([zero, zero, one], -1)],
+        -2,
+    )
+
+
+class RadarMeasurementModel:
+    """Range, azimuth and elevation from a radar site on the rotating Earth (module docstring).
+
+    Parameters
+    ----------
+    site_lat, site_lon, site_alt:
+        Geodetic site (rad, rad, m). Scalars for one radar; arrays (k,) give each track its own
+        site (everything broadcasts over the leading axis).
+    model:
+        Earth model for the site's position and the Earth's rotation.
+    """
+
+    ndim_meas = 3
+
+    def __init__(
+        self,
+        site_lat: ArrayLike,
+        site_lon: ArrayLike,
+        site_alt: ArrayLike = 0.0,
+        model: earth.Model = "full",
+    ):
+        earth.check_model(model)
+        self.site_lat = np.asarray(site_lat, float)
+        self.site_lon = np.asarray(site_lon, float)
+        self.site_alt = np.asarray(site_alt, float)
+        self.model = model
+        self.site_ecef = earth.geodetic_to_ecef(self.site_lat, self.site_lon, self.site_alt, model)
+        self.enu = earth.enu_matrix(self.site_lat, self.site_lon)
+
+    def _enu(self, r_eci: FloatArray, t: FloatArray) -> FloatArray:
+        d = earth.eci_to_ecef(r_eci, t, self.model) - self.site_ecef
+        if self.enu.ndim == 2:
+            return d @ self.enu.T
+        return np.einsum("...ij,...j->...i", self.enu, d)
+
+    def function(self, x: ArrayLike, t: ArrayLike) -> FloatArray:
+        """Noise-free measurements (k, 3) = (range_m, az, el) of ECI states (k, 6) at times t."""
+        x = np.asarray(x, float)
+        e, n, u = np.moveaxis(self._enu(x[..., :3], np.asarray(t, float)), -1, 0)
+        horizontal = np.hypot(e, n)
+        return np.stack(
+            [
+                np.hypot(horizontal, u),
+                np.mod(np.arctan2(e, n), 2.0 * np.pi),
+                np.arctan2(u, horizontal),
+            ],
+            -1,
+        )
+
+    def jacobian(self, x: ArrayLike, t: ArrayLike) -> FloatArray:
+        """Jacobians H (k, 3, 6) of :meth:`function` with respect to the ECI state."""
+        x = np.asarray(x, float)
+        t = np.asarray(t, float)
+        enu = self._enu(x[..., :3], t)
+        e, n, u = np.moveaxis(enu, -1, 0)
+        s2 = e**2 + n**2
+        s = np.sqrt(s2)
+        rho2 = s2 + u**2
+        rho = np.sqrt(rho2)
+        zero = np.zeros_like(e)
+        d_aer = np.stack(
+            [
+                enu / rho[..., None],
+                np.stack([n / s2, -e / s2, zero], -1),
+                np.stack([-u * e / (rho2 * s), -u * n / (rho2 * s), s / rho2], -1),
+            ],
+            -2,
+        )
+        rot = self.enu @ _rotation_eci_to_ecef(t, self.model)
+        h = np.zeros(x.shape[:-1] + (3, 6))
+        h[..., :3] = d_aer @ rot
+        return h
+
+    def inverse_function(self, z: ArrayLike, t: ArrayLike) -> FloatArray:
+        """ECI positions (k, 3) of measurements (k, 3) = (range_m, az, el) at times t."""
+        z = np.asarray(z, float)
+        enu = earth.aer_to_enu(z[..., 1], z[..., 2], z[..., 0])
+        if self.enu.ndim == 2:
+            d = enu @ self.enu
+        else:
+            d = np.einsum("...ji,...j->...i", self.enu, enu)
+        return earth.ecef_to_eci(d + self.site_ecef, np.asarray(t, float), self.model)
+
+    def inverse_jacobian(self, z: ArrayLike, t: ArrayLike) -> FloatArray:
+        """Jacobians (k, 3, 3) of :meth:`inverse_function`: ∂r_eci/∂(range, az, el)."""
+        z = np.asarray(z, float)
+        rho, az, el = z[..., 0], z[..., 1], z[..., 2]
+        sa, ca, se, ce = np.sin(az), np.cos(az), np.sin(el), np.cos(el)
+        zero = np.zeros_like(rho)
+        d_enu = np.stack(
+            [
+                np.stack([ce * sa, rho * ce * ca, -rho * se * sa], -1),
+                np.stack([ce * ca, -rho * ce * sa, -rho * se * ca], -1),
+                np.stack([se, zero, rho * ce], -1),
+            ],
+            -2,
+        )
+        rot = self.enu @ _rotation_eci_to_ecef(np.asarray(t, float), self.model)
+        return np.swapaxes(rot, -1, -2) @ d_enu
+
+    @staticmethod
+    def residual(z: ArrayLike, z_pred: ArrayLike) -> FloatArray:
+        """Innovation z - z_pred with the azimuth difference wrapped into [-π, π)."""
+        d = np.asarray(z, float) - np.asarray(z_pred, float)
+        d[..., 1] = wrap_angle(d[..., 1])
+        return d

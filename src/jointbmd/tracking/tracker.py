@@ -1,0 +1,548 @@
+"""Multi-target tracker: gating, optimal assignment, initiation, confirmation and deletion.
+
+In: a time-ordered stream of radar scans (the sensors stage's ``Measurements``, one per sensor,
+split into scans by time) and, optionally, launch reports that cue initiation. Out: the live
+tracks as a :class:`TrackBatch` after every scan, and the whole history as a :class:`TrackLog`
+(one row per track per scan: time, ECI state, covariance, confirmed and firm flags, quality) for
+scoring and for the exchange.
+
+One scan (:meth:`Tracker.step`):
+
+1. Predict every track to the scan time (batched EKF or UKF, :mod:`.filters`).
+2. Gate: the squared Mahalanobis distance d² = νᵀ S⁻¹ ν of every track-detection pair, with
+   S = Pzz + R_detection, against the chi-square 3-dof quantile of ``gate_probability``.
+3. Associate: a globally optimal one-to-one assignment (Munkres, via
+   :func:`scipy.optimize.linear_sum_assignment`) minimising Σ (d² + ln det S) -- the negative
+   log-likelihood up to a constant -- over gated pairs only.
+4. Update the assigned tracks in one batch; the others coast on their prediction. A track born
+   from a single uncued detection takes its second detection by two-point differencing
+   (:func:`.initiation.two_point_from_positions`) instead of a filter update: with a diffuse
+   velocity prior the predicted position is tens of km off, too far for the radar's
+   linearisation, and the EKF update would come out overconfident.
+5. Manage: a track scores a hit or, if it should have been seen (predicted elevation above the
+   radar's horizon, or a caller's ``coverage`` rule), a miss. A new track is *tentative*; it is
+   *confirmed* when it has ``confirm_m`` hits in its first ``confirm_n`` scans, and deleted as
+   soon as that can no longer happen. A confirmed track is deleted after ``delete_misses``
+   consecutive misses, when its position σ exceeds ``max_position_sigma_m``, or when it is
+   predicted ``5 km`` below the surface (it has impacted).
+6. Initiate a tentative track on every unassigned detection: cued by a launch report that fits
+   (:func:`.initiation.cued_prior`), else a single-point prior with a diffuse velocity.
+
+Quality and "firm". A track's quality figure is its position uncertainty
+σ_pos = sqrt(trace P_rr) (m, the RSS of the three 1-σ axes). A track is **firm** when it is
+confirmed (M of N) *and* σ_pos ≤ ``firm_position_sigma_m`` (default 1 km) at that time; the
+flag can drop again while a track coasts. Engagement planning may launch only on firm tracks.
+
+References: Blackman and Popoli (1999) §6 (track initiation, M-of-N confirmation) and §9.2
+(gating); Bar-Shalom et al. (2001) §7.4 (validation gate); Stone Soup's roles (tracker,
+hypothesiser, data associator, initiator, deleter).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.optimize import linear_sum_assignment
+from scipy.stats import chi2
+
+from .. import earth
+from .filters import (
+    ExtendedKalmanPredictor,
+    ExtendedKalmanUpdater,
+    MeasurementPrediction,
+    UnscentedKalmanPredictor,
+    UnscentedKalmanUpdater,
+    mahalanobis_squared,
+)
+from .initiation import cued_prior, position_fix, single_point_prior, two_point_from_positions
+from .models import BallisticTransition, RadarMeasurementModel
+
+FloatArray = NDArray[np.float64]
+
+__all__ = [
+    "Scan",
+    "TrackBatch",
+    "TrackLog",
+    "Tracker",
+    "associate",
+    "gate",
+    "run_tracker",
+    "split_scans",
+]
+
+
+@dataclass(frozen=True)
+class Scan:
+    """Detections of one sensor at one time: ``z (m, 3)`` = (range_m, az, el), ``cov (m, 3, 3)``,
+    ``truth_id (m,)`` (-1 when unknown; carried to the log for scoring, never used to track)."""
+
+    sensor: str
+    site_lat: float
+    site_lon: float
+    site_alt: float
+    t: float
+    z: FloatArray
+    cov: FloatArray
+    truth_id: NDArray[np.int64]
+
+
+def split_scans(measurements: Iterable[object]) -> list[Scan]:
+    """Split per-sensor ``Measurements`` into scans (equal times), ordered by time.
+
+    Each item needs ``sensor``, ``site_lat``, ``site_lon``, ``site_alt``, ``t (M,)``,
+    ``z (M, 3)``, ``cov (M, 3, 3)`` and optionally ``truth_id (M,)`` and ``scan_t (S,)``, the
+    times the radar looked: a look that detected nothing becomes an empty scan, so the tracks it
+    should have seen are charged a miss. Scans at the same time keep the order of
+    ``measurements``.
+    """
+    scans: list[tuple[float, int, Scan]] = []
+    for order, meas in enumerate(measurements):
+        t = np.asarray(meas.t, float)
+        z = np.asarray(meas.z, float).reshape(-1, 3)
+        cov = np.asarray(meas.cov, float).reshape(-1, 3, 3)
+        truth = getattr(meas, "truth_id", None)
+        truth = np.full(t.shape, -1, np.int64) if truth is None else np.asarray(truth, np.int64)
+        looks = getattr(meas, "scan_t", None)
+        looks = t if looks is None else np.concatenate([t, np.asarray(looks, float)])
+        for time in np.unique(looks):
+            sel = t == time
+            scan = Scan(
+                str(getattr(meas, "sensor", "")),
+                float(meas.site_lat),
+                float(meas.site_lon),
+                float(meas.site_alt),
+                float(time),
+                z[sel],
+                cov[sel],
+                truth[sel],
+            )
+            scans.append((float(time), order, scan))
+    scans.sort(key=lambda item: (item[0], item[1]))
+    return [scan for _, _, scan in scans]
+
+
+@dataclass(frozen=True)
+class TrackBatch:
+    """Live tracks at one moment: ``t (k,)``, ECI ``x (k, 6)``, ``P (k, 6, 6)``,
+    ``track_id (k,)``, ``confirmed (k,)``, ``firm (k,)``, quality ``position_sigma_m (k,)``,
+    ``cued (k,)`` (initiated from a launch report)."""
+
+    t: FloatArray
+    x: FloatArray
+    P: FloatArray
+    track_id: NDArray[np.int64]
+    confirmed: NDArray[np.bool_]
+    firm: NDArray[np.bool_]
+    position_sigma_m: FloatArray
+    cued: NDArray[np.bool_]
+
+    @property
+    def n(self) -> int:
+        return int(self.track_id.size)
+
+
+@dataclass(frozen=True)
+class TrackLog:
+    """Track history, one row per live track per scan, ordered by time of the scan.
+
+    ``track_id (R,)``, ``t (R,)``, ``x (R, 6)``, ``P (R, 6, 6)`` (ECI), ``confirmed (R,)``,
+    ``firm (R,)``, ``position_sigma_m (R,)``, ``updated (R,)`` (a detection was assigned at this
+    scan), ``detection_truth_id (R,)`` (truth id of that detection, -1 if none or unknown; for
+    scoring only), ``sensor (R,)`` (the scan's sensor).
+    """
+
+    track_id: NDArray[np.int64]
+    t: FloatArray
+    x: FloatArray
+    P: FloatArray
+    confirmed: NDArray[np.bool_]
+    firm: NDArray[np.bool_]
+    position_sigma_m: FloatArray
+    updated: NDArray[np.bool_]
+    detection_truth_id: NDArray[np.int64]
+    sensor: NDArray[np.str_]
+
+    @property
+    def track_ids(self) -> NDArray[np.int64]:
+        return np.unique(self.track_id)
+
+    def select(self, track_id: int) -> TrackLog:
+        """The rows of one track."""
+        sel = self.track_id == track_id
+        return TrackLog(*(getattr(self, f)[sel] for f in self.__dataclass_fields__))
+
+    def first_firm_time(self, track_id: int) -> float | None:
+        """Time the track was first firm, or None."""
+        sel = (self.track_id == track_id) & self.firm
+        return float(self.t[sel].min()) if np.any(sel) else None
+
+    def truth_of(self, track_id: int) -> int:
+        """Truth id most often assigned to the track (-1 if none): for scoring."""
+        ids = self.detection_truth_id[(self.track_id == track_id) & (self.detection_truth_id >= 0)]
+        return int(np.bincount(ids).argmax()) if ids.size else -1
+
+
+def gate(mp: MeasurementPrediction, z: ArrayLike, R: ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """Squared Mahalanobis distances and log-determinants of S for all track-detection pairs.
+
+    ``mp`` predicts k tracks; ``z (m, 3)``, ``R (m, 3, 3)``. Returns ``d2 (k, m)`` and
+    ``log_det_s (k, m)``.
+    """
+    z = np.asarray(z, float).reshape(-1, 3)
+    R = np.asarray(R, float).reshape(-1, 3, 3)
+    s = mp.Pzz[:, None] + R[None, :]
+    nu = RadarMeasurementModel.residual(z[None, :, :], mp.z[:, None, :])
+    return mahalanobis_squared(nu, s), np.linalg.slogdet(s)[1]
+
+
+def associate(
+    d2: ArrayLike, log_det_s: ArrayLike, threshold: float
+) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Optimal one-to-one assignment of tracks (rows) to detections (columns) among the pairs
+    with d² ≤ threshold, minimising Σ (d² + ln det S). Returns (track indices, detection
+    indices)."""
+    d2 = np.asarray(d2, float)
+    inside = d2 <= threshold
+    if d2.size == 0 or not inside.any():
+        return np.empty(0, np.intp), np.empty(0, np.intp)
+    cost = np.where(inside, d2 + np.asarray(log_det_s, float), 0.0)
+    # Outside pairs cost more than any set of inside pairs, so they are taken only when nothing
+    # else is left, and then dropped.
+    big = 2.0 * (np.abs(cost).sum() + 1.0)
+    rows, cols = linear_sum_assignment(np.where(inside, cost, big))
+    keep = inside[rows, cols]
+    return rows[keep], cols[keep]
+
+
+class Tracker:
+    """A national tracker: holds the track arrays and updates them one scan at a time.
+
+    The constructor only stores parameters (so a tracker can be rebuilt from them); the track
+    arrays start empty. See the module docstring for the algorithm.
+
+    Parameters
+    ----------
+    model:
+        Earth model, the same as the truth's (``"full"`` or ``"ideal"``).
+    filter:
+        ``"ekf"`` or ``"ukf"``.
+    q:
+        White acceleration noise PSD (m²/s³) of :class:`.BallisticTransition`.
+    gate_probability:
+        Probability mass of the chi-square (3 dof) validation gate.
+    confirm_m, confirm_n:
+        M-of-N confirmation over a track's first N in-coverage scans.
+    delete_misses:
+        Consecutive in-coverage misses that delete a confirmed track.
+    firm_position_sigma_m:
+        Largest σ_pos of a firm track.
+    max_position_sigma_m:
+        A confirmed track whose σ_pos grows beyond this is deleted.
+    initial_velocity_sigma_m_s, cue_velocity_sigma_m_s:
+        Velocity σ of single-point and cued priors.
+    min_elevation_rad:
+        A track is expected to be seen by a radar when predicted above this elevation (unless
+        :meth:`step` gets a ``coverage`` rule).
+    """
+
+    def __init__(
+        self,
+        model: earth.Model = "full",
+        filter: str = "ekf",
+        q: float = 1.0,
+        max_step: float = 10.0,
+        gate_probability: float = 0.9999,
+        confirm_m: int = 3,
+        confirm_n: int = 5,
+        delete_misses: int = 3,
+        firm_position_sigma_m: float = 1000.0,
+        max_position_sigma_m: float = 50_000.0,
+        initial_velocity_sigma_m_s: float = 4000.0,
+        cue_velocity_sigma_m_s: float = 1000.0,
+        min_elevation_rad: float = 0.0,
+    ):
+        if filter not in ("ekf", "ukf"):
+            raise ValueError(f"filter must be 'ekf' or 'ukf', not {filter!r}")
+        if not 1 <= confirm_m <= confirm_n <= 62:
+            raise ValueError("need 1 <= confirm_m <= confirm_n <= 62")
+        self.model = model
+        self.filter = filter
+        self.q = q
+        self.max_step = max_step
+        self.gate_probability = gate_probability
+        self.confirm_m = confirm_m
+        self.confirm_n = confirm_n
+        self.delete_misses = delete_misses
+        self.firm_position_sigma_m = firm_position_sigma_m
+        self.max_position_sigma_m = max_position_sigma_m
+        self.initial_velocity_sigma_m_s = initial_velocity_sigma_m_s
+        self.cue_velocity_sigma_m_s = cue_velocity_sigma_m_s
+        self.min_elevation_rad = min_elevation_rad
+        self.reset()
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Drop all tracks, cues and history."""
+        transition = BallisticTransition(self.model, self.q, self.max_step)
+        if self.filter == "ekf":
+            self._predictor = ExtendedKalmanPredictor(transition)
+            self._updater = ExtendedKalmanUpdater()
+        else:
+            self._predictor = UnscentedKalmanPredictor(transition)
+            self._updater = UnscentedKalmanUpdater()
+        self._gate_threshold = float(chi2.ppf(self.gate_probability, 3))
+        self._x = np.zeros((0, 6))
+        self._P = np.zeros((0, 6, 6))
+        self._t = np.zeros(0)
+        self._id = np.zeros(0, np.int64)
+        self._hits = np.zeros(0, np.int64)  # bit i: hit at the i-th in-coverage scan (0 = latest)
+        self._scans = np.zeros(0, np.int64)  # in-coverage scans since birth, birth included
+        self._misses = np.zeros(0, np.int64)  # consecutive in-coverage misses
+        self._confirmed = np.zeros(0, bool)
+        self._cued = np.zeros(0, bool)
+        self._n_updates = np.zeros(0, np.int64)  # detections assigned, birth included
+        self._fix_r = np.zeros((0, 3))  # the birth detection's ECI position fix ...
+        self._fix_P = np.zeros((0, 3, 3))  # ... its covariance ...
+        self._fix_t = np.zeros(0)  # ... and time, for two-point differencing
+        self._next_id = 0
+        self._cues: list[object] = []
+        self._models: dict[tuple[float, float, float], RadarMeasurementModel] = {}
+        self._log: list[dict[str, np.ndarray]] = []
+
+    def cue(self, report: object) -> None:
+        """Add a launch report (``LaunchReport``-like) that may cue later initiations."""
+        self._cues.append(report)
+
+    def _measurement_model(self, scan: object) -> RadarMeasurementModel:
+        key = (float(scan.site_lat), float(scan.site_lon), float(scan.site_alt))
+        if key not in self._models:
+            self._models[key] = RadarMeasurementModel(*key, model=self.model)
+        return self._models[key]
+
+    def _sigma(self, P: FloatArray) -> FloatArray:
+        return np.sqrt(np.trace(P[:, :3, :3], axis1=-2, axis2=-1))
+
+    def tracks(self) -> TrackBatch:
+        """The live tracks."""
+        sigma = self._sigma(self._P)
+        return TrackBatch(
+            self._t.copy(),
+            self._x.copy(),
+            self._P.copy(),
+            self._id.copy(),
+            self._confirmed.copy(),
+            self._confirmed & (sigma <= self.firm_position_sigma_m),
+            sigma,
+            self._cued.copy(),
+        )
+
+    # -- one scan ------------------------------------------------------------------------------
+
+    def step(
+        self,
+        t: float,
+        scan: object,
+        coverage: Callable[[FloatArray], NDArray[np.bool_]] | None = None,
+    ) -> TrackBatch:
+        """Process one scan of one sensor at time t and return the live tracks.
+
+        ``scan`` has ``site_lat``, ``site_lon``, ``site_alt``, ``z (m, 3)``, ``cov (m, 3, 3)``
+        and optionally ``truth_id (m,)`` and ``sensor`` (a :class:`Scan` or the sensors stage's
+        ``Measurements``); all its detections are taken at time t. ``coverage``, if given, maps
+        the tracks' predicted ECEF positions (k, 3) to whether the sensor should have seen them
+        (a radar's ``visible``); by default a track should have been seen when predicted above
+        ``min_elevation_rad`` from the site.
+        """
+        t = float(t)
+        mm = self._measurement_model(scan)
+        z = np.asarray(scan.z, float).reshape(-1, 3)
+        R = np.asarray(scan.cov, float).reshape(-1, 3, 3)
+        truth = getattr(scan, "truth_id", None)
+        truth = np.full(len(z), -1, np.int64) if truth is None else np.asarray(truth, np.int64)
+        sensor = str(getattr(scan, "sensor", ""))
+        k = self._id.size
+        rows = np.empty(0, np.intp)
+        cols = np.empty(0, np.intp)
+        if k:
+            x, P = self._predictor.predict(self._x, self._P, t - self._t)
+            mp = self._updater.predict_measurement(x, P, np.full(k, t), mm)
+            if len(z):
+                d2, log_det = gate(mp, z, R)
+                rows, cols = associate(d2, log_det, self._gate_threshold)
+            if rows.size:
+                sub = MeasurementPrediction(
+                    mp.z[rows], mp.Pzz[rows], mp.Pxz[rows], None if mp.H is None else mp.H[rows]
+                )
+                x[rows], P[rows] = self._updater.update(x[rows], P[rows], sub, z[cols], R[cols])
+                second = (self._n_updates[rows] == 1) & ~self._cued[rows]
+                if second.any():
+                    r2, p2 = position_fix(z[cols[second]], R[cols[second]], t, mm)
+                    i = rows[second]
+                    x[i], P[i] = two_point_from_positions(
+                        self._fix_r[i], self._fix_P[i], self._fix_t[i], r2, p2, t, self.model
+                    )
+                self._n_updates[rows] += 1
+            self._x, self._P, self._t = x, P, np.full(k, t)
+            hit = np.zeros(k, bool)
+            hit[rows] = True
+            if coverage is None:
+                seen = mp.z[:, 2] >= self.min_elevation_rad
+            else:
+                seen = np.asarray(coverage(earth.eci_to_ecef(x[:, :3], t, self.model)), bool)
+            counted = hit | seen
+            window = (1 << self.confirm_n) - 1
+            self._hits = np.where(counted, ((self._hits << 1) | hit) & window, self._hits)
+            self._scans = self._scans + counted
+            self._misses = np.where(hit, 0, self._misses + (counted & ~hit))
+            n_hits = np.array([bin(h).count("1") for h in self._hits.tolist()], np.int64)
+            tentative = ~self._confirmed
+            self._confirmed = self._confirmed | (
+                tentative & (self._scans <= self.confirm_n) & (n_hits >= self.confirm_m)
+            )
+            hopeless = (
+                ~self._confirmed
+                & (np.minimum(self._scans, self.confirm_n) - n_hits
+                   > self.confirm_n - self.confirm_m)
+            )  # fmt: skip
+            lost = self._confirmed & (
+                (self._misses >= self.delete_misses)
+                | (self._sigma(self._P) > self.max_position_sigma_m)
+            )
+            impacted = earth.altitude(self._x[:, :3], self.model) < -5000.0
+            keep = ~(hopeless | lost | impacted)
+            det_truth = np.full(k, -1, np.int64)
+            det_truth[rows] = truth[cols]
+            self._record(sensor, hit, det_truth, keep)
+            self._compact(keep)
+        free = np.ones(len(z), bool)
+        free[cols] = False
+        if free.any():
+            self._initiate(t, z[free], R[free], truth[free], mm, sensor)
+        return self.tracks()
+
+    _ARRAYS = (
+        "_x", "_P", "_t", "_id", "_hits", "_scans", "_misses", "_confirmed", "_cued",
+        "_n_updates", "_fix_r", "_fix_P", "_fix_t",
+    )  # fmt: skip
+
+    def _compact(self, keep: NDArray[np.bool_]) -> None:
+        for name in self._ARRAYS:
+            setattr(self, name, getattr(self, name)[keep])
+
+    def _initiate(
+        self,
+        t: float,
+        z: FloatArray,
+        R: FloatArray,
+        truth: NDArray[np.int64],
+        mm: RadarMeasurementModel,
+        sensor: str,
+    ) -> None:
+        x, P = single_point_prior(z, R, t, mm, self.initial_velocity_sigma_m_s)
+        cued = np.zeros(len(z), bool)
+        best = np.full(len(z), np.inf)
+        for report in self._cues:
+            if float(report.t_launch) >= t:
+                continue
+            xc, pc, ok = cued_prior(report, z, R, t, mm, self.cue_velocity_sigma_m_s)
+            # Of several fitting reports, take the one that predicts the smallest speed
+            # uncertainty (the most recent, best-localised launch).
+            score = np.trace(pc[:, 3:, 3:], axis1=-2, axis2=-1)
+            better = ok & (score < best)
+            x[better], P[better], best[better] = xc[better], pc[better], score[better]
+            cued |= better
+        m = len(z)
+        ids = np.arange(self._next_id, self._next_id + m, dtype=np.int64)
+        self._next_id += m
+        self._x = np.concatenate([self._x, x])
+        self._P = np.concatenate([self._P, P])
+        self._t = np.concatenate([self._t, np.full(m, t)])
+        self._id = np.concatenate([self._id, ids])
+        self._hits = np.concatenate([self._hits, np.ones(m, np.int64)])
+        self._scans = np.concatenate([self._scans, np.ones(m, np.int64)])
+        self._misses = np.concatenate([self._misses, np.zeros(m, np.int64)])
+        self._confirmed = np.concatenate([self._confirmed, np.zeros(m, bool)])
+        self._cued = np.concatenate([self._cued, cued])
+        self._n_updates = np.concatenate([self._n_updates, np.ones(m, np.int64)])
+        self._fix_r = np.concatenate([self._fix_r, x[:, :3]])
+        self._fix_P = np.concatenate([self._fix_P, P[:, :3, :3]])
+        self._fix_t = np.concatenate([self._fix_t, np.full(m, t)])
+        keep = np.zeros(self._id.size, bool)
+        keep[-m:] = True
+        hit = keep.copy()
+        det_truth = np.full(self._id.size, -1, np.int64)
+        det_truth[-m:] = truth
+        self._record(sensor, hit, det_truth, keep)
+
+    def _record(
+        self,
+        sensor: str,
+        hit: NDArray[np.bool_],
+        det_truth: NDArray[np.int64],
+        keep: NDArray[np.bool_],
+    ) -> None:
+        sigma = self._sigma(self._P[keep])
+        confirmed = self._confirmed[keep]
+        self._log.append(
+            {
+                "track_id": self._id[keep],
+                "t": self._t[keep],
+                "x": self._x[keep],
+                "P": self._P[keep],
+                "confirmed": confirmed,
+                "firm": confirmed & (sigma <= self.firm_position_sigma_m),
+                "position_sigma_m": sigma,
+                "updated": hit[keep],
+                "detection_truth_id": det_truth[keep],
+                "sensor": np.full(int(keep.sum()), sensor),
+            }
+        )
+
+    def log(self) -> TrackLog:
+        """The history of every track so far (see :class:`TrackLog`)."""
+        fields = TrackLog.__dataclass_fields__
+        if not self._log:
+            empty = {
+                "track_id": np.zeros(0, np.int64),
+                "t": np.zeros(0),
+                "x": np.zeros((0, 6)),
+                "P": np.zeros((0, 6, 6)),
+                "confirmed": np.zeros(0, bool),
+                "firm": np.zeros(0, bool),
+                "position_sigma_m": np.zeros(0),
+                "updated": np.zeros(0, bool),
+                "detection_truth_id": np.zeros(0, np.int64),
+                "sensor": np.zeros(0, str),
+            }
+            return TrackLog(**empty)
+        return TrackLog(**{f: np.concatenate([row[f] for row in self._log]) for f in fields})
+
+
+def run_tracker(
+    measurements: Sequence[object],
+    launch_reports: Sequence[object] = (),
+    tracker: Tracker | None = None,
+    coverage: Mapping[str, Callable[[FloatArray], NDArray[np.bool_]]] | None = None,
+) -> TrackLog:
+    """Run a tracker over the measurements of one partner's sensors and return its log.
+
+    ``measurements`` are per-sensor ``Measurements`` (split into scans by time with
+    :func:`split_scans`, processed in time order); ``launch_reports`` cue initiation from their
+    ``t_report`` on; ``coverage`` maps a sensor name to its visibility rule on ECEF positions
+    (e.g. ``{radar.name: radar.visible}``). A fresh :class:`Tracker` with default parameters is
+    used unless one is given.
+    """
+    coverage = {} if coverage is None else coverage
+    tracker = Tracker() if tracker is None else tracker
+    reports = sorted(launch_reports, key=lambda r: float(r.t_report))
+    next_report = 0
+    for scan in split_scans(measurements):
+        while next_report < len(reports) and float(reports[next_report].t_report) <= scan.t:
+            tracker.cue(reports[next_report])
+            next_report += 1
+        tracker.step(scan.t, scan, coverage.get(scan.sensor))
+    return tracker.log()
