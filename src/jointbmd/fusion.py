@@ -256,8 +256,22 @@ class FusionCentre:
         self._next_id = 0
         self.picture: FusedPicture | None = None
 
-    def update(self, reports: Iterable[Any], t: float) -> FusedPicture:
-        """Take in new national track reports and return the fused picture at time ``t``."""
+    def update(
+        self, reports: Iterable[Any], t: float, complete_sources: Iterable[str] = ()
+    ) -> FusedPicture:
+        """Take in new national track reports and return the fused picture at time ``t``.
+
+        ``complete_sources`` names the sources whose reports here are their whole live track
+        list (a partner's periodic batch): their tracks missing from it were deleted by the
+        partner and are dropped at once, instead of coasting until ``max_age``.
+        """
+        reports = list(reports)
+        complete = set(complete_sources)
+        if complete:
+            live = {(_report_fields(r)[0], _report_fields(r)[1]) for r in reports}
+            self._latest = {
+                k: v for k, v in self._latest.items() if k[0] not in complete or k in live
+            }
         for report in reports:
             source, track_id, t_r, x, P = _report_fields(report)
             key = (source, track_id)

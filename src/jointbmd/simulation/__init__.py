@@ -1,0 +1,150 @@
+"""One replication: truth, picture, decisions and engagements, wired in the order of DESIGN.md.
+
+In: a loaded scenario, the arrangement(s) to run, the replication index and the campaign seed.
+Out: ``ReplicationResult`` records (``jointbmd.outcomes``), one per arrangement.
+
+    from jointbmd.scenario import load_scenario
+    from jointbmd.simulation import run_replication
+    result = run_replication(load_scenario("lisbon2010"), "joint-consensus", replication=0, seed=1)
+
+Stages: ``truth`` (the raid's trajectories, computed once per scenario), ``picture`` (sensing,
+national tracking, the signed exchange, the fusion centre), ``decide`` (the arrangement's
+decisions, weapon-target assignment, shots and kill draws).
+
+Random numbers. Every replication derives its generators from ``SeedSequence(seed,
+spawn_key=(replication, stream))``: stream 0 for sensing, 1 for the picture's links, and one per
+arrangement (``2`` and the arrangement's name) for its decision links and kill draws. So the same
+seed and replication give the same numbers whatever the executor, the worker count, or which
+other arrangements run alongside; and every arrangement sees the same detections and the same
+fused picture (common random numbers), so differences between arrangements are their own.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..arrangements import Rules
+from ..errors import UserError
+from ..exchange import generate_keys
+from ..outcomes import ReplicationResult
+from .decide import decide_and_engage, fire_units_of, intercept_geometry_of
+from .picture import Picture, PictureSettings, build_picture, centre_name
+from .truth import Truth, build_truth, scenario_key
+
+__all__ = [
+    "Picture",
+    "PictureSettings",
+    "Truth",
+    "build_picture",
+    "build_truth",
+    "generator",
+    "run_arrangements",
+    "run_replication",
+]
+
+SENSING, LINKS, DECISIONS = 0, 1, 2
+
+
+def generator(seed: int, replication: int, *stream: int) -> np.random.Generator:
+    """The generator of one stream of one replication (see the module docstring)."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(replication, *stream)))
+
+
+def arrangement_stream(name: str) -> int:
+    """A stable number for an arrangement's own random stream (CRC-32 of its name)."""
+    return zlib.crc32(name.encode())
+
+
+def arrangement_names(scenario, which: str | Sequence[str] = "all") -> list[str]:
+    """Resolve ``all``, one name or a list of names against the scenario's arrangements."""
+    known = [a.name for a in scenario.arrangements]
+    if isinstance(which, str):
+        which = known if which == "all" else [which]
+    for name in which:
+        if name not in known:
+            raise UserError(
+                f"unknown arrangement {name!r}; the scenario has {', '.join(known)}",
+                field="--arrangement",
+            )
+    return list(which)
+
+
+def run_arrangements(
+    scenario,
+    arrangements: str | Sequence[str],
+    replication: int,
+    seed: int,
+    *,
+    ledger_dir: str | Path | None = None,
+    settings: PictureSettings | None = None,
+) -> list[ReplicationResult]:
+    """Run one replication of several arrangements, sharing the truth and the picture."""
+    names = arrangement_names(scenario, arrangements)
+    rules = [Rules.from_scenario(scenario, name) for name in names]
+    truth = build_truth(scenario)
+    nodes = (*(p.name for p in scenario.partners), centre_name(scenario))
+    keys = generate_keys(nodes)
+    sharing = any(r.shares_picture for r in rules)
+    picture = build_picture(
+        scenario,
+        truth,
+        generator(seed, replication, SENSING),
+        generator(seed, replication, LINKS),
+        sharing=sharing,
+        ledger_dir=None if ledger_dir is None else Path(ledger_dir) / "picture",
+        settings=settings or PictureSettings(),
+        keys=keys,
+    )
+    units, geometry = _engagement_setup(scenario, truth)
+    results = []
+    for rule in rules:
+        decisions = decide_and_engage(
+            scenario,
+            picture,
+            rule,
+            units,
+            geometry,
+            generator(seed, replication, DECISIONS, arrangement_stream(rule.name)),
+            keys,
+            None if ledger_dir is None else Path(ledger_dir) / rule.name,
+        )
+        rejected = dict(decisions.rejected_messages)
+        if rule.shares_picture:
+            for reason, count in picture.rejected_messages.items():
+                rejected[reason] = rejected.get(reason, 0) + count
+        results.append(
+            ReplicationResult(
+                arrangement=rule.name,
+                replication=replication,
+                threats=decisions.threats,
+                events=decisions.events,
+                shots_by_partner=decisions.shots_by_partner,
+                rejected_messages=rejected,
+            )
+        )
+    return results
+
+
+_SETUP: dict[str, tuple] = {}
+
+
+def _engagement_setup(scenario, truth: Truth):
+    """Fire units and their intercept geometry: like the truth, fixed per scenario (cached)."""
+    key = scenario_key(scenario)
+    if key not in _SETUP:
+        if len(_SETUP) >= 8:
+            _SETUP.pop(next(iter(_SETUP)))
+        units = fire_units_of(scenario)
+        _SETUP[key] = (units, intercept_geometry_of(truth, units))
+    return _SETUP[key]
+
+
+def run_replication(
+    scenario, arrangement: str, replication: int, seed: int, **kwargs
+) -> ReplicationResult:
+    """One replication of one arrangement (the same numbers as within ``run_arrangements``)."""
+    return run_arrangements(scenario, [arrangement], replication, seed, **kwargs)[0]
