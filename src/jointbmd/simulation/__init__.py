@@ -32,7 +32,7 @@ from ..errors import UserError
 from ..exchange import generate_keys
 from ..outcomes import ReplicationResult
 from .decide import decide_and_engage, fire_units_of, intercept_geometry_of
-from .picture import Picture, PictureSettings, build_picture, centre_name
+from .picture import Picture, PictureSettings, build_picture, centre_name, ledger_paths_in
 from .truth import Truth, build_truth, scenario_key
 
 __all__ = [
@@ -95,7 +95,9 @@ def run_arrangements(
         generator(seed, replication, SENSING),
         generator(seed, replication, LINKS),
         sharing=sharing,
-        ledger_dir=None if ledger_dir is None else Path(ledger_dir) / "picture",
+        ledger_paths=None
+        if ledger_dir is None
+        else ledger_paths_in(Path(ledger_dir) / "picture", nodes),
         settings=settings or PictureSettings(),
         keys=keys,
     )

@@ -153,6 +153,11 @@ def infrared_of(scenario) -> list[SpaceInfrared]:
     return sensors
 
 
+def ledger_paths_in(directory: str | Path, nodes) -> dict[str, Path]:
+    """One ledger file per node in a directory: ``DIR/NODE.ledger``."""
+    return {name: Path(directory) / f"{name}.ledger" for name in nodes}
+
+
 def centre_name(scenario) -> str:
     return scenario.fusion_centre.name if scenario.fusion_centre is not None else DEFAULT_CENTRE
 
@@ -197,11 +202,15 @@ def build_picture(
     rng_links: np.random.Generator,
     *,
     sharing: bool = True,
-    ledger_dir: str | Path | None = None,
-    settings: PictureSettings = PictureSettings(),
+    ledger_paths: Mapping[str, str | Path] | None = None,
+    settings: PictureSettings | None = None,
     keys: Mapping | None = None,
 ) -> Picture:
-    """Sense, track, exchange and fuse one replication (see the module docstring)."""
+    """Sense, track, exchange and fuse one replication (see the module docstring).
+
+    ``ledger_paths`` maps a node (partner or fusion centre) to the file of its ledger.
+    """
+    settings = settings or PictureSettings()
     partners = tuple(p.name for p in scenario.partners)
     measurements, launch_reports = sense(scenario, truth, rng_sensing)
     logs = {
@@ -217,7 +226,16 @@ def build_picture(
     if not sharing or not scenario.links:
         return Picture(truth, partners, own, None, {}, {}, 0, 0, (), logs)
     return exchange_and_fuse(
-        scenario, truth, partners, logs, own, launch_reports, rng_links, ledger_dir, settings, keys
+        scenario,
+        truth,
+        partners,
+        logs,
+        own,
+        launch_reports,
+        rng_links,
+        ledger_paths,
+        settings,
+        keys,
     )
 
 
@@ -345,7 +363,7 @@ def exchange_and_fuse(
     own: Mapping[str, SourceView],
     launch_reports: Mapping[str, list[LaunchReport]],
     rng_links: np.random.Generator,
-    ledger_dir: str | Path | None,
+    ledger_paths: Mapping[str, str | Path] | None,
     settings: PictureSettings,
     keys: Mapping | None,
 ) -> Picture:
@@ -357,10 +375,9 @@ def exchange_and_fuse(
     network = network_of(scenario, rng_links)
     signers = {name: Signer(name, private[name]) for name in nodes}
     ledgers: dict[str, Ledger] = {}
-    if ledger_dir is not None:
-        Path(ledger_dir).mkdir(parents=True, exist_ok=True)
-        for name in nodes:
-            ledgers[name] = Ledger(Path(ledger_dir) / f"{name}.ledger", name, ring)
+    for name, path in (ledger_paths or {}).items():
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        ledgers[name] = Ledger(Path(path), name, ring)
     receivers = {
         name: Receiver(name, ring, max_age_s=settings.max_message_age_s, ledger=ledgers.get(name))
         for name in nodes
@@ -489,7 +506,7 @@ def exchange_and_fuse(
         rejected,
         sent,
         accepted_total,
-        tuple(str(Path(ledger_dir) / f"{name}.ledger") for name in nodes) if ledger_dir else (),
+        tuple(str(path) for path in (ledger_paths or {}).values()),
         logs,
     )
 
