@@ -405,7 +405,12 @@ def exchange_and_fuse(
     previous = -np.inf
     member_firm: dict[tuple[str, int], bool] = {}
     fused_firm_ids: dict[int, int] = {}  # fused id -> threat, for tracks already scored firm
-    for t in cycle_times:
+    # Truth at every cycle, for scoring (NaN outside the scored phase).
+    n_cycles = cycle_times.shape[0]
+    truth_at_cycles = _truth_positions_eci(
+        truth, np.repeat(np.arange(n), n_cycles), np.tile(cycle_times, n)
+    ).reshape(n, n_cycles, 3)
+    for cycle, t in enumerate(cycle_times):
         # Launch reports made since the last cycle travel to the centre as they are made.
         while pending_reports and pending_reports[0].t_report <= t:
             report = pending_reports.pop(0)
@@ -440,7 +445,7 @@ def exchange_and_fuse(
         firm = (sigma <= FIRM_POSITION_SIGMA_M) | np.array(
             [any(member_firm.get(key, False) for key in members) for members in picture.members]
         )
-        r_true = _truth_positions_eci(truth, np.maximum(threat_of, 0), np.full(len(picture), t))
+        r_true = truth_at_cycles[np.maximum(threat_of, 0), cycle]
         for i, k in enumerate(threat_of):
             if k < 0:
                 continue
