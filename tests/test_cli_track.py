@@ -1,0 +1,67 @@
+"""``jointbmd track`` end to end through a real subprocess: the JSON the issue asks for, the
+ledger it writes (verified by ``jointbmd ledger verify``), and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+
+def jointbmd(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["jointbmd", *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_track_json_has_every_source_per_threat_and_a_verifiable_ledger(tmp_path):
+    ledger = tmp_path / "centre.ledger"
+    done = jointbmd("track", "lisbon2010", "--seed", "3", "--ledger", str(ledger), "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["ledger"] == str(ledger)
+    assert isinstance(result["rejected_messages"], dict)
+    assert len(result["threats"]) == 8
+    for threat in result["threats"]:
+        assert set(threat["by_source"]) == {"NATO", "Russia", "fused"}
+        for view in threat["by_source"].values():
+            for key in ("first_detection_s", "first_firm_track_s", "rmse_position_m"):
+                assert key in view
+                assert view[key] is None or view[key] >= 0
+        fused = threat["by_source"]["fused"]
+        # The fused picture exists only from what partners saw: never before the first detection.
+        if fused["first_firm_track_s"] is not None:
+            assert fused["first_firm_track_s"] >= fused["first_detection_s"]
+    # Sharing pays on lisbon2010: NATO's own radars never hold a firm track on the IRBM aimed at
+    # Moscow, but the fused picture it receives does.
+    moscow = next(t for t in result["threats"] if t["aimpoint"] == "Moscow")
+    assert moscow["by_source"]["NATO"]["first_firm_track_s"] is None
+    assert moscow["by_source"]["NATO"]["fused_received_firm_s"] is not None
+    for path in (ledger, tmp_path / "centre.NATO.ledger", tmp_path / "centre.Russia.ledger"):
+        verified = jointbmd("ledger", "verify", str(path))
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+@pytest.mark.slow
+def test_track_independent_shares_nothing():
+    done = jointbmd("track", "lisbon2010", "--arrangement", "independent", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["messages_sent"] == 0
+    assert all("fused" not in t["by_source"] for t in result["threats"])
+
+
+@pytest.mark.parametrize(
+    "args, where",
+    [
+        (["track", "no-such-scenario"], "no-such-scenario"),
+        (["track", "lisbon2010", "--arrangement", "nope"], "--arrangement"),
+        (["track", "lisbon2010", "--seed", "-1"], "--seed"),
+    ],
+)
+def test_track_bad_input_is_one_line_and_exit_2(args, where):
+    done = jointbmd(*args)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and where in lines[0]
+    assert "Traceback" not in done.stderr
