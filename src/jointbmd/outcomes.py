@@ -33,6 +33,8 @@ class ThreatOutcome:
     intercept_time_s: float | None
     intercept_altitude_km: float | None
     killed: bool
+    intercept_lat_deg: float | None = None  # ground point of the killing intercept
+    intercept_lon_deg: float | None = None
 
     @property
     def leaked(self) -> bool:

@@ -419,6 +419,12 @@ def _outcomes(picture: Picture, shared: bool, units, outcome, n: int) -> list[Th
     partners = picture.partners
     detection = np.fmin.reduce([picture.own[p].first_detection_s for p in partners])
     firm = np.fmin.reduce([picture.firm_track_time(p, shared) for p in partners])
+    ground = ([], [])
+    if outcome is not None and outcome.shots.threat_idx.size:
+        lat, lon, _ = earth.ecef_to_geodetic(
+            outcome.shots.r_intercept_ecef, truth.trajectories.model
+        )
+        ground = (np.degrees(lat).tolist(), np.degrees(lon).tolist())
     rows = []
     for k in range(n):
         shots_k = (
@@ -454,6 +460,8 @@ def _outcomes(picture: Picture, shared: bool, units, outcome, n: int) -> list[Th
                 if kill_shot.size
                 else None,
                 killed=killed,
+                intercept_lat_deg=ground[0][kill_shot[0]] if kill_shot.size else None,
+                intercept_lon_deg=ground[1][kill_shot[0]] if kill_shot.size else None,
             )
         )
     return rows

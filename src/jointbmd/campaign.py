@@ -1,0 +1,710 @@
+"""Campaigns: a sweep of scenario fields x arrangements x replications, run and stored.
+
+In: a validated ``Scenario`` (its ``campaign`` section, or flags, say how many replications,
+which master seed and which sweep), a results ``Store`` and an executor. Out: every replication's
+``ReplicationResult`` written to the store as it finishes, and the per (sweep point, arrangement)
+aggregates read back from the store.
+
+Tasks. The sweep is the cartesian product of each swept field's values (``Sweep.points``); each
+product is a *sweep point*, whose scenario is the base scenario with those fields set
+(``jointbmd.scenario.set_field``). A task is one replication index at one point for the
+arrangements still missing there; it yields one ``ReplicationResult`` per arrangement. With the real
+simulation a task calls ``run_arrangements`` once, so the arrangements share the replication's
+truth and sensor picture (computed once, as they are equal by construction); a plain replication
+function is called once per arrangement. Tasks are ordered replication-major, so a campaign
+stopped part-way has every group at nearly the same count.
+
+Randomness. Every task calls ``run_replication(scenario, arrangement, replication, seed)`` with
+the campaign's master seed; the replication function derives its generator from
+``SeedSequence(seed, spawn_key=(replication,))``. So a replication index sees the same random
+numbers for every arrangement and sweep point (common random numbers: differences between
+arrangements are not drowned in sampling noise), and the numbers do not depend on the executor,
+the worker count or the order in which tasks finish.
+
+Resume. A campaign is identified by its key: the hash of the scenario (without its campaign
+section), the seed and the sweep. Running the same command again finds the campaign, asks the
+store which (point, arrangement, replication) keys are done and runs only the rest. Asking for
+more replications or another arrangement extends the same campaign.
+
+Executors. ``InProcess`` runs tasks one by one in this process. ``DaskExecutor`` runs them on a
+local cluster (``workers=N``: N single-threaded worker processes) or on an existing scheduler
+(``scheduler="tcp://HOST:PORT"``). It keeps a bounded number of tasks in flight and submits a new
+one as each finishes (``distributed.as_completed``), so the driver's memory does not grow with the
+campaign size; only the driver writes the store.
+
+Aggregates (``aggregate``). Per (point, arrangement): the replication count, P(no leak) with a
+95 % Wilson score interval (Wilson 1927; Agresti & Coull, Am. Stat. 52:119, 1998), the mean number
+of leakers and of interceptors spent with normal 95 % intervals (mean +- 1.96 s / sqrt(n)), the mean
+shots per partner, and the mean time from a threat's launch to its first firm track and to the first
+interceptor launched at it (pooled over the threats that got one). Sums of counts are exact and
+float sums use ``math.fsum``, so the numbers do not depend on the order rows were written.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from jointbmd.errors import UserError
+from jointbmd.outcomes import ReplicationResult
+from jointbmd.scenario import Scenario, scenario_to_dict, set_field, validate_data
+from jointbmd.store import Store, canonical_json, sha256_text
+
+ReplicationFunction = Callable[[Scenario, str, int, int], ReplicationResult]
+BatchFunction = Callable[[Scenario, Sequence[str], int, int], list[ReplicationResult]]
+
+DEFAULT_REPLICATIONS = 100
+DEFAULT_SEED = 0
+Z95 = 1.959963984540054  # two-sided 95 % standard normal quantile
+
+
+# ---------------------------------------------------------------------------------------------
+# The plan: sweep points x arrangements x replications
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepAxis:
+    """One swept field: its path in the scenario and the values it takes."""
+
+    path: str
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One replication index at one sweep point, for some arrangements."""
+
+    point: int
+    replication: int
+    arrangements: tuple[str, ...]
+
+    def keys(self) -> list[tuple[int, str, int]]:
+        """The store keys (point, arrangement, replication) this task fills."""
+        return [(self.point, name, self.replication) for name in self.arrangements]
+
+
+@dataclass(frozen=True)
+class CampaignPlan:
+    """What a campaign runs. ``points[i]`` maps each swept path to its value at point ``i``."""
+
+    scenario_name: str
+    scenario_hash: str
+    seed: int
+    replications: int
+    arrangements: tuple[str, ...]
+    sweep: tuple[SweepAxis, ...]
+    points: tuple[dict[str, Any], ...]
+
+    @property
+    def key(self) -> str:
+        """The campaign's identity in the store: scenario, seed and sweep (not the replication
+        count or the arrangements, which a later run may extend)."""
+        return sha256_text(
+            canonical_json(
+                {
+                    "scenario_hash": self.scenario_hash,
+                    "seed": self.seed,
+                    "sweep": [{"path": a.path, "values": list(a.values)} for a in self.sweep],
+                }
+            )
+        )
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario_name,
+            "seed": self.seed,
+            "replications": self.replications,
+            "arrangements": list(self.arrangements),
+            "sweep": [{"path": a.path, "values": list(a.values)} for a in self.sweep],
+        }
+
+    @property
+    def size(self) -> int:
+        return len(self.points) * len(self.arrangements) * self.replications
+
+    def tasks(self) -> Iterator[Task]:
+        """Every task, replication-major (a generator: nothing is held in memory)."""
+        for replication in range(self.replications):
+            for point in range(len(self.points)):
+                yield Task(point, replication, self.arrangements)
+
+
+def scenario_hash(scenario: Scenario) -> str:
+    """SHA-256 of the canonical JSON of the validated scenario, without its campaign section.
+
+    Canonical (sorted keys, validated values), so comments, key order and spelling of the YAML do
+    not change it, while any change to a value does.
+    """
+    data = scenario_to_dict(scenario)
+    data.pop("campaign", None)
+    return sha256_text(canonical_json(data))
+
+
+def with_campaign(
+    scenario: Scenario, campaign: dict[str, Any], file: str | None = None
+) -> Scenario:
+    """The scenario with its ``campaign`` section replaced (e.g. from a campaign file), validated
+    (sweep paths and values included); errors name ``file``."""
+    data = scenario_to_dict(scenario)
+    data["campaign"] = campaign
+    return validate_data(data, file=file)
+
+
+def plan_campaign(
+    scenario: Scenario,
+    *,
+    replications: int | None = None,
+    seed: int | None = None,
+    arrangements: Sequence[str] | None = None,
+) -> CampaignPlan:
+    """The campaign a scenario asks for; flags (non-None arguments) override its ``campaign``."""
+    section = scenario.campaign
+    if replications is None:
+        replications = section.replications if section is not None else DEFAULT_REPLICATIONS
+    if seed is None:
+        seed = section.seed if section is not None else DEFAULT_SEED
+    if not isinstance(replications, int) or replications < 1:
+        raise UserError(f"must be a positive integer, got {replications!r}", field="--replications")
+    if not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise UserError(f"must be an integer in [0, 2**63), got {seed!r}", field="--seed")
+    known = [a.name for a in scenario.arrangements]
+    if arrangements is None:
+        chosen = tuple(known)
+    else:
+        chosen = tuple(dict.fromkeys(arrangements))
+        for name in chosen:
+            if name not in known:
+                raise UserError(
+                    f"no arrangement {name!r} in scenario {scenario.name} "
+                    f"(known: {', '.join(known)}, or 'all')",
+                    field="--arrangement",
+                )
+    axes: list[SweepAxis] = []
+    if section is not None:
+        for i, sweep in enumerate(section.sweep):
+            values = tuple(sweep.points())
+            if not values:
+                raise UserError("empty sweep", field=f"campaign.sweep[{i}]")
+            axes.append(SweepAxis(sweep.path, values))
+    paths = [a.path for a in axes]
+    if len(set(paths)) != len(paths):
+        raise UserError("a field is swept twice", field="campaign.sweep")
+    points = tuple(
+        dict(zip(paths, combo, strict=True))
+        for combo in itertools.product(*(a.values for a in axes))
+    )
+    return CampaignPlan(
+        scenario_name=scenario.name,
+        scenario_hash=scenario_hash(scenario),
+        seed=seed,
+        replications=replications,
+        arrangements=chosen,
+        sweep=tuple(axes),
+        points=points,
+    )
+
+
+def point_scenarios(scenario: Scenario, plan: CampaignPlan) -> list[Scenario]:
+    """The scenario of each sweep point (the base scenario with the point's fields set)."""
+    base = scenario.model_copy(update={"campaign": None})
+    out = []
+    for values in plan.points:
+        point = base
+        for path, value in values.items():
+            point = set_field(point, path, value)
+        out.append(point)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Executors
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Runner:
+    """What a task runs: a batch function (all of a task's arrangements in one call, sharing the
+    replication's truth and picture) or a replication function (one call per arrangement).
+    Plain data holding module-level functions, so it pickles by reference to Dask workers."""
+
+    replication: ReplicationFunction | None = None
+    batch: BatchFunction | None = None
+
+    def __call__(
+        self, scenario: Scenario, arrangements: Sequence[str], replication: int, seed: int
+    ) -> list[ReplicationResult]:
+        if self.batch is not None:
+            return list(self.batch(scenario, list(arrangements), replication, seed))
+        return [self.replication(scenario, name, replication, seed) for name in arrangements]
+
+
+def default_runner() -> Runner:
+    """``jointbmd.simulation.run_arrangements``, imported only when a campaign runs."""
+    from jointbmd.simulation import run_arrangements
+
+    return Runner(batch=run_arrangements)
+
+
+def default_replication_function() -> ReplicationFunction:
+    """``jointbmd.simulation.run_replication``, imported only when a campaign runs."""
+    from jointbmd.simulation import run_replication
+
+    return run_replication
+
+
+def resolve_replication_function(spec: str) -> ReplicationFunction:
+    """A replication function named ``module:attribute`` (for plug-ins and tests)."""
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise UserError(f"expected MODULE:FUNCTION, got {spec!r}", field="--replication-function")
+    try:
+        function = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise UserError(f"cannot load {spec!r}: {error}", field="--replication-function") from None
+    return function
+
+
+def execute_task(
+    runner: Runner, scenario: Scenario, task: Task, seed: int
+) -> tuple[Task, list[ReplicationResult]]:
+    """Run one task (on whatever process the executor chose) and return it with its results."""
+    results = runner(scenario, task.arrangements, task.replication, seed)
+    got = [(r.arrangement, r.replication) for r in results]
+    wanted = [(name, task.replication) for name in task.arrangements]
+    if got != wanted:
+        raise RuntimeError(f"replication function returned {got} for task {wanted}")
+    return task, results
+
+
+class InProcess:
+    """Run the tasks one after another in this process."""
+
+    name = "in-process"
+    workers = 1
+
+    def imap_unordered(
+        self,
+        function: Runner,
+        scenarios: Sequence[Scenario],
+        tasks: Iterable[Task],
+        seed: int,
+    ) -> Iterator[tuple[Task, list[ReplicationResult]]]:
+        for task in tasks:
+            yield execute_task(function, scenarios[task.point], task, seed)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> InProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class DaskExecutor:
+    """Run tasks on Dask: a local cluster of ``workers`` processes, or an existing ``scheduler``.
+
+    At most ``window`` tasks are in flight (default: 4 per worker thread); each finished task is
+    replaced by the next one, so memory stays flat however many tasks a campaign has.
+    """
+
+    def __init__(
+        self,
+        *,
+        workers: int | None = None,
+        scheduler: str | None = None,
+        window: int | None = None,
+    ) -> None:
+        import logging
+
+        from distributed import Client, LocalCluster
+
+        if (workers is None) == (scheduler is None):
+            raise UserError("give one of --workers and --scheduler", field="--workers")
+        self._cluster = None
+        if workers is not None:
+            if workers < 1:
+                raise UserError(f"must be at least 1, got {workers}", field="--workers")
+            self._cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
+            self._client = Client(self._cluster)
+            self.name = f"dask-local-{workers}"
+        else:
+            _check_reachable(scheduler)
+            try:
+                self._client = Client(scheduler, timeout="15s")
+            except (OSError, TimeoutError, ValueError, TypeError) as error:
+                self._client = None
+                raise UserError(
+                    f"cannot reach the Dask scheduler at {scheduler!r}: {error}",
+                    field="--scheduler",
+                ) from None
+            self.name = f"dask-scheduler {scheduler}"
+        threads = sum(self._client.nthreads().values()) or 1
+        self.workers = len(self._client.nthreads()) or 1
+        self.window = window or max(4 * threads, 8)
+
+    def imap_unordered(
+        self,
+        function: Runner,
+        scenarios: Sequence[Scenario],
+        tasks: Iterable[Task],
+        seed: int,
+    ) -> Iterator[tuple[Task, list[ReplicationResult]]]:
+        from distributed import as_completed
+
+        client = self._client
+        # Each point's scenario is sent to every worker once, not once per task.
+        # hash=False: unique keys, so that a later campaign on the same client never races the
+        # release of this one's copy of an identical scenario (a cancelled-future error).
+        shipped = client.scatter(list(scenarios), broadcast=True, hash=False)
+        pending = iter(tasks)
+
+        def submit(task: Task):
+            return client.submit(
+                execute_task, function, shipped[task.point], task, seed, pure=False
+            )
+
+        first = [submit(task) for task in itertools.islice(pending, self.window)]
+        if not first:
+            return
+        flow = as_completed(first, with_results=True)
+        for future, (task, result) in flow:
+            future.release()
+            following = next(pending, None)
+            if following is not None:
+                flow.add(submit(following))
+            yield task, result
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+    def __enter__(self) -> DaskExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _check_reachable(address: str) -> None:
+    """Fail at once (rather than after the client's time-out) when nothing listens there."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address)
+    if parts.scheme not in ("tcp", "tls") or not parts.hostname or parts.port is None:
+        return  # other transports: let the client judge
+    try:
+        with socket.create_connection((parts.hostname, parts.port), timeout=5.0):
+            pass
+    except OSError as error:
+        raise UserError(
+            f"cannot reach the Dask scheduler at {address!r}: {error.strerror or error}",
+            field="--scheduler",
+        ) from None
+
+
+def make_executor(workers: int | None = None, scheduler: str | None = None):
+    """The executor the flags ask for: in-process, a local Dask cluster, or a scheduler."""
+    if workers is not None and scheduler is not None:
+        raise UserError("give --workers or --scheduler, not both", field="--workers")
+    if workers is None and scheduler is None:
+        return InProcess()
+    if scheduler is not None and "://" not in scheduler:
+        raise UserError(
+            f"expected an address like tcp://HOST:PORT, got {scheduler!r}", field="--scheduler"
+        )
+    return DaskExecutor(workers=workers, scheduler=scheduler)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CampaignRun:
+    """What one ``run_campaign`` call did."""
+
+    campaign_id: int
+    planned: int  # tasks in the plan
+    already_done: int  # of those, found in the store
+    ran: int  # run and stored by this call
+    seconds: float
+    executor: str
+
+    @property
+    def rate(self) -> float:
+        return self.ran / self.seconds if self.seconds > 0 else math.nan
+
+
+def run_campaign(
+    scenario: Scenario,
+    store: Store,
+    *,
+    replications: int | None = None,
+    seed: int | None = None,
+    arrangements: Sequence[str] | None = None,
+    executor: Any = None,
+    replication_function: ReplicationFunction | Runner | None = None,
+    progress: bool = False,
+) -> CampaignRun:
+    """Run (or resume) the campaign ``scenario`` asks for, writing each replication to ``store``.
+
+    ``executor``: ``InProcess()`` (default) or a ``DaskExecutor``. ``replication_function``:
+    a function ``(scenario, arrangement, replication, seed) -> ReplicationResult`` or a
+    ``Runner``; default ``Runner(batch=jointbmd.simulation.run_arrangements)``.
+    ``progress``: draw a rich progress bar on stderr.
+    """
+    plan = plan_campaign(scenario, replications=replications, seed=seed, arrangements=arrangements)
+    scenarios = point_scenarios(scenario, plan)
+    if replication_function is None:
+        runner = default_runner()
+    elif isinstance(replication_function, Runner):
+        runner = replication_function
+    else:
+        runner = Runner(replication=replication_function)
+    campaign_id = store.ensure_campaign(
+        campaign_key=plan.key,
+        scenario_name=plan.scenario_name,
+        scenario_hash=plan.scenario_hash,
+        scenario=scenario_to_dict(scenario),
+        seed=plan.seed,
+        replications=plan.replications,
+        arrangements=plan.arrangements,
+        spec=plan.spec,
+        points=plan.points,
+    )
+    done = store.done(campaign_id)
+    todo = (
+        Task(task.point, task.replication, missing)
+        for task in plan.tasks()
+        if (missing := tuple(k[1] for k in task.keys() if k not in done))
+    )
+    already = sum(
+        1
+        for (point, arrangement, replication) in done
+        if replication < plan.replications and arrangement in plan.arrangements
+    )
+    remaining = plan.size - already
+    owned = executor is None
+    executor = executor or InProcess()
+    started = time.perf_counter()
+    ran = 0
+    bar = _Progress(remaining, plan.scenario_name) if progress and remaining else None
+    try:
+        for task, results in executor.imap_unordered(runner, scenarios, todo, plan.seed):
+            store.write(campaign_id, task.point, results)
+            ran += len(results)
+            if bar is not None:
+                bar.advance(len(results))
+    finally:
+        if bar is not None:
+            bar.close()
+        if owned:
+            executor.close()
+    return CampaignRun(
+        campaign_id=campaign_id,
+        planned=plan.size,
+        already_done=already,
+        ran=ran,
+        seconds=time.perf_counter() - started,
+        executor=getattr(executor, "name", type(executor).__name__),
+    )
+
+
+class _Progress:
+    """A rich progress bar on stderr: done / total, replications per second, time left."""
+
+    def __init__(self, total: int, label: str) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task(label, total=total, rate="")
+        self._started = time.perf_counter()
+        self._done = 0
+
+    def advance(self, count: int = 1) -> None:
+        self._done += count
+        elapsed = time.perf_counter() - self._started
+        rate = f"{self._done / elapsed:.1f} rep/s" if elapsed > 0 else ""
+        self._progress.update(self._task, advance=count, rate=rate)
+
+    def close(self) -> None:
+        self._progress.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# Aggregates
+# ---------------------------------------------------------------------------------------------
+
+
+def wilson_interval(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion (Wilson, JASA 22:209, 1927).
+
+    centre = (p + z^2/2n) / (1 + z^2/n),  half = z sqrt(p(1-p)/n + z^2/4n^2) / (1 + z^2/n).
+    """
+    if trials <= 0:
+        return (math.nan, math.nan)
+    p = successes / trials
+    denominator = 1.0 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denominator
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
+    # At k = 0 (k = n) the bound is exactly 0 (1); rounding would leave 1e-17.
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == trials else min(1.0, centre + half)
+    return (low, high)
+
+
+def _mean_ci(total: int, total_sq: int, n: int) -> tuple[float, tuple[float, float]]:
+    """Mean and normal 95 % interval of integer data given its exact sum and sum of squares."""
+    mean = total / n
+    if n < 2:
+        return mean, (math.nan, math.nan)
+    variance = max(0.0, (total_sq - total * total / n) / (n - 1))
+    half = Z95 * math.sqrt(variance / n)
+    return mean, (mean - half, mean + half)
+
+
+@dataclass(frozen=True)
+class GroupAggregate:
+    """The aggregate of one (sweep point, arrangement)."""
+
+    point: int
+    sweep_values: dict[str, Any]
+    arrangement: str
+    replications: int
+    no_leak: int
+    p_no_leak: float
+    p_no_leak_ci: tuple[float, float]
+    expected_leakers: float
+    expected_leakers_ci: tuple[float, float]
+    interceptors_spent: float
+    interceptors_spent_ci: tuple[float, float]
+    shots_by_partner: dict[str, float]
+    first_firm_track_delay_mean_s: float | None
+    first_launch_delay_mean_s: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "point": self.point,
+            "arrangement": self.arrangement,
+            "sweep": dict(self.sweep_values),
+            **{path: value for path, value in self.sweep_values.items()},
+            "replications": self.replications,
+            "p_no_leak": self.p_no_leak,
+            "p_no_leak_ci": list(self.p_no_leak_ci),
+            "expected_leakers": self.expected_leakers,
+            "expected_leakers_ci": list(self.expected_leakers_ci),
+            "interceptors_spent": self.interceptors_spent,
+            "interceptors_spent_ci": list(self.interceptors_spent_ci),
+            "shots_by_partner": dict(self.shots_by_partner),
+            "first_firm_track_delay_mean_s": self.first_firm_track_delay_mean_s,
+            "first_launch_delay_mean_s": self.first_launch_delay_mean_s,
+        }
+
+
+def aggregate(store: Store, campaign_id: int) -> list[GroupAggregate]:
+    """The aggregate of every (sweep point, arrangement) group stored for a campaign.
+
+    Ordered by point, then by the campaign's arrangement order.
+    """
+    import json
+
+    record = store.campaign(campaign_id)
+    counts = store.query(
+        "SELECT point, arrangement, count(*), sum(no_leak::INTEGER), "
+        "sum(leakers::HUGEINT), sum((leakers::HUGEINT) * leakers), "
+        "sum(interceptors_spent::HUGEINT), sum((interceptors_spent::HUGEINT) * interceptors_spent) "
+        "FROM replications WHERE campaign_id = ? GROUP BY point, arrangement",
+        [campaign_id],
+    )
+    shots: dict[tuple[int, str], dict[str, int]] = {}
+    for point, arrangement, text in store.query(
+        "SELECT point, arrangement, shots_by_partner FROM replications WHERE campaign_id = ?",
+        [campaign_id],
+    ):
+        tally = shots.setdefault((point, arrangement), {})
+        for partner, value in json.loads(text).items():
+            tally[partner] = tally.get(partner, 0) + int(value)
+    delays: dict[tuple[int, str], tuple[list[float], list[float]]] = {}
+    for point, arrangement, track, launch in store.query(
+        "SELECT point, arrangement, first_firm_track_s - launch_time_s, "
+        "first_launch_s - launch_time_s FROM threat_outcomes WHERE campaign_id = ?",
+        [campaign_id],
+    ):
+        tracks, launches = delays.setdefault((point, arrangement), ([], []))
+        if track is not None:
+            tracks.append(track)
+        if launch is not None:
+            launches.append(launch)
+    order = {name: i for i, name in enumerate(record.arrangements)}
+    rows = []
+    for point, arrangement, n, k, leak_sum, leak_sq, spent_sum, spent_sq in sorted(
+        counts, key=lambda r: (r[0], order.get(r[1], len(order)), r[1])
+    ):
+        n, k = int(n), int(k)
+        leakers, leakers_ci = _mean_ci(int(leak_sum), int(leak_sq), n)
+        spent, spent_ci = _mean_ci(int(spent_sum), int(spent_sq), n)
+        tracks, launches = delays.get((point, arrangement), ([], []))
+        rows.append(
+            GroupAggregate(
+                point=int(point),
+                sweep_values=dict(record.points[point]) if point < len(record.points) else {},
+                arrangement=arrangement,
+                replications=n,
+                no_leak=k,
+                p_no_leak=k / n,
+                p_no_leak_ci=wilson_interval(k, n),
+                expected_leakers=leakers,
+                expected_leakers_ci=leakers_ci,
+                interceptors_spent=spent,
+                interceptors_spent_ci=spent_ci,
+                shots_by_partner={
+                    partner: total / n
+                    for partner, total in sorted(shots.get((point, arrangement), {}).items())
+                },
+                first_firm_track_delay_mean_s=math.fsum(tracks) / len(tracks) if tracks else None,
+                first_launch_delay_mean_s=math.fsum(launches) / len(launches) if launches else None,
+            )
+        )
+    return rows

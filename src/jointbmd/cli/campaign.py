@@ -1,0 +1,283 @@
+"""``jointbmd campaign``, ``jointbmd compare`` and ``jointbmd export``.
+
+``campaign`` runs (or resumes) the sweep x arrangements x replications a scenario asks for and
+stores every replication in a DuckDB results store; ``compare`` prints the aggregates of a stored
+campaign (and draws its plots with ``--plot DIR``); ``export`` writes the store's tables as
+Parquet. The work is in :mod:`jointbmd.campaign`, :mod:`jointbmd.store` and
+:mod:`jointbmd.report.plots`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from jointbmd.errors import UserError
+from jointbmd.store import DEFAULT_STORE
+
+from ._app import app
+from ._output import message, print_json
+
+_STORE_HELP = "Results store (a DuckDB file)."
+
+
+def _arrangements(text: str | None) -> list[str] | None:
+    """``--arrangement``: None or 'all' -> every arrangement; else a name or a comma list."""
+    if text is None or text.strip() == "all":
+        return None
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise UserError("give an arrangement name, a comma list, or 'all'", field="--arrangement")
+    return names
+
+
+def _load_campaign_file(path: Path) -> dict[str, Any]:
+    import yaml
+
+    where = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError("no such file", file=where) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"cannot read: {error}", file=where) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        line = getattr(getattr(error, "problem_mark", None), "line", None)
+        raise UserError(
+            f"not valid YAML: {getattr(error, 'problem', error)}",
+            file=where,
+            line=None if line is None else line + 1,
+        ) from None
+    if isinstance(data, dict) and "campaign" in data:
+        data = data["campaign"]
+    if not isinstance(data, dict):
+        raise UserError(
+            "a campaign file is a mapping: replications, seed, sweep (or campaign: {...})",
+            file=where,
+        )
+    return data
+
+
+def _table(rows: list[dict[str, Any]], title: str) -> None:
+    paths: list[str] = []
+    for row in rows:
+        paths += [p for p in row["sweep"] if p not in paths]
+
+    def ci(pair: list[float]) -> str:
+        return f"{pair[0]:.3f}-{pair[1]:.3f}"
+
+    def seconds(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0f}"
+
+    columns = [
+        *(p.rsplit(".", 1)[-1] for p in paths),
+        "arrangement",
+        "reps",
+        "P(no leak)",
+        "95% CI",
+        "E[leakers]",
+        "interceptors",
+        "to firm track s",
+        "to launch s",
+    ]
+    _print_wide(
+        title,
+        columns,
+        [
+            [
+                *(row["sweep"].get(p) for p in paths),
+                row["arrangement"],
+                row["replications"],
+                f"{row['p_no_leak']:.3f}",
+                ci(row["p_no_leak_ci"]),
+                f"{row['expected_leakers']:.2f}",
+                f"{row['interceptors_spent']:.1f}",
+                seconds(row["first_firm_track_delay_mean_s"]),
+                seconds(row["first_launch_delay_mean_s"]),
+            ]
+            for row in rows
+        ],
+    )
+
+
+def _print_wide(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    """Like ``print_table`` but not squeezed to 80 columns when stdout is not a terminal."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ._output import format_cell, stdout
+
+    console = stdout if stdout.is_terminal else Console(width=240, soft_wrap=True)
+    table = Table(title=escape(title))
+    for column in columns:
+        table.add_column(escape(column))
+    for row in rows:
+        table.add_row(*(escape(format_cell(cell)) for cell in row))
+    console.print(table)
+
+
+@app.command("campaign")
+def campaign_command(
+    scenario: str = typer.Argument(..., help="Scenario file or built-in scenario name."),
+    replications: int | None = typer.Option(
+        None, "--replications", "-r", help="Replications per arrangement and sweep point."
+    ),
+    seed: int | None = typer.Option(None, "--seed", help="Master seed (default: the scenario's)."),
+    store: str = typer.Option(DEFAULT_STORE, "--store", help=_STORE_HELP),
+    workers: int | None = typer.Option(
+        None, "--workers", help="Run on a local Dask cluster of N worker processes."
+    ),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", help="Run on an existing Dask scheduler (tcp://HOST:PORT)."
+    ),
+    arrangement: str | None = typer.Option(
+        None, "--arrangement", help="An arrangement name, a comma list, or 'all' (default)."
+    ),
+    campaign_file: str | None = typer.Option(
+        None,
+        "--campaign-file",
+        help="YAML with replications, seed and sweep (replaces the scenario's campaign section).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    replication_function: str | None = typer.Option(
+        None,
+        "--replication-function",
+        hidden=True,
+        help="MODULE:FUNCTION to run instead of jointbmd.simulation.run_replication.",
+    ),
+) -> None:
+    """Run or resume a campaign; every replication is stored as it finishes."""
+    from jointbmd import campaign as camp
+    from jointbmd.scenario import load_scenario
+    from jointbmd.store import Store
+
+    if workers is not None and scheduler is not None:
+        raise UserError("give --workers or --scheduler, not both", field="--workers")
+    if replications is not None and replications < 1:
+        raise UserError(f"must be at least 1, got {replications}", field="--replications")
+    if seed is not None and not 0 <= seed < 2**63:
+        raise UserError(f"must be in [0, 2**63), got {seed}", field="--seed")
+    if workers is not None and workers < 1:
+        raise UserError(f"must be at least 1, got {workers}", field="--workers")
+    loaded = load_scenario(scenario)
+    if campaign_file is not None:
+        loaded = camp.with_campaign(loaded, _load_campaign_file(Path(campaign_file)), campaign_file)
+    names = _arrangements(arrangement)
+    # Validate everything (flags, sweep) before opening the store or starting workers.
+    camp.plan_campaign(loaded, replications=replications, seed=seed, arrangements=names)
+    with Store(store) as results:
+        function = (
+            camp.resolve_replication_function(replication_function)
+            if replication_function
+            else camp.default_runner()
+        )
+        executor = camp.make_executor(workers=workers, scheduler=scheduler)
+        try:
+            run = camp.run_campaign(
+                loaded,
+                results,
+                replications=replications,
+                seed=seed,
+                arrangements=names,
+                executor=executor,
+                replication_function=function,
+                progress=not as_json and sys.stderr.isatty(),
+            )
+        finally:
+            executor.close()
+        rows = [row.as_dict() for row in camp.aggregate(results, run.campaign_id)]
+        record = results.campaign(run.campaign_id)
+    summary = {
+        "campaign_id": run.campaign_id,
+        "store": str(store),
+        "scenario": record.scenario_name,
+        "scenario_hash": record.scenario_hash,
+        "seed": record.seed,
+        "replications": record.replications,
+        "arrangements": list(record.arrangements),
+        "sweep": record.spec.get("sweep", []),
+        "planned": run.planned,
+        "already_done": run.already_done,
+        "ran": run.ran,
+        "seconds": run.seconds,
+        "replications_per_second": run.rate,
+        "executor": run.executor,
+        "rows": rows,
+    }
+    if as_json:
+        print_json(summary)
+        return
+    message(
+        f"campaign {run.campaign_id} in {store}: ran {run.ran} replications "
+        f"({run.already_done} already stored) in {run.seconds:.1f} s on {run.executor}"
+    )
+    _table(rows, f"{record.scenario_name}: campaign {run.campaign_id}, seed {record.seed}")
+
+
+@app.command("compare")
+def compare_command(
+    store: str = typer.Option(DEFAULT_STORE, "--store", help=_STORE_HELP),
+    campaign: int | None = typer.Option(
+        None, "--campaign", help="Campaign id (default: the most recently run)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    plot: str | None = typer.Option(None, "--plot", help="Write PNG plots to this directory."),
+) -> None:
+    """Compare the arrangements of a stored campaign, by sweep point, with 95 % intervals."""
+    from jointbmd import campaign as camp
+    from jointbmd.store import Store
+
+    with Store(store, read_only=True) as results:
+        record = results.campaign(campaign)
+        rows = camp.aggregate(results, record.campaign_id)
+        plots: list[str] = []
+        if plot is not None:
+            from jointbmd.report import plots as report_plots
+
+            plots = [str(p) for p in report_plots.campaign_plots(results, record.campaign_id, plot)]
+    as_dicts = [row.as_dict() for row in rows]
+    if as_json:
+        print_json(
+            {
+                "store": str(store),
+                "campaign_id": record.campaign_id,
+                "scenario": record.scenario_name,
+                "seed": record.seed,
+                "sweep": record.spec.get("sweep", []),
+                "rows": as_dicts,
+                "plots": plots,
+            }
+        )
+        return
+    _table(as_dicts, f"{record.scenario_name}: campaign {record.campaign_id}, seed {record.seed}")
+    for path in plots:
+        message(f"wrote {path}")
+
+
+@app.command("export")
+def export_command(
+    out: str = typer.Option(..., "--out", help="Directory for the Parquet files."),
+    store: str = typer.Option(DEFAULT_STORE, "--store", help=_STORE_HELP),
+    campaign: int | None = typer.Option(
+        None, "--campaign", help="Export one campaign (default: all)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Write the store's tables as Parquet files (one per table)."""
+    from jointbmd.store import Store
+
+    with Store(store, read_only=True) as results:
+        written = results.export_parquet(out, campaign)
+    if as_json:
+        print_json(
+            {"store": str(store), "campaign_id": campaign, "files": [str(p) for p in written]}
+        )
+        return
+    for path in written:
+        message(f"wrote {path}")

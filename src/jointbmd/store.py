@@ -1,0 +1,549 @@
+"""The results store: an embedded DuckDB file holding campaigns and their replications.
+
+In: ``ReplicationResult`` records (``jointbmd.outcomes``) as the campaign driver receives them.
+Out: the stored rows, the set of replications already done (for resume), the per-group inputs of
+the aggregation, and a Parquet export.
+
+The schema is versioned (``meta.schema_version``) and documented in ``docs/store.md``. Its rules:
+
+- one replication = one row of ``replications`` (unique key: campaign, sweep point, arrangement,
+  replication index) plus its rows in ``threat_outcomes`` and ``events``, all written in ONE
+  transaction. A campaign killed at any instant therefore leaves each replication either wholly
+  stored or not at all, and a resumed campaign runs exactly the missing ones.
+- only the process that opened the store writes it (DuckDB locks the file); Dask workers return
+  records to the driver and never touch the file.
+- a file that is not a jointbmd store, or a store written by a newer schema, is refused with a
+  ``UserError`` and left untouched.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from jointbmd.errors import UserError
+from jointbmd.outcomes import ReplicationResult
+
+DEFAULT_STORE = "jointbmd-results.duckdb"
+APPLICATION = "jointbmd"
+SCHEMA_VERSION = 1
+
+# Columns of threat_outcomes that come straight from ThreatOutcome, in table order.
+THREAT_FIELDS = (
+    "threat_id",
+    "raid",
+    "threat_type",
+    "aimpoint",
+    "aimpoint_partner",
+    "launch_time_s",
+    "impact_time_s",
+    "first_detection_s",
+    "first_firm_track_s",
+    "first_launch_s",
+    "engaged_by",
+    "shots",
+    "intercept_time_s",
+    "intercept_altitude_km",
+    "killed",
+)
+# Optional extras a ThreatOutcome may carry (read with getattr, NULL when absent).
+THREAT_OPTIONAL_FIELDS = ("intercept_lat_deg", "intercept_lon_deg")
+
+_KEY = "campaign_id INTEGER, point INTEGER, arrangement VARCHAR, replication INTEGER"
+
+SCHEMA_V1 = f"""
+CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+CREATE SEQUENCE campaign_ids START 1;
+CREATE TABLE campaigns (
+    campaign_id INTEGER PRIMARY KEY DEFAULT nextval('campaign_ids'),
+    campaign_key VARCHAR NOT NULL UNIQUE,
+    scenario_name VARCHAR NOT NULL,
+    scenario_hash VARCHAR NOT NULL,
+    seed UBIGINT NOT NULL,
+    replications INTEGER NOT NULL,
+    arrangements VARCHAR NOT NULL,
+    spec VARCHAR NOT NULL,
+    scenario VARCHAR NOT NULL,
+    created TIMESTAMP NOT NULL,
+    updated TIMESTAMP NOT NULL
+);
+CREATE TABLE sweep_points (
+    campaign_id INTEGER NOT NULL,
+    point INTEGER NOT NULL,
+    sweep_values VARCHAR NOT NULL,
+    PRIMARY KEY (campaign_id, point)
+);
+CREATE TABLE replications (
+    {_KEY},
+    no_leak BOOLEAN NOT NULL,
+    threats INTEGER NOT NULL,
+    leakers INTEGER NOT NULL,
+    interceptors_spent INTEGER NOT NULL,
+    shots_by_partner VARCHAR NOT NULL,
+    rejected_messages VARCHAR NOT NULL,
+    first_firm_track_delay_mean_s DOUBLE,
+    first_launch_delay_mean_s DOUBLE,
+    finished_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (campaign_id, point, arrangement, replication)
+);
+CREATE TABLE threat_outcomes (
+    {_KEY},
+    threat_id INTEGER NOT NULL,
+    raid VARCHAR,
+    threat_type VARCHAR,
+    aimpoint VARCHAR,
+    aimpoint_partner VARCHAR,
+    launch_time_s DOUBLE,
+    impact_time_s DOUBLE,
+    first_detection_s DOUBLE,
+    first_firm_track_s DOUBLE,
+    first_launch_s DOUBLE,
+    engaged_by VARCHAR,
+    shots INTEGER,
+    intercept_time_s DOUBLE,
+    intercept_altitude_km DOUBLE,
+    killed BOOLEAN,
+    intercept_lat_deg DOUBLE,
+    intercept_lon_deg DOUBLE
+);
+CREATE TABLE events (
+    {_KEY},
+    seq INTEGER NOT NULL,
+    t_s DOUBLE,
+    kind VARCHAR,
+    partner VARCHAR,
+    threat_id INTEGER,
+    detail VARCHAR
+);
+"""
+
+TABLES = ("meta", "campaigns", "sweep_points", "replications", "threat_outcomes", "events")
+
+_THREAT_SCHEMA = pa.schema(
+    [
+        ("campaign_id", pa.int32()),
+        ("point", pa.int32()),
+        ("arrangement", pa.string()),
+        ("replication", pa.int32()),
+        ("threat_id", pa.int32()),
+        ("raid", pa.string()),
+        ("threat_type", pa.string()),
+        ("aimpoint", pa.string()),
+        ("aimpoint_partner", pa.string()),
+        ("launch_time_s", pa.float64()),
+        ("impact_time_s", pa.float64()),
+        ("first_detection_s", pa.float64()),
+        ("first_firm_track_s", pa.float64()),
+        ("first_launch_s", pa.float64()),
+        ("engaged_by", pa.string()),
+        ("shots", pa.int32()),
+        ("intercept_time_s", pa.float64()),
+        ("intercept_altitude_km", pa.float64()),
+        ("killed", pa.bool_()),
+        ("intercept_lat_deg", pa.float64()),
+        ("intercept_lon_deg", pa.float64()),
+    ]
+)
+_EVENT_SCHEMA = pa.schema(
+    [
+        ("campaign_id", pa.int32()),
+        ("point", pa.int32()),
+        ("arrangement", pa.string()),
+        ("replication", pa.int32()),
+        ("seq", pa.int32()),
+        ("t_s", pa.float64()),
+        ("kind", pa.string()),
+        ("partner", pa.string()),
+        ("threat_id", pa.int32()),
+        ("detail", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class CampaignRecord:
+    """One row of ``campaigns``, decoded."""
+
+    campaign_id: int
+    campaign_key: str
+    scenario_name: str
+    scenario_hash: str
+    seed: int
+    replications: int
+    arrangements: tuple[str, ...]
+    spec: dict[str, Any]
+    scenario: dict[str, Any]
+    created: _dt.datetime
+    points: tuple[dict[str, Any], ...]  # sweep values of each point, by point index
+
+
+def canonical_json(obj: Any) -> str:
+    """JSON with sorted keys and no spaces: equal data give equal text (and equal hashes)."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _mean_delay(starts: Iterable[float], ends: Iterable[float | None]) -> float | None:
+    delays = [end - start for start, end in zip(starts, ends, strict=True) if end is not None]
+    return math.fsum(delays) / len(delays) if delays else None
+
+
+class Store:
+    """A jointbmd results store (a DuckDB file). Use as a context manager or call ``close``.
+
+    ``Store(path)`` opens (or creates) the store for writing; ``Store(path, read_only=True)``
+    opens an existing one for reading. Either refuses a file that is not a jointbmd store or one
+    from a newer schema, with a ``UserError`` naming the file, and changes nothing in it.
+    """
+
+    def __init__(self, path: str | Path = DEFAULT_STORE, *, read_only: bool = False) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+        self._con = _connect(self.path, read_only=read_only)
+        try:
+            self._check_or_create()
+        except BaseException:
+            self._con.close()
+            raise
+
+    # -- opening --------------------------------------------------------------------------------
+
+    def _fail(self, reason: str) -> UserError:
+        return UserError(reason, file=str(self.path))
+
+    def _check_or_create(self) -> None:
+        tables = {
+            row[0]
+            for row in self._con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+            ).fetchall()
+        }
+        if not tables:
+            if self.read_only:
+                raise self._fail("empty database, not a jointbmd results store")
+            self._create()
+            return
+        if "meta" not in tables:
+            raise self._fail("not a jointbmd results store (a DuckDB file without a meta table)")
+        try:
+            meta = dict(self._con.execute("SELECT key, value FROM meta").fetchall())
+        except duckdb.Error as error:
+            raise self._fail(f"not a jointbmd results store ({error})") from None
+        if meta.get("application") != APPLICATION or "schema_version" not in meta:
+            raise self._fail("not a jointbmd results store (its meta table is not jointbmd's)")
+        try:
+            version = int(meta["schema_version"])
+        except ValueError:
+            raise self._fail(f"bad schema_version {meta['schema_version']!r}") from None
+        if version > SCHEMA_VERSION:
+            raise self._fail(
+                f"store schema version {version} is newer than this jointbmd reads "
+                f"({SCHEMA_VERSION}); upgrade jointbmd"
+            )
+        if version < 1 or not set(TABLES) <= tables:
+            raise self._fail(f"damaged jointbmd store (schema {version}, tables {sorted(tables)})")
+        self.schema_version = version
+
+    def _create(self) -> None:
+        from jointbmd import __version__
+
+        with self._transaction():
+            self._con.execute(SCHEMA_V1)
+            self._con.executemany(
+                "INSERT INTO meta VALUES (?, ?)",
+                [
+                    ["application", APPLICATION],
+                    ["schema_version", str(SCHEMA_VERSION)],
+                    ["created_by", f"jointbmd {__version__}"],
+                    ["created", _now().isoformat()],
+                ],
+            )
+        self.schema_version = SCHEMA_VERSION
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._con)
+
+    # -- campaigns ------------------------------------------------------------------------------
+
+    def ensure_campaign(
+        self,
+        *,
+        campaign_key: str,
+        scenario_name: str,
+        scenario_hash: str,
+        scenario: dict[str, Any],
+        seed: int,
+        replications: int,
+        arrangements: Sequence[str],
+        spec: dict[str, Any],
+        points: Sequence[dict[str, Any]],
+    ) -> int:
+        """The id of the campaign with this key, creating it (and its sweep points) if new.
+
+        An existing campaign is extended: its ``replications`` becomes the larger of the stored
+        and the requested count, its ``arrangements`` the union (in first-seen order).
+        """
+        row = self._con.execute(
+            "SELECT campaign_id, replications, arrangements FROM campaigns WHERE campaign_key = ?",
+            [campaign_key],
+        ).fetchone()
+        now = _now()
+        with self._transaction():
+            if row is None:
+                (campaign_id,) = self._con.execute(
+                    "INSERT INTO campaigns (campaign_key, scenario_name, scenario_hash, seed, "
+                    "replications, arrangements, spec, scenario, created, updated) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING campaign_id",
+                    [
+                        campaign_key,
+                        scenario_name,
+                        scenario_hash,
+                        seed,
+                        replications,
+                        json.dumps(list(arrangements)),
+                        canonical_json(spec),
+                        canonical_json(scenario),
+                        now,
+                        now,
+                    ],
+                ).fetchone()
+                self._con.executemany(
+                    "INSERT INTO sweep_points VALUES (?, ?, ?)",
+                    [[campaign_id, i, canonical_json(values)] for i, values in enumerate(points)],
+                )
+                return int(campaign_id)
+            campaign_id, stored_replications, stored_arrangements = row
+            merged = list(json.loads(stored_arrangements))
+            merged += [name for name in arrangements if name not in merged]
+            self._con.execute(
+                "UPDATE campaigns SET replications = ?, arrangements = ?, updated = ? "
+                "WHERE campaign_id = ?",
+                [max(replications, stored_replications), json.dumps(merged), now, campaign_id],
+            )
+            return int(campaign_id)
+
+    def campaigns(self) -> list[CampaignRecord]:
+        """Every campaign in the store, oldest first."""
+        ids = [r[0] for r in self._con.execute("SELECT campaign_id FROM campaigns ORDER BY 1")]
+        return [self.campaign(i) for i in ids]
+
+    def campaign(self, campaign_id: int | None = None) -> CampaignRecord:
+        """One campaign by id; the most recently updated one when ``campaign_id`` is None."""
+        if campaign_id is None:
+            row = self._con.execute(
+                "SELECT campaign_id FROM campaigns ORDER BY updated DESC, campaign_id DESC LIMIT 1"
+            ).fetchone()
+            if row is None:
+                raise self._fail("the store holds no campaign yet")
+            campaign_id = row[0]
+        row = self._con.execute(
+            "SELECT campaign_id, campaign_key, scenario_name, scenario_hash, seed, replications, "
+            "arrangements, spec, scenario, created FROM campaigns WHERE campaign_id = ?",
+            [campaign_id],
+        ).fetchone()
+        if row is None:
+            known = [r[0] for r in self._con.execute("SELECT campaign_id FROM campaigns")]
+            raise UserError(
+                f"no campaign {campaign_id} in {self.path} (known: {known})", field="--campaign"
+            )
+        points = self._con.execute(
+            "SELECT sweep_values FROM sweep_points WHERE campaign_id = ? ORDER BY point",
+            [campaign_id],
+        ).fetchall()
+        return CampaignRecord(
+            campaign_id=int(row[0]),
+            campaign_key=row[1],
+            scenario_name=row[2],
+            scenario_hash=row[3],
+            seed=int(row[4]),
+            replications=int(row[5]),
+            arrangements=tuple(json.loads(row[6])),
+            spec=json.loads(row[7]),
+            scenario=json.loads(row[8]),
+            created=row[9],
+            points=tuple(json.loads(p[0]) for p in points),
+        )
+
+    # -- replications ---------------------------------------------------------------------------
+
+    def done(self, campaign_id: int) -> set[tuple[int, str, int]]:
+        """The (point, arrangement, replication) keys already stored for a campaign."""
+        rows = self._con.execute(
+            "SELECT point, arrangement, replication FROM replications WHERE campaign_id = ?",
+            [campaign_id],
+        ).fetchall()
+        return {(int(p), a, int(r)) for p, a, r in rows}
+
+    def count(self, campaign_id: int | None = None) -> int:
+        """How many replications are stored (for one campaign, or in all)."""
+        if campaign_id is None:
+            return int(self._con.execute("SELECT count(*) FROM replications").fetchone()[0])
+        return int(
+            self._con.execute(
+                "SELECT count(*) FROM replications WHERE campaign_id = ?", [campaign_id]
+            ).fetchone()[0]
+        )
+
+    def write(self, campaign_id: int, point: int, results: Sequence[ReplicationResult]) -> None:
+        """Store finished replications of one sweep point, all in one transaction.
+
+        A key already stored raises (``duckdb.ConstraintException``) and nothing of the call is
+        kept: the caller runs only what ``done`` does not list.
+        """
+        rep_rows: list[list[Any]] = []
+        threat_cols: dict[str, list[Any]] = {name: [] for name in _THREAT_SCHEMA.names}
+        event_cols: dict[str, list[Any]] = {name: [] for name in _EVENT_SCHEMA.names}
+        finished = _now()
+        for result in results:
+            key = (campaign_id, point, result.arrangement, result.replication)
+            threats = result.threats
+            starts = [t.launch_time_s for t in threats]
+            rep_rows.append(
+                [
+                    *key,
+                    result.no_leak,
+                    len(threats),
+                    result.leakers,
+                    result.interceptors_spent,
+                    canonical_json(dict(result.shots_by_partner)),
+                    canonical_json(dict(result.rejected_messages)),
+                    _mean_delay(starts, [t.first_firm_track_s for t in threats]),
+                    _mean_delay(starts, [t.first_launch_s for t in threats]),
+                    finished,
+                ]
+            )
+            for threat in threats:
+                for name, value in zip(
+                    ("campaign_id", "point", "arrangement", "replication"), key, strict=True
+                ):
+                    threat_cols[name].append(value)
+                for name in THREAT_FIELDS:
+                    threat_cols[name].append(getattr(threat, name))
+                for name in THREAT_OPTIONAL_FIELDS:
+                    threat_cols[name].append(getattr(threat, name, None))
+            for seq, event in enumerate(result.events):
+                for name, value in zip(
+                    ("campaign_id", "point", "arrangement", "replication"), key, strict=True
+                ):
+                    event_cols[name].append(value)
+                event_cols["seq"].append(seq)
+                event_cols["t_s"].append(event.t_s)
+                event_cols["kind"].append(event.kind)
+                event_cols["partner"].append(event.partner)
+                event_cols["threat_id"].append(event.threat_id)
+                event_cols["detail"].append(event.detail)
+        threat_table = pa.table(threat_cols, schema=_THREAT_SCHEMA)  # noqa: F841 (used in SQL)
+        event_table = pa.table(event_cols, schema=_EVENT_SCHEMA)  # noqa: F841 (used in SQL)
+        with self._transaction():
+            self._con.executemany(
+                "INSERT INTO replications VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rep_rows
+            )
+            if threat_table.num_rows:
+                self._con.execute("INSERT INTO threat_outcomes SELECT * FROM threat_table")
+            if event_table.num_rows:
+                self._con.execute("INSERT INTO events SELECT * FROM event_table")
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a read query on the store (for reports and tests)."""
+        return self._con.execute(sql, list(params)).fetchall()
+
+    def columns(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any]:
+        """Run a read query and return its columns as numpy arrays (NULL -> NaN in floats)."""
+        import numpy as np
+
+        out = {}
+        for name, column in self._con.execute(sql, list(params)).fetchnumpy().items():
+            if np.ma.isMaskedArray(column):
+                if column.dtype.kind == "f":
+                    column = column.filled(np.nan)
+                elif column.dtype.kind in "iub":
+                    column = np.ma.filled(column.astype(float), np.nan)
+                else:
+                    column = np.asarray(column.astype(object).filled(None))
+            out[name] = np.asarray(column)
+        return out
+
+    def export_parquet(self, out_dir: str | Path, campaign_id: int | None = None) -> list[Path]:
+        """Write each table (rows of one campaign, or all) to ``OUT_DIR/<table>.parquet``."""
+        out = Path(out_dir)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UserError(
+                f"cannot create the directory: {error.strerror}", field="--out", file=str(out)
+            ) from None
+        if campaign_id is not None:
+            self.campaign(campaign_id)  # raises on an unknown id
+        written = []
+        for table in TABLES:
+            where = ""
+            if campaign_id is not None and table != "meta":
+                where = f" WHERE campaign_id = {int(campaign_id)}"
+            path = out / f"{table}.parquet"
+            target = str(path).replace("'", "''")
+            self._con.execute(f"COPY (SELECT * FROM {table}{where}) TO '{target}' (FORMAT parquet)")
+            written.append(path)
+        return written
+
+
+class _Transaction:
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+
+    def __enter__(self) -> None:
+        self._con.execute("BEGIN TRANSACTION")
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:
+            self._con.execute("COMMIT")
+        else:
+            self._con.execute("ROLLBACK")
+
+
+def _now() -> _dt.datetime:
+    # Naive UTC: DuckDB's TIMESTAMP (TIMESTAMPTZ would need pytz to read back).
+    return _dt.datetime.now(_dt.UTC).replace(tzinfo=None)
+
+
+def _connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    where = str(path)
+    if path.is_dir():
+        raise UserError("is a directory, not a jointbmd results store", file=where)
+    if read_only and not path.exists():
+        raise UserError("no results store here (run `jointbmd campaign` first)", file=where)
+    if not read_only and not path.parent.exists():
+        raise UserError(f"directory {path.parent} does not exist", file=where)
+    try:
+        return duckdb.connect(where, read_only=read_only)
+    except duckdb.Error as error:
+        text = str(error)
+        if "lock" in text.lower():
+            reason = "the store is in use by another process (DuckDB allows one writer)"
+        elif "not a valid DuckDB database" in text:
+            reason = "not a jointbmd results store (not a DuckDB file)"
+        else:
+            reason = f"cannot open the store: {text}"
+        raise UserError(reason, file=where) from None
