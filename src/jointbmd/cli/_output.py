@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 stdout = Console(soft_wrap=True)
@@ -43,16 +44,16 @@ def print_json(obj: Any) -> None:
     sys.stdout.flush()
 
 
-def print_table(
-    title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]
-) -> None:
+def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """Print a human-readable table on stdout."""
-    table = Table(title=title)
+    table = Table(title=escape(title) if title else None)
     for column in columns:
-        table.add_column(column)
+        table.add_column(escape(column))
     for row in rows:
-        table.add_row(*(format_cell(cell) for cell in row))
-    stdout.print(table)
+        table.add_row(*(escape(format_cell(cell)) for cell in row))
+    # A pipe or a file gets the whole table, not one squeezed to 80 columns.
+    console = stdout if stdout.is_terminal else Console(width=240, soft_wrap=True)
+    console.print(table)
 
 
 def format_cell(value: Any) -> str:

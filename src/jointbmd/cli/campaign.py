@@ -19,7 +19,7 @@ from jointbmd.errors import UserError
 from jointbmd.store import DEFAULT_STORE
 
 from ._app import app
-from ._output import message, print_json
+from ._output import message, print_json, print_table
 
 _STORE_HELP = "Results store (a DuckDB file)."
 
@@ -85,7 +85,7 @@ def _table(rows: list[dict[str, Any]], title: str) -> None:
         "to firm track s",
         "to launch s",
     ]
-    _print_wide(
+    print_table(
         title,
         columns,
         [
@@ -103,23 +103,6 @@ def _table(rows: list[dict[str, Any]], title: str) -> None:
             for row in rows
         ],
     )
-
-
-def _print_wide(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    """Like ``print_table`` but not squeezed to 80 columns when stdout is not a terminal."""
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    from ._output import format_cell, stdout
-
-    console = stdout if stdout.is_terminal else Console(width=240, soft_wrap=True)
-    table = Table(title=escape(title))
-    for column in columns:
-        table.add_column(escape(column))
-    for row in rows:
-        table.add_row(*(escape(format_cell(cell)) for cell in row))
-    console.print(table)
 
 
 @app.command("campaign")

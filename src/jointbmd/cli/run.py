@@ -1,0 +1,209 @@
+"""``jointbmd run``: the whole pipeline, replicated, for one scenario and its arrangements.
+
+A run is a campaign without a sweep: the same replications, seeds, executors and aggregates
+(:mod:`jointbmd.campaign`), kept in a temporary results store unless ``--store`` names one. It
+prints, per arrangement, the probability that no warhead leaks with its 95 % interval, the
+expected leakers, the interceptors spent, the mean times from launch to the first firm track and
+to the first interceptor launch, the shots per partner and the messages rejected, by reason.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from jointbmd.errors import UserError
+
+from ._app import app
+from ._output import message, print_json, print_table
+
+DEFAULT_REPLICATIONS = 50
+DEFAULT_SEED = 2010
+
+
+@app.command("run")
+def run_command(
+    scenario: str = typer.Argument(..., help="Scenario file or built-in scenario name."),
+    arrangement: str = typer.Option(
+        "all", "--arrangement", help="An arrangement name, a comma list, or 'all'."
+    ),
+    replications: int = typer.Option(
+        DEFAULT_REPLICATIONS, "--replications", "-r", help="Replications per arrangement."
+    ),
+    seed: int = typer.Option(DEFAULT_SEED, "--seed", help="Master seed."),
+    workers: int | None = typer.Option(
+        None, "--workers", help="Run on a local Dask cluster of N worker processes."
+    ),
+    ledger: Path | None = typer.Option(
+        None, "--ledger", help="Write every node's ledger of replication 0 into this directory."
+    ),
+    store: Path | None = typer.Option(
+        None, "--store", help="Keep the results in this DuckDB store (default: temporary)."
+    ),
+    records: Path | None = typer.Option(
+        None, "--records", help="Write every per-threat record and event as JSON lines here."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Run the scenario end to end and compare its arrangements."""
+    from jointbmd import campaign as camp
+    from jointbmd.scenario import load_scenario
+    from jointbmd.simulation import arrangement_names, run_arrangements
+    from jointbmd.store import Store
+
+    if replications < 1:
+        raise UserError(f"must be at least 1, got {replications}", field="--replications")
+    if not 0 <= seed < 2**63:
+        raise UserError(f"must be in [0, 2**63), got {seed}", field="--seed")
+    if workers is not None and workers < 1:
+        raise UserError(f"must be at least 1, got {workers}", field="--workers")
+    loaded = load_scenario(scenario)
+    names = arrangement_names(
+        loaded, "all" if arrangement == "all" else [a.strip() for a in arrangement.split(",")]
+    )
+    # One sweep point: the scenario as written.
+    loaded = camp.with_campaign(loaded, {"replications": replications, "seed": seed})
+    with tempfile.TemporaryDirectory(prefix="jointbmd-run-") as scratch:
+        path = store if store is not None else Path(scratch) / "run.duckdb"
+        with Store(path) as results:
+            executor = camp.make_executor(workers=workers)
+            try:
+                done = camp.run_campaign(
+                    loaded,
+                    results,
+                    arrangements=names,
+                    executor=executor,
+                    replication_function=camp.default_runner(),
+                    progress=not as_json and sys.stderr.isatty(),
+                )
+            finally:
+                executor.close()
+            rows = {
+                row.arrangement: row.as_dict() for row in camp.aggregate(results, done.campaign_id)
+            }
+            rejected = _rejected_by_arrangement(results, done.campaign_id)
+            threats = _rows(
+                results,
+                "SELECT * FROM threat_outcomes WHERE campaign_id = ? "
+                "ORDER BY arrangement, replication, threat_id",
+                done.campaign_id,
+            )
+            timeline = _rows(
+                results,
+                "SELECT * FROM events WHERE campaign_id = ? AND replication = 0 "
+                "ORDER BY arrangement, seq",
+                done.campaign_id,
+            )
+            if records is not None:
+                _write_records(results, done.campaign_id, records)
+    if ledger is not None:
+        run_arrangements(loaded, names, 0, seed, ledger_dir=ledger)
+    arrangements: dict[str, Any] = {}
+    for name in names:
+        row = rows[name]
+        arrangements[name] = {
+            "replications": row["replications"],
+            "p_no_leak": row["p_no_leak"],
+            "p_no_leak_ci": row["p_no_leak_ci"],
+            "expected_leakers": row["expected_leakers"],
+            "expected_leakers_ci": row["expected_leakers_ci"],
+            "interceptors_spent": row["interceptors_spent"],
+            "interceptors_spent_ci": row["interceptors_spent_ci"],
+            "shots_by_partner": row["shots_by_partner"],
+            "mean_launch_to_first_firm_track_s": row["first_firm_track_delay_mean_s"],
+            "mean_launch_to_first_interceptor_s": row["first_launch_delay_mean_s"],
+            "rejected_messages": rejected.get(name, {}),
+        }
+    summary = {
+        "scenario": loaded.name,
+        "seed": seed,
+        "replications": replications,
+        "seconds": done.seconds,
+        "executor": done.executor,
+        "arrangements": arrangements,
+        "threats": threats,
+        "timeline_replication_0": timeline,
+        "records": str(records) if records is not None else None,
+        "store": str(store) if store is not None else None,
+        "ledger": str(ledger) if ledger is not None else None,
+    }
+    if as_json:
+        print_json(summary)
+        return
+    message(
+        f"{loaded.name}: {replications} replications x {len(names)} arrangements "
+        f"in {done.seconds:.1f} s ({done.executor}), seed {seed}"
+    )
+    print_table(
+        f"{loaded.name}: what each arrangement buys",
+        [
+            "arrangement",
+            "P(no leak)",
+            "95 % CI",
+            "leakers",
+            "interceptors",
+            "launch->firm s",
+            "launch->shot s",
+            "shots by partner",
+            "rejected msgs",
+        ],
+        [
+            [
+                name,
+                a["p_no_leak"],
+                f"{a['p_no_leak_ci'][0]:.2f}-{a['p_no_leak_ci'][1]:.2f}",
+                a["expected_leakers"],
+                a["interceptors_spent"],
+                a["mean_launch_to_first_firm_track_s"],
+                a["mean_launch_to_first_interceptor_s"],
+                ", ".join(f"{p} {v:.1f}" for p, v in a["shots_by_partner"].items()),
+                sum(a["rejected_messages"].values()),
+            ]
+            for name, a in arrangements.items()
+        ],
+    )
+
+
+def _rows(results, sql: str, campaign_id: int) -> list[dict[str, Any]]:
+    columns = results.columns(sql, [campaign_id])
+    names = list(columns)
+    count = len(columns[names[0]]) if names else 0
+    drop = {"campaign_id", "point"}
+    return [
+        {name: _plain(columns[name][i]) for name in names if name not in drop} for i in range(count)
+    ]
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _rejected_by_arrangement(results, campaign_id: int) -> dict[str, dict[str, int]]:
+    totals: dict[str, dict[str, int]] = {}
+    for arrangement, text in results.query(
+        "SELECT arrangement, rejected_messages FROM replications WHERE campaign_id = ?",
+        [campaign_id],
+    ):
+        tally = totals.setdefault(arrangement, {})
+        for reason, count in json.loads(text).items():
+            tally[reason] = tally.get(reason, 0) + int(count)
+    return totals
+
+
+def _write_records(results, campaign_id: int, path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8") as out:
+            for table in ("threat_outcomes", "events"):
+                sql = (
+                    f"SELECT * FROM {table} WHERE campaign_id = ? ORDER BY arrangement, replication"
+                )
+                for row in _rows(results, sql, campaign_id):
+                    out.write(json.dumps({"table": table, **row}) + "\n")
+    except OSError as error:
+        raise UserError(f"cannot write: {error.strerror}", field="--records") from None
