@@ -140,3 +140,23 @@ def test_cli_validate_subprocess_table_and_errors():
     )
     assert unknown.returncode == 2
     assert unknown.stderr.strip().count("\n") == 0 and "--group" in unknown.stderr
+
+
+def test_engagement_group_holds_the_issue_4_checks(checks):
+    engagement = [c for c in checks if c.group == "engagement"]
+    wilkening = [c for c in engagement if c.name.startswith("simulated P(no leak)")]
+    # Several N, SSPK and shots, on both Earth models.
+    assert len(wilkening) >= 4
+    assert {"ideal Earth", "full Earth"} <= {
+        c.name.rsplit("(", 1)[1].rstrip(")") for c in wilkening
+    }
+    for c in wilkening:
+        assert "Wilkening" in c.source and "Clopper-Pearson" in c.source
+        assert 0.0 < c.expected < 1.0
+    # The closed form's premise (every threat engaged by one full salvo) is checked alongside.
+    assert sum(c.name.startswith("interceptors fired, perfect sensing") for c in engagement) == len(
+        wilkening
+    )
+    chase = [c for c in engagement if "tail chase" in c.name]
+    assert len(chase) >= 2 and all(c.expected == 0 for c in chase)
+    assert any("head-on control" in c.name and c.obtained > 0 for c in engagement)

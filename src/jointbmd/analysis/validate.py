@@ -27,6 +27,7 @@ and fast, because the tests run every check.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -386,4 +387,141 @@ def _monte_carlo_checks(eff) -> list[Check]:
                     source=f"closed form of this module; {_MC_TRIALS} trials, seed {seed}",
                 )
             )
+    return checks
+
+
+# --------------------------------------------------------------------------------------------
+# Engagement: the end-to-end simulation against Wilkening's closed form, and a kinematically
+# impossible tail chase.
+
+# (N threats, SSPK, salvo n, Earth model, seed). The closed form is exact for these conditions:
+# perfect sensing (P_track = 1), no latency, one barrage of n per threat.
+_WILKENING_CASES: list[tuple[int, float, int, str, int]] = [
+    (1, 0.5, 1, "ideal", 201),
+    (3, 0.7, 2, "ideal", 202),
+    (2, 0.6, 3, "ideal", 203),
+    (4, 0.8, 1, "full", 204),
+]
+#: Replications of the whole pipeline per case, and independent kill-draw streams (identical
+#: arrangements) per replication: 10 x 25 = 250 samples of "no leak" per case. Tracking is
+#: most of a replication's cost and does not change the draws (the closed form's P_track = 1 is
+#: checked by the shots fired), so the draws come cheaper than whole replications.
+_ENGAGEMENT_REPLICATIONS = 10
+_ENGAGEMENT_DRAWS = 25
+_TAIL_CHASE_REPLICATIONS = 10
+#: Radar revisit (s) of the validation scenarios: firm tracks about 15 s after burnout.
+_REVISIT_S = 5.0
+
+
+def _clopper_pearson(successes: int, trials: int, confidence: float) -> tuple[float, float]:
+    from scipy.stats import binomtest
+
+    ci = binomtest(successes, trials).proportion_ci(confidence_level=confidence, method="exact")
+    return float(ci.low), float(ci.high)
+
+
+@check_group("engagement")
+def _engagement_checks() -> list[Check]:
+    return list(_engagement_checks_once())
+
+
+@functools.lru_cache(maxsize=1)
+def _engagement_checks_once() -> tuple[Check, ...]:
+    """The engagement checks, computed once per process: they are deterministic (fixed seeds)
+    and take seconds, and the table and the tests both ask for them."""
+    return tuple(_compute_engagement_checks())
+
+
+def _compute_engagement_checks() -> list[Check]:
+    from jointbmd.analysis.validation_scenarios import perfect_sensing, tail_chase
+    from jointbmd.engagement import solve_intercepts
+    from jointbmd.simulation import build_truth, run_arrangements, run_replication
+    from jointbmd.simulation.decide import fire_units_of
+
+    checks: list[Check] = []
+    add = checks.append
+    reps, draws = _ENGAGEMENT_REPLICATIONS, _ENGAGEMENT_DRAWS
+    for n_threats, sspk, salvo, model, seed in _WILKENING_CASES:
+        scenario = perfect_sensing(n_threats, sspk, salvo, model, draws=draws, revisit_s=_REVISIT_S)
+        no_leak = 0
+        shots = 0
+        for replication in range(reps):
+            for result in run_arrangements(scenario, "all", replication, seed):
+                no_leak += int(result.no_leak)
+                shots += result.interceptors_spent
+        samples = reps * draws
+        low, high = _clopper_pearson(no_leak, samples, 0.99)
+        label = f"N={n_threats} SSPK={sspk} n={salvo} ({model} Earth)"
+        closed = (1.0 - (1.0 - sspk) ** salvo) ** n_threats
+        add(
+            Check.in_interval(
+                f"simulated P(no leak), perfect sensing, no latency: {label}",
+                expected=closed,
+                obtained=no_leak / samples,
+                low=low,
+                high=high,
+                source=(
+                    f"{WILKENING}: P = (1-(1-SSPK)^n)^N (facts.md); 99 % Clopper-Pearson "
+                    f"interval of {samples} draws ({reps} replications x {draws} kill-draw "
+                    f"streams), seed {seed}"
+                ),
+            )
+        )
+        # The premise of the closed form: every threat tracked and engaged by one full barrage.
+        add(
+            Check.compare(
+                f"interceptors fired, perfect sensing: {label}",
+                expected=samples * n_threats * salvo,
+                obtained=shots,
+                tolerance=0,
+                source=f"{WILKENING}: P_track = 1, n interceptors per object; N n per draw",
+            )
+        )
+
+    # Tail chase: a 2.5 km/s interceptor 200 km behind the launch of a 4.6 km/s missile.
+    chase = tail_chase(behind=True, revisit_s=_REVISIT_S)
+    truth = build_truth(chase)
+    units = fire_units_of(chase)
+    solution, _ = solve_intercepts(
+        truth.times, truth.r_ecef, units.units, truth.launch_time[:, None], model=chase.model
+    )
+    add(
+        Check.compare(
+            "tail chase: feasible intercepts even with launch allowed at the threat's launch",
+            expected=0,
+            obtained=int(solution.feasible.sum()),
+            tolerance=0,
+            source="issue 4: a slower interceptor behind a faster missile flying away cannot "
+            "catch it (flyout time grows faster than the clock)",
+        )
+    )
+    fired = sum(
+        run_replication(chase, "independent", r, 301).interceptors_spent
+        for r in range(_TAIL_CHASE_REPLICATIONS)
+    )
+    add(
+        Check.compare(
+            f"tail chase: interceptors fired over {_TAIL_CHASE_REPLICATIONS} replications",
+            expected=0,
+            obtained=fired,
+            tolerance=0,
+            source="issue 4: a kinematically impossible tail chase is never engaged",
+        )
+    )
+    control = tail_chase(behind=False, revisit_s=_REVISIT_S)
+    engaged = sum(
+        run_replication(control, "independent", r, 302).threats[0].shots > 0
+        for r in range(_TAIL_CHASE_REPLICATIONS)
+    )
+    add(
+        Check.compare(
+            f"head-on control (same interceptor at the aimpoint): replications engaged of "
+            f"{_TAIL_CHASE_REPLICATIONS}",
+            expected=_TAIL_CHASE_REPLICATIONS,
+            obtained=engaged,
+            tolerance=0,
+            source="control for the tail chase: the same interceptor meets the same missile "
+            "head-on",
+        )
+    )
     return checks

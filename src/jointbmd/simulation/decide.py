@@ -164,7 +164,8 @@ class _Messenger:
             for delivery in self.network.deliver(destination, np.inf):
                 self._queue(delivery.t_arrival, destination, None, delivery.data)
                 if delivery.data == message.wire:
-                    arrivals[destination] = delivery.t_arrival
+                    # The first copy counts; a replayed copy is rejected by the receiver.
+                    arrivals.setdefault(destination, delivery.t_arrival)
         return arrivals
 
     def _queue(self, t: float, node: str, own, data: bytes | None) -> None:
@@ -323,6 +324,8 @@ def _constrained(
     owner = sector_owner(rules, np.degrees(lat), np.degrees(lon))  # (n, T)
     row_partner = np.asarray(units.partner, dtype=object)[geometry.unit_idx]
     in_sector = owner[geometry.threat_idx] == row_partner[:, None]
+    # An intercept is refined between a sample and the one before it: both must be inside.
+    in_sector[:, 1:] &= in_sector[:, :-1]
     return dataclasses.replace(geometry, ok=geometry.ok & in_sector)
 
 
@@ -381,16 +384,21 @@ def _joint_orders(
         events.append(Event(t_req, "request", None, k, f"{rules.name}: {units.units.name[j_best]}"))
         reached = messenger.send(centre, request, t_req, voters)
         arrivals: dict[str, float] = {}
+        departed: set[str] = set()
         for p in voters:
             if p not in reached:
                 continue
-            choice = vote(rules, p)
             t_vote = reached[p] + rules.vote_latency_s.get(p, 0.0)
+            if t_vote >= leaves.get(p, np.inf):
+                departed.add(p)  # it left before it could vote: it no longer has a vote
+                continue
+            choice = vote(rules, p)
             back = messenger.send(p, Vote(request.request_id, p, choice, t_vote), t_vote, [centre])
             events.append(Event(t_vote, "vote", p, k, choice))
             if centre in back:
                 arrivals[p] = back[centre]
         # A vote that never arrived counts as not cast: give it an infinite arrival time.
+        voters = [p for p in voters if p not in departed]
         votes_in = {p: arrivals.get(p, np.inf) for p in voters}
         t_order = order_time(rules, t_req, voters, votes_in)
         if not np.isfinite(t_order):
