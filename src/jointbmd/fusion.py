@@ -47,6 +47,7 @@ contributing national track was replaced gets a new id.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -144,6 +145,7 @@ def pairwise_distance(x1: ArrayLike, P1: ArrayLike, x2: ArrayLike, P2: ArrayLike
     return np.einsum("abi,abi->ab", delta, np.linalg.solve(S, delta[..., None])[..., 0])
 
 
+@functools.lru_cache(maxsize=64)
 def gate_threshold(gate_probability: float, dim: int = 6) -> float:
     """Chi-square quantile: a true pair's d² stays below it with ``gate_probability``."""
     return float(chi2.ppf(gate_probability, dim))

@@ -658,13 +658,51 @@ def envelope_from_json(obj: Any, payload: bytes | None = None) -> Envelope:
             t_sent=_TIME.decode(obj["t_sent"], "t_sent"),
             body=BODY_KINDS[kind].from_json(obj["body"]),
         )
-        if payload is not None and envelope.encode() != payload:
-            raise MalformedMessage("non-canonical encoding")
+        if payload is not None:
+            if envelope.encode() != payload:
+                raise MalformedMessage("non-canonical encoding")
+            remember_envelope(payload, envelope)
         return envelope
     except MalformedMessage:
         raise
     except (ValueError, TypeError, OverflowError, RecursionError) as error:
         raise MalformedMessage(f"{type(error).__name__}: {error}"[:200]) from None
+
+
+# --- known canonical payloads ---------------------------------------------------------------
+# Decoding is a pure function of the payload bytes, and the bytes a `Signer` produces are by
+# definition the canonical encoding of the envelope it signed. So a payload seen before -- signed
+# in this process, or already decoded and found canonical -- decodes to an envelope equal, field
+# for field and bit for bit, to the one remembered (floats round-trip exactly through ``repr``).
+# `known_envelope` returns that envelope instead of parsing and re-encoding the bytes again: the
+# fusion centre's picture reaches every partner as the same bytes, and every national batch is
+# decoded by the centre right after its partner encoded it. This saves work, never a check: the
+# lookup is by the exact bytes, so any altered byte misses and takes the full path, and the
+# signature, sender, replay and time checks still run for every receiver (`signing.open_message`,
+# `receiver.Receiver`). Envelopes and bodies are immutable (frozen, read-only arrays), so sharing
+# one between signer and receivers is safe. The memory is bounded (oldest entries dropped).
+
+KNOWN_PAYLOADS_MAX = 256
+_KNOWN: dict[bytes, Envelope] = {}
+
+
+def remember_envelope(payload: bytes, envelope: Envelope) -> None:
+    """Record that ``payload`` is the canonical encoding of ``envelope`` (see above)."""
+    if payload in _KNOWN:
+        return
+    if len(_KNOWN) >= KNOWN_PAYLOADS_MAX:
+        del _KNOWN[next(iter(_KNOWN))]  # dicts keep insertion order: drop the oldest
+    _KNOWN[payload] = envelope
+
+
+def known_envelope(payload: bytes) -> Envelope | None:
+    """The envelope whose canonical encoding is exactly ``payload``, if remembered."""
+    return _KNOWN.get(payload)
+
+
+def forget_envelopes() -> None:
+    """Empty the memory of known payloads (tests use it to force the full decoding path)."""
+    _KNOWN.clear()
 
 
 def decode_envelope(payload: bytes) -> Envelope:
@@ -674,6 +712,9 @@ def decode_envelope(payload: bytes) -> Envelope:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise MalformedMessage("message too large")
     payload = bytes(payload)
+    known = known_envelope(payload)
+    if known is not None:
+        return known
     return envelope_from_json(parse_json(payload), payload)
 
 

@@ -39,8 +39,10 @@ from .messages import (
     MalformedMessage,
     SignedMessage,
     envelope_from_json,
+    known_envelope,
     parse_json,
     peek_sender,
+    remember_envelope,
     split_wire,
 )
 
@@ -132,6 +134,7 @@ class KeyRing:
 
     def __init__(self, keys: Mapping[str, Ed25519PublicKey] | None = None) -> None:
         self._keys: dict[str, Ed25519PublicKey] = {}
+        self._raw: dict[str, bytes] = {}
         for name, key in (keys or {}).items():
             self.add(name, key)
 
@@ -173,9 +176,14 @@ class KeyRing:
         if not isinstance(key, Ed25519PublicKey):
             raise TypeError(f"{name}: not an Ed25519 public key")
         self._keys[name] = key
+        self._raw[name] = raw_public_bytes(key)
 
     def get(self, name: str) -> Ed25519PublicKey | None:
         return self._keys.get(name)
+
+    def raw(self, name: str) -> bytes:
+        """The raw 32 bytes of ``name``'s public key."""
+        return self._raw[name]
 
     def __contains__(self, name: object) -> bool:
         return name in self._keys
@@ -211,7 +219,40 @@ class Signer:
         envelope = Envelope(self.name, self.next_seq, t_sent, body)
         payload = envelope.encode()
         self.next_seq += 1
+        # These bytes are the canonical encoding of `envelope` by construction: receivers in this
+        # process that get exactly these bytes skip re-parsing them (`messages.known_envelope`).
+        remember_envelope(payload, envelope)
         return SignedMessage(envelope, payload, self._key.sign(payload))
+
+
+# Signatures that verified, by (raw public key, signature, payload): the exact bytes and the exact
+# key. Ed25519 verification is a pure function of these three, so when the same wire bytes reach
+# several receivers (the fusion centre's picture goes to every partner) the signature is computed
+# on only once. Each receiver still looks up the sender's key in its own key ring -- a different
+# key is a different cache key -- and still runs its own time and replay checks. Only successful
+# verifications are remembered; a bad signature is recomputed (and refused) every time. Bounded.
+VERIFIED_MAX = 256
+_VERIFIED: dict[tuple[bytes, bytes, bytes], None] = {}
+
+
+def _verify(raw_key: bytes, key: Ed25519PublicKey, signature: bytes, payload: bytes) -> bool:
+    """True if ``signature`` is ``key``'s Ed25519 signature of ``payload`` (raw_key: its bytes)."""
+    entry = (raw_key, signature, payload)
+    if entry in _VERIFIED:
+        return True
+    try:
+        key.verify(signature, payload)
+    except InvalidSignature:
+        return False
+    if len(_VERIFIED) >= VERIFIED_MAX:
+        del _VERIFIED[next(iter(_VERIFIED))]
+    _VERIFIED[entry] = None
+    return True
+
+
+def forget_verified() -> None:
+    """Empty the memory of verified signatures (tests use it to force verification)."""
+    _VERIFIED.clear()
 
 
 def open_message(data: bytes, keyring: KeyRing) -> SignedMessage:
@@ -220,20 +261,33 @@ def open_message(data: bytes, keyring: KeyRing) -> SignedMessage:
 
     The signature is checked before the body is interpreted; only the sender's name is read
     from the unauthenticated JSON first, to pick the key.
+
+    Payload bytes already known to be the canonical encoding of an envelope (signed or decoded
+    before in this process: `messages.known_envelope`) are not parsed again -- decoding is a pure
+    function of the bytes, so the result is the same -- but the key lookup and the signature
+    check run exactly as for any other message.
     """
     try:
         payload, signature = split_wire(data)
-        obj = parse_json(payload)
-        sender = peek_sender(obj)
     except MalformedMessage as error:
         raise Rejected(MALFORMED, str(error)) from None
+    known = known_envelope(payload)
+    if known is not None:
+        sender = known.sender
+    else:
+        try:
+            obj = parse_json(payload)
+            sender = peek_sender(obj)
+        except MalformedMessage as error:
+            raise Rejected(MALFORMED, str(error)) from None
     key = keyring.get(sender)
     if key is None:
         raise Rejected(UNKNOWN_SENDER, sender)
-    try:
-        key.verify(signature, payload)
-    except InvalidSignature:
-        raise Rejected(BAD_SIGNATURE, sender) from None
+    raw_key = keyring.raw(sender) if isinstance(keyring, KeyRing) else raw_public_bytes(key)
+    if not _verify(raw_key, key, signature, payload):
+        raise Rejected(BAD_SIGNATURE, sender)
+    if known is not None:
+        return SignedMessage(known, payload, signature)
     try:
         envelope = envelope_from_json(obj, payload)
     except MalformedMessage as error:

@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -382,7 +383,9 @@ def exchange_and_fuse(
         name: Receiver(name, ring, max_age_s=settings.max_message_age_s, ledger=ledgers.get(name))
         for name in nodes
     }
-    linked = {p for p in partners if _has_link(network, p, centre)}
+    # In the scenario's partner order, never a set's: the fused picture is sent to the partners
+    # in this order, and each send draws the link's loss and jitter from ``rng_links``.
+    linked = tuple(p for p in partners if _has_link(network, p, centre))
     fusion = FusionCentre(predict=_ballistic_predictor(scenario.model))
 
     # Which threat each national track belongs to (scoring only).
@@ -433,7 +436,7 @@ def exchange_and_fuse(
         # The centre takes in what has arrived and fuses.
         accepted = receivers[centre].poll(network, float(t))
         batches = [m.body for m in accepted if m.kind == "track_batch"]
-        reports = [r for b in batches for r in b.reports()]
+        reports = [r for b in batches for r in _batch_reports(b)]
         for r in reports:
             member_firm[(r.source, r.track_id)] = r.firm
         picture = fusion.update(reports, float(t), complete_sources={b.source for b in batches})
@@ -514,6 +517,28 @@ def exchange_and_fuse(
         tuple(str(path) for path in (ledger_paths or {}).values()),
         logs,
     )
+
+
+class _NationalTrack(NamedTuple):
+    """One track of an accepted ``TrackBatchReport``, as the fusion centre reads it."""
+
+    source: str
+    track_id: int
+    t: float
+    x: FloatArray
+    P: FloatArray
+    firm: bool
+
+
+def _batch_reports(batch: TrackBatchReport) -> list[_NationalTrack]:
+    """The tracks of a batch that was checked when it was received (``TrackBatchReport.reports``
+    would build and check a ``TrackReport`` message per track again; the values are the same)."""
+    return [
+        _NationalTrack(batch.source, tid, t, batch.x[i], batch.P[i], firm)
+        for i, (tid, t, firm) in enumerate(
+            zip(batch.track_id.tolist(), batch.t_track.tolist(), batch.firm.tolist(), strict=True)
+        )
+    ]
 
 
 def _has_link(network: SimulatedNetwork, a: str, b: str) -> bool:

@@ -115,9 +115,13 @@ class ExtendedKalmanUpdater:
     ) -> MeasurementPrediction:
         x = np.asarray(x, float)
         P = np.asarray(P, float)
-        h = measurement_model.jacobian(x, t)
+        both = getattr(measurement_model, "function_and_jacobian", None)
+        if both is not None:
+            z, h = both(x, t)
+        else:
+            z, h = measurement_model.function(x, t), measurement_model.jacobian(x, t)
         pxz = P @ np.swapaxes(h, -1, -2)
-        return MeasurementPrediction(measurement_model.function(x, t), _symmetrise(h @ pxz), pxz, h)
+        return MeasurementPrediction(z, _symmetrise(h @ pxz), pxz, h)
 
     def update(
         self,

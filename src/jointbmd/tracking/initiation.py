@@ -67,8 +67,14 @@ def single_point_prior(
     R = np.broadcast_to(np.asarray(R, float), z.shape[:-1] + (3, 3))
     t = np.broadcast_to(np.asarray(t, float), z.shape[:-1])
     r, p_rr = position_fix(z, R, t, measurement_model)
+    return _single_point_from_fix(r, p_rr, velocity_sigma_m_s)
+
+
+def _single_point_from_fix(
+    r: FloatArray, p_rr: FloatArray, velocity_sigma_m_s: float
+) -> tuple[FloatArray, FloatArray]:
     x = np.concatenate([r, np.zeros_like(r)], -1)
-    P = np.zeros(z.shape[:-1] + (6, 6))
+    P = np.zeros(r.shape[:-1] + (6, 6))
     P[..., :3, :3] = p_rr
     P[..., 3:, 3:] = velocity_sigma_m_s**2 * np.eye(3)
     return x, P
@@ -116,6 +122,10 @@ def two_point_from_positions(
     return np.concatenate([r2, v], -1), P
 
 
+#: Largest mean ground speed (m/s) from the launch point of a detection that a cue applies to.
+MAX_CUE_GROUND_SPEED_M_S = 8000.0
+
+
 def cued_prior(
     report: object,
     z: ArrayLike,
@@ -123,7 +133,7 @@ def cued_prior(
     t: float,
     measurement_model: RadarMeasurementModel,
     velocity_sigma_m_s: float = 1000.0,
-    max_ground_speed_m_s: float = 8000.0,
+    max_ground_speed_m_s: float = MAX_CUE_GROUND_SPEED_M_S,
 ) -> tuple[FloatArray, FloatArray, NDArray[np.bool_]]:
     """Priors cued by a launch report for detections z (m, 3) at time t.
 
@@ -141,9 +151,47 @@ def cued_prior(
     m = z.shape[0]
     if tau <= 0.0:
         return np.zeros((m, 6)), np.tile(np.eye(6), (m, 1, 1)), np.zeros(m, bool)
+    lat, lon, _ = earth.ecef_to_geodetic(earth.eci_to_ecef(r, t_arr, model), model)
+    return _cued_from_fix(
+        report,
+        launch_point(report, model),
+        r,
+        p_rr,
+        lat,
+        lon,
+        tau,
+        model,
+        velocity_sigma_m_s,
+        max_ground_speed_m_s,
+    )
+
+
+def launch_point(report: object, model: earth.Model) -> tuple[FloatArray, FloatArray]:
+    """A launch report's launch point in ECI and the gravity there (what `cued_prior` needs of
+    the report alone, so a tracker can compute it once per report)."""
     r_launch_ecef = earth.geodetic_to_ecef(report.lat, report.lon, 0.0, model)
     r_launch = earth.ecef_to_eci(r_launch_ecef, float(report.t_launch), model)
-    g_mean = earth.gravity(r, model) / 3.0 + 2.0 * earth.gravity(r_launch, model) / 3.0
+    return r_launch, earth.gravity(r_launch, model)
+
+
+def _cued_from_fix(
+    report: object,
+    launch: tuple[FloatArray, FloatArray],
+    r: FloatArray,
+    p_rr: FloatArray,
+    lat: FloatArray,
+    lon: FloatArray,
+    tau: float,
+    model: earth.Model,
+    velocity_sigma_m_s: float,
+    max_ground_speed_m_s: float,
+) -> tuple[FloatArray, FloatArray, NDArray[np.bool_]]:
+    """`cued_prior` from the detections' ECI position fixes r (m, 3), p_rr (m, 3, 3) and their
+    geodetic latitude and longitude, τ = t - t_launch > 0 (the same operations, so a tracker
+    can share the fixes between the single-point prior and every report)."""
+    r_launch, g_launch = launch
+    m = r.shape[0]
+    g_mean = earth.gravity(r, model) / 3.0 + 2.0 * g_launch / 3.0
     v = (r - r_launch) / tau + 0.5 * tau * g_mean
     speed = np.linalg.norm(v, axis=-1)
     var_v = (
@@ -157,9 +205,14 @@ def cued_prior(
     P[:, 3:, :3] = p_rr / tau
     P[:, 3:, 3:] = p_rr / tau**2 + var_v[:, None, None] * np.eye(3)
     # Consistency: bearing from the launch point to the ground point under the object.
-    lat, lon, _ = earth.ecef_to_geodetic(earth.eci_to_ecef(r, t_arr, model), model)
-    bearing = earth.initial_bearing(report.lat, report.lon, lat, lon, model)
-    distance = earth.surface_distance(report.lat, report.lon, lat, lon, model)
+    if model == "full":
+        # One geodesic solution gives both (what `surface_distance` and `initial_bearing` return).
+        distance, bearing = earth._vincenty_inverse(
+            *(np.asarray(a, float) for a in (report.lat, report.lon, lat, lon))
+        )
+    else:
+        bearing = earth.initial_bearing(report.lat, report.lon, lat, lon, model)
+        distance = earth.surface_distance(report.lat, report.lon, lat, lon, model)
     heading_gate = 3.0 * float(report.sigma_heading_rad) + 0.1
     # Close to the launch point the bearing means nothing; accept it there.
     on_heading = (np.abs(wrap_angle(bearing - float(report.heading))) <= heading_gate) | (

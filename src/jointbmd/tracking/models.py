@@ -92,6 +92,60 @@ def gravity_gradient(r: ArrayLike, model: earth.Model = "full") -> FloatArray:
     return g
 
 
+# Constants of `earth.gravity` and `gravity_gradient`, each written as the same Python expression
+# those functions evaluate (left to right), so that precomputing them changes no bit.
+_MU3 = 3.0 * earth.MU
+_C_J2 = 1.5 * earth.MU * earth.J2 * earth.WGS84_A**2  # c of `gravity_gradient`
+_C35 = 35.0 * _C_J2
+_C2 = 2.0 * _C_J2
+_C10 = 10.0 * _C_J2
+_ALPHA = np.array([5.0, 5.0, 15.0])
+_J_NUM = 1.5 * earth.J2 * earth.WGS84_A**2  # numerator of j in `earth.gravity`
+
+
+def _gravity_and_gradient(r: FloatArray, model: earth.Model) -> tuple[FloatArray, FloatArray]:
+    """``(earth.gravity(r, model), gravity_gradient(r, model))`` at positions r (k, 3) in one
+    pass: the same floating-point operations in the same order (bit-identical results), without
+    the repeated checks, conversions and fancy indexing. The RK4 stages of
+    `BallisticTransition.function_and_jacobian` call it four times per substep."""
+    r2 = np.einsum("...i,...i->...", r, r)
+    rn = np.sqrt(r2)
+    factor = -earth.MU / (r2 * rn)
+    inv_r2 = 1.0 / r2
+    inv_r3 = np.sqrt(inv_r2) * inv_r2
+    inv_r5 = inv_r3 * inv_r2
+    outer = r[..., :, None] * r[..., None, :]
+    if model == "ideal":
+        a = factor[..., None] * r
+        g = (_MU3 * inv_r5)[..., None, None] * outer
+        g.reshape(g.shape[:-2] + (9,))[..., ::4] -= (earth.MU * inv_r3)[..., None]
+        return a, g
+    x, y, z = r[..., 0], r[..., 1], r[..., 2]
+    z2 = z**2
+    # earth.gravity
+    z2_r2 = z2 / r2
+    j = _J_NUM / r2
+    fxy = factor * (1.0 + j * (1.0 - 5.0 * z2_r2))
+    fz = factor * (1.0 + j * (3.0 - 5.0 * z2_r2))
+    a = np.empty(r.shape)
+    a[..., 0] = fxy * x
+    a[..., 1] = fxy * y
+    a[..., 2] = fz * z
+    # gravity_gradient
+    inv_r7 = inv_r5 * inv_r2
+    z2r7 = 5.0 * z2 * inv_r7
+    row = (_MU3 * inv_r5 - _C35 * z2 * inv_r7 * inv_r2)[..., None] + _C_J2 * (
+        _ALPHA * inv_r7[..., None]
+    )
+    g = row[..., :, None] * outer
+    g.reshape(g.shape[:-2] + (9,))[..., ::4] += (-earth.MU * inv_r3 + _C_J2 * (z2r7 - inv_r5))[
+        ..., None
+    ]
+    g[..., 2, 2] -= _C2 * inv_r5
+    g[..., :, 2] += (_C10 * z * inv_r7)[..., None] * r
+    return a, g
+
+
 class BallisticTransition:
     """Ballistic motion in ECI under gravity; RK4 mean, variational-equation Jacobian, white-noise
     acceleration process noise. See the module docstring for the maths.
@@ -155,8 +209,11 @@ class BallisticTransition:
         top[..., :, :3] = np.eye(3)
         bottom[..., :, 3:] = np.eye(3)
 
+        earth.check_model(model)
+
         def stage(r: FloatArray, t_blk: FloatArray) -> tuple[FloatArray, FloatArray]:
-            return earth.gravity(r, model), gravity_gradient(r, model) @ t_blk
+            a, g = _gravity_and_gradient(r, model)
+            return a, g @ t_blk
 
         for _ in range(n):
             r, v = x[..., :3], x[..., 3:]
@@ -243,7 +300,18 @@ class RadarMeasurementModel:
     def function(self, x: ArrayLike, t: ArrayLike) -> FloatArray:
         """Noise-free measurements (k, 3) = (range_m, az, el) of ECI states (k, 6) at times t."""
         x = np.asarray(x, float)
-        e, n, u = np.moveaxis(self._enu(x[..., :3], np.asarray(t, float)), -1, 0)
+        return self._function_of_enu(self._enu(x[..., :3], np.asarray(t, float)))
+
+    def function_and_jacobian(self, x: ArrayLike, t: ArrayLike) -> tuple[FloatArray, FloatArray]:
+        """``(function(x, t), jacobian(x, t))``, sharing the ENU vectors (the same values)."""
+        x = np.asarray(x, float)
+        t = np.asarray(t, float)
+        enu = self._enu(x[..., :3], t)
+        return self._function_of_enu(enu), self._jacobian_of_enu(enu, x, t)
+
+    @staticmethod
+    def _function_of_enu(enu: FloatArray) -> FloatArray:
+        e, n, u = np.moveaxis(enu, -1, 0)
         horizontal = np.hypot(e, n)
         return np.stack(
             [
@@ -258,7 +326,9 @@ class RadarMeasurementModel:
         """Jacobians H (k, 3, 6) of :meth:`function` with respect to the ECI state."""
         x = np.asarray(x, float)
         t = np.asarray(t, float)
-        enu = self._enu(x[..., :3], t)
+        return self._jacobian_of_enu(self._enu(x[..., :3], t), x, t)
+
+    def _jacobian_of_enu(self, enu: FloatArray, x: FloatArray, t: FloatArray) -> FloatArray:
         e, n, u = np.moveaxis(enu, -1, 0)
         s2 = e**2 + n**2
         s = np.sqrt(s2)

@@ -57,7 +57,14 @@ from .filters import (
     UnscentedKalmanUpdater,
     mahalanobis_squared,
 )
-from .initiation import cued_prior, position_fix, single_point_prior, two_point_from_positions
+from .initiation import (
+    MAX_CUE_GROUND_SPEED_M_S,
+    _cued_from_fix,
+    _single_point_from_fix,
+    launch_point,
+    position_fix,
+    two_point_from_positions,
+)
 from .models import BallisticTransition, RadarMeasurementModel
 
 FloatArray = NDArray[np.float64]
@@ -310,6 +317,7 @@ class Tracker:
         self._fix_t = np.zeros(0)  # ... and time, for two-point differencing
         self._next_id = 0
         self._cues: list[object] = []
+        self._cue_launch: dict[int, tuple[FloatArray, FloatArray]] = {}  # by index in _cues
         self._models: dict[tuple[float, float, float], RadarMeasurementModel] = {}
         self._log: list[dict[str, np.ndarray]] = []
 
@@ -357,6 +365,16 @@ class Tracker:
         (a radar's ``visible``); by default a track should have been seen when predicted above
         ``min_elevation_rad`` from the site.
         """
+        self._step(t, scan, coverage)
+        return self.tracks()
+
+    def _step(
+        self,
+        t: float,
+        scan: object,
+        coverage: Callable[[FloatArray], NDArray[np.bool_]] | None = None,
+    ) -> None:
+        """`step` without building the returned `TrackBatch` (`run_tracker` only needs the log)."""
         t = float(t)
         mm = self._measurement_model(scan)
         z = np.asarray(scan.z, float).reshape(-1, 3)
@@ -422,7 +440,6 @@ class Tracker:
         free[cols] = False
         if free.any():
             self._initiate(t, z[free], R[free], truth[free], mm, sensor)
-        return self.tracks()
 
     _ARRAYS = (
         "_x", "_P", "_t", "_id", "_hits", "_scans", "_misses", "_confirmed", "_cued",
@@ -442,13 +459,38 @@ class Tracker:
         mm: RadarMeasurementModel,
         sensor: str,
     ) -> None:
-        x, P = single_point_prior(z, R, t, mm, self.initial_velocity_sigma_m_s)
+        # The position fixes (and their geodetic coordinates) are shared by the single-point
+        # prior and every cue: the same values `single_point_prior` and `cued_prior` compute.
+        z = np.atleast_2d(np.asarray(z, float))
+        R = np.broadcast_to(np.asarray(R, float), z.shape[:-1] + (3, 3))
+        t_arr = np.broadcast_to(np.asarray(t, float), z.shape[:-1])
+        r_fix, p_fix = position_fix(z, R, t_arr, mm)
+        x, P = _single_point_from_fix(r_fix, p_fix, self.initial_velocity_sigma_m_s)
         cued = np.zeros(len(z), bool)
         best = np.full(len(z), np.inf)
-        for report in self._cues:
+        geodetic = None
+        for index, report in enumerate(self._cues):
             if float(report.t_launch) >= t:
                 continue
-            xc, pc, ok = cued_prior(report, z, R, t, mm, self.cue_velocity_sigma_m_s)
+            if geodetic is None:
+                geodetic = earth.ecef_to_geodetic(
+                    earth.eci_to_ecef(r_fix, t_arr, mm.model), mm.model
+                )
+            launch = self._cue_launch.get(index)
+            if launch is None:
+                launch = self._cue_launch[index] = launch_point(report, mm.model)
+            xc, pc, ok = _cued_from_fix(
+                report,
+                launch,
+                r_fix,
+                p_fix,
+                geodetic[0],
+                geodetic[1],
+                t - float(report.t_launch),
+                mm.model,
+                self.cue_velocity_sigma_m_s,
+                MAX_CUE_GROUND_SPEED_M_S,
+            )
             # Of several fitting reports, take the one that predicts the smallest speed
             # uncertainty (the most recent, best-localised launch).
             score = np.trace(pc[:, 3:, 3:], axis1=-2, axis2=-1)
@@ -544,5 +586,5 @@ def run_tracker(
         while next_report < len(reports) and float(reports[next_report].t_report) <= scan.t:
             tracker.cue(reports[next_report])
             next_report += 1
-        tracker.step(scan.t, scan, coverage.get(scan.sensor))
+        tracker._step(scan.t, scan, coverage.get(scan.sensor))
     return tracker.log()
