@@ -257,6 +257,7 @@ class FusionCentre:
         self._previous_group: dict[Key, int] = {}  # national track -> fused id last time
         self._next_id = 0
         self.picture: FusedPicture | None = None
+        self.inputs: tuple[list[Key], FloatArray, FloatArray] | None = None
 
     def update(
         self, reports: Iterable[Any], t: float, complete_sources: Iterable[str] = ()
@@ -293,6 +294,8 @@ class FusionCentre:
             x, P = self.predict(x, P, t_from, float(t))
         elif np.any(np.abs(t_from - t) > 1e-9):
             raise ValueError("reports are not at the picture time and no predict was given")
+        # The national tracks as fused, at the picture time (for scoring fusion against them).
+        self.inputs = (keys, x, P)
         clusters = fuse_tracks(
             keys, x, P, self.gate_probability, self.criterion, self._previous_group
         )

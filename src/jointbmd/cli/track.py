@@ -69,6 +69,16 @@ def track(
             }
         for name, view in picture.received.items():
             by_source[name]["fused_received_firm_s"] = _opt(view.first_firm_track_s[k])
+        for name, rmse in picture.rmse_at_centre_m.items():
+            by_source[name]["rmse_at_fusion_centre_m"] = _opt(rmse[k])
+        gain = picture.fusion_gain
+        fusion_gain = None
+        if gain is not None and gain.cycles[k] > 0:
+            fusion_gain = {
+                "cycles": int(gain.cycles[k]),
+                "fused_rmse_m": _opt(gain.fused_rmse_m[k]),
+                **{f"{p}_rmse_m": _opt(r[k]) for p, r in gain.input_rmse_m.items()},
+            }
         threats.append(
             {
                 "id": k,
@@ -78,6 +88,7 @@ def track(
                 "launch_time_s": float(truth.launch_time[k]),
                 "impact_time_s": float(truth.impact_time[k]),
                 "by_source": by_source,
+                "fusion_gain": fusion_gain,
             }
         )
     result = {

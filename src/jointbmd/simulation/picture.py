@@ -78,13 +78,30 @@ class SourceView:
 
 
 @dataclass(frozen=True)
+class FusionGain:
+    """Fused against its inputs where two or more partners' tracks were fused: RMS position
+    error (m) per threat of the fused track and of each partner's input, over exactly those
+    fusion times (``cycles`` per threat)."""
+
+    fused_rmse_m: FloatArray
+    input_rmse_m: Mapping[str, FloatArray]
+    cycles: NDArray[np.int64]
+
+
+@dataclass(frozen=True)
 class Picture:
     """One replication's sensing, tracking, exchange and fusion, scored against the truth.
 
     ``own`` maps each partner to what its own sensors gave it; ``fused`` is the fusion centre's
     picture; ``received`` maps each partner to the fused picture as it arrived over its link (the
-    same tracks, later, or never when the link is down). ``sharing`` is False when the picture was
+    same tracks, later, or never when the link is down). ``fused`` is None when the picture was
     built without any exchange (the independent arrangement).
+
+    ``rmse_at_centre_m`` scores each partner's tracks as the centre held them at each fusion
+    time (its latest report, predicted to that time): the same times and the same information
+    as the fused tracks, so ``fused.rmse_position_m`` compares with it directly. A partner's
+    ``own[p].rmse_position_m`` is scored at its own update times instead, when its tracks are
+    freshest; the fused picture is older by a reporting cycle and the link latency.
     """
 
     truth: Truth
@@ -97,6 +114,8 @@ class Picture:
     messages_accepted: int
     ledger_paths: tuple[str, ...] = ()
     national_logs: Mapping[str, TrackLog] = field(default_factory=dict)
+    rmse_at_centre_m: Mapping[str, FloatArray] = field(default_factory=dict)
+    fusion_gain: FusionGain | None = None
 
     def firm_track_time(self, partner: str, shared: bool) -> FloatArray:
         """When ``partner`` first had a firm track on each threat: from its own sensors, or the
@@ -396,6 +415,11 @@ def exchange_and_fuse(
     fused_first = np.full(n, np.nan)
     fused_err2 = np.zeros(n)
     fused_count = np.zeros(n, int)
+    input_err2 = {p: np.zeros(n) for p in partners}
+    input_count = {p: np.zeros(n, int) for p in partners}
+    paired_count = np.zeros(n, int)
+    paired_fused = np.zeros(n)
+    paired_inputs = {p: np.zeros(n) for p in partners}
     received_first = {p: np.full(n, np.nan) for p in partners}
     sent = 0
 
@@ -449,6 +473,17 @@ def exchange_and_fuse(
             [any(member_firm.get(key, False) for key in members) for members in picture.members]
         )
         r_true = truth_at_cycles[np.maximum(threat_of, 0), cycle]
+        # The national tracks as the centre fused them, at the same time: fusion's own yardstick.
+        keys, x_in, _ = fusion.inputs
+        input_err2_now = {}
+        for (source, track_id), x_i in zip(keys, x_in, strict=True):
+            k = national_truth.get(source, {}).get(int(track_id), -1)
+            if k >= 0:
+                err2 = float(np.sum((x_i[:3] - truth_at_cycles[k, cycle]) ** 2))
+                if np.isfinite(err2):
+                    input_err2[source][k] += err2
+                    input_count[source][k] += 1
+                    input_err2_now[(source, int(track_id))] = err2
         for i, k in enumerate(threat_of):
             if k < 0:
                 continue
@@ -456,6 +491,17 @@ def exchange_and_fuse(
             if np.isfinite(err2):
                 fused_err2[k] += err2
                 fused_count[k] += 1
+                # Where two or more partners' tracks were fused: fused against each input.
+                member_err2 = {
+                    src: input_err2_now[(src, int(tid))]
+                    for src, tid in picture.members[i]
+                    if (src, int(tid)) in input_err2_now
+                }
+                if len(member_err2) >= 2:
+                    paired_count[k] += 1
+                    paired_fused[k] += err2
+                    for src, e2 in member_err2.items():
+                        paired_inputs[src][k] += e2
             if firm[i] and not fused_first[k] <= t:
                 fused_first[k] = t
                 fused_firm_ids[int(picture.fused_id[i])] = k
@@ -486,10 +532,13 @@ def exchange_and_fuse(
     for ledger in ledgers.values():
         ledger.close()
 
-    with np.errstate(invalid="ignore", divide="ignore"):
-        fused_rmse = np.where(
-            fused_count > 0, np.sqrt(fused_err2 / np.maximum(fused_count, 1)), np.nan
-        )
+    fused_rmse = _rms(fused_err2, fused_count)
+    at_centre = {p: _rms(input_err2[p], input_count[p]) for p in partners}
+    fusion_gain = FusionGain(
+        _rms(paired_fused, paired_count),
+        {p: _rms(paired_inputs[p], paired_count) for p in partners},
+        paired_count,
+    )
     first_detection_any = np.fmin.reduce([own[p].first_detection_s for p in partners])
     fused_view = SourceView(first_detection_any, fused_first, fused_rmse)
     received = {
@@ -516,7 +565,15 @@ def exchange_and_fuse(
         accepted_total,
         tuple(str(path) for path in (ledger_paths or {}).values()),
         logs,
+        at_centre,
+        fusion_gain,
     )
+
+
+def _rms(sum_squares: FloatArray, count: NDArray[np.int64]) -> FloatArray:
+    """Root mean square per threat (NaN where nothing was scored)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, np.sqrt(sum_squares / np.maximum(count, 1)), np.nan)
 
 
 class _NationalTrack(NamedTuple):
