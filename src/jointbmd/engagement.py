@@ -480,6 +480,23 @@ class InterceptGeometry:
             flyout_s=np.where(found, fly, np.nan),
         )
 
+    def earliest_all(self, earliest_launch: ArrayLike) -> InterceptSolution:
+        """Earliest intercepts of every (threat, fire unit) pair, arrays (n, m), for launches
+        allowed from ``earliest_launch (n, m)`` (broadcast; inf where not allowed). Needs the
+        geometry of every pair (``intercept_geometry`` without a pair selection)."""
+        n, m = self.row_of.shape
+        e = np.broadcast_to(np.asarray(earliest_launch, float), (n, m)).ravel()
+        sol = self.earliest(e)
+        return InterceptSolution(
+            feasible=sol.feasible.reshape(n, m),
+            t_intercept=sol.t_intercept.reshape(n, m),
+            t_launch=sol.t_launch.reshape(n, m),
+            r_intercept_ecef=sol.r_intercept_ecef.reshape(n, m, 3),
+            altitude_m=sol.altitude_m.reshape(n, m),
+            range_m=sol.range_m.reshape(n, m),
+            flyout_s=sol.flyout_s.reshape(n, m),
+        )
+
     def _position(self, rows: IntArray, t: FloatArray) -> FloatArray:
         """Threat positions (P', 3) at times t (P',), linear between samples."""
         tg = self.t_grid
@@ -611,21 +628,7 @@ def solve_intercepts(
     allowed. Returns the solution and the geometry (for later shots: ``execute_engagements``).
     """
     geometry = intercept_geometry(t_grid, r_ecef, units, model=model)
-    n, m = geometry.row_of.shape
-    e = np.broadcast_to(np.asarray(earliest_launch, float), (n, m)).ravel()
-    sol = geometry.earliest(e)
-    return (
-        InterceptSolution(
-            feasible=sol.feasible.reshape(n, m),
-            t_intercept=sol.t_intercept.reshape(n, m),
-            t_launch=sol.t_launch.reshape(n, m),
-            r_intercept_ecef=sol.r_intercept_ecef.reshape(n, m, 3),
-            altitude_m=sol.altitude_m.reshape(n, m),
-            range_m=sol.range_m.reshape(n, m),
-            flyout_s=sol.flyout_s.reshape(n, m),
-        ),
-        geometry,
-    )
+    return geometry.earliest_all(earliest_launch), geometry
 
 
 # --------------------------------------------------------------------------------------------

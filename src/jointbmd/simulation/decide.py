@@ -47,7 +47,6 @@ from ..engagement import (
     FireUnits,
     InterceptGeometry,
     InterceptorType,
-    InterceptSolution,
     assign_weapons,
     default_capacity,
     engagement_pk,
@@ -227,7 +226,7 @@ def decide_and_engage(
             np.nan_to_num(picture.fused.first_firm_track_s, nan=np.inf) if shared else None
         )
         base = np.repeat(centre_firm[:, None], m, axis=1) if centre_firm is not None else base
-    solution = _solve(geometry, base)
+    solution = geometry.earliest_all(base)
 
     # Who may engage what (sectoral: inside its sector, already in the geometry).
     allowed = engagement_mask(
@@ -264,7 +263,7 @@ def decide_and_engage(
                 earliest[k, cols] = t_order + rules.decision_latency_s
 
     # Assign and fire.
-    solution = _solve(geometry, earliest)
+    solution = geometry.earliest_all(earliest)
     pk = np.broadcast_to(engagement_pk(units.units.sspk, units.units.salvo), (n, m))
     assignment = assign_weapons(pk, allowed & solution.feasible, default_capacity(units.units))
     outcome = execute_engagements(
@@ -327,21 +326,6 @@ def _constrained(
     # An intercept is refined between a sample and the one before it: both must be inside.
     in_sector[:, 1:] &= in_sector[:, :-1]
     return dataclasses.replace(geometry, ok=geometry.ok & in_sector)
-
-
-def _solve(geometry: InterceptGeometry, earliest: FloatArray) -> InterceptSolution:
-    """Earliest intercepts (n, m) for launches allowed from ``earliest (n, m)``."""
-    n, m = geometry.row_of.shape
-    sol = geometry.earliest(np.broadcast_to(earliest, (n, m)).ravel())
-    return InterceptSolution(
-        feasible=sol.feasible.reshape(n, m),
-        t_intercept=sol.t_intercept.reshape(n, m),
-        t_launch=sol.t_launch.reshape(n, m),
-        r_intercept_ecef=sol.r_intercept_ecef.reshape(n, m, 3),
-        altitude_m=sol.altitude_m.reshape(n, m),
-        range_m=sol.range_m.reshape(n, m),
-        flyout_s=sol.flyout_s.reshape(n, m),
-    )
 
 
 def _joint_orders(
