@@ -1,8 +1,14 @@
-"""``jointbmd ledger verify|compare|export``: check hash-chained ledgers and compare pictures.
+"""``jointbmd ledger verify|compare|export``: check owner-signed, hash-chained ledgers and compare
+the fused pictures they hold.
 
-``verify FILE`` exits 0 on an intact ledger, 1 when verification fails (naming the first bad
-entry), 2 on a user error (missing, unreadable or non-ledger file, bad flag).
-``compare A B`` exits 0 when both ledgers hold the identical fused picture, 1 otherwise.
+``verify FILE [--keys DIR] [--head INDEX:HASH] [--allow-unsealed] [--allow-unsigned] [--json]``
+exits 0 on an intact ledger, 1 when verification fails (one line on stderr naming the first bad
+entry and why), 2 on a user error (missing, unreadable or non-ledger file, bad flag). By default
+a ledger must carry its owner's signature on every line and end with the owner's seal (see
+`jointbmd.exchange.ledger` for what that proves and what it cannot).
+``compare A B`` exits 0 when both ledgers hold the identical fused picture, 1 otherwise;
+``export FILE`` prints the picture summary. Both verify their ledgers first, with the same
+``--keys``, ``--allow-unsealed`` and ``--allow-unsigned``.
 """
 
 from __future__ import annotations
@@ -35,6 +41,23 @@ KeysOption = Annotated[
     ),
 ]
 
+AllowUnsealed = Annotated[
+    bool,
+    typer.Option(
+        "--allow-unsealed",
+        help="Accept a ledger without its owner's final seal (a run that stopped early); "
+        "entries cut off its end then go unnoticed.",
+    ),
+]
+AllowUnsigned = Annotated[
+    bool,
+    typer.Option(
+        "--allow-unsigned",
+        help="Accept a ledger whose lines carry no owner signature; its chain then only shows "
+        "accidental damage, since anyone can recompute it.",
+    ),
+]
+
 
 def _trusted_keys(keys: Path | None) -> KeyRing | None:
     if keys is None:
@@ -63,29 +86,38 @@ def verify(
         str | None,
         typer.Option("--head", help="Anchor INDEX:HASH recorded earlier; fail if it was lost."),
     ] = None,
-    require_seal: Annotated[
-        bool, typer.Option("--require-seal", help="Fail unless the owner sealed the ledger.")
-    ] = False,
+    allow_unsealed: AllowUnsealed = False,
+    allow_unsigned: AllowUnsigned = False,
     json_output: JsonFlag = False,
 ) -> None:
-    """Check the hash chain and every signature of a ledger."""
-    report = verify_ledger(file, _trusted_keys(keys), expected_head=head, require_seal=require_seal)
+    """Check the hash chain, the owner's signatures and seal, and every message signature."""
+    report = verify_ledger(
+        file,
+        _trusted_keys(keys),
+        expected_head=head,
+        require_seal=not allow_unsealed,
+        allow_unsigned=allow_unsigned,
+    )
     if json_output:
         print_json(report.to_json())
     else:
         state = "intact" if report.ok else f"BAD at entry {report.first_bad}: {report.reason}"
+        signed = "signed" if report.signed else "unsigned"
         sealed = "sealed" if report.sealed else "not sealed"
         typer.echo(
-            f"ledger {file}: {state}; {report.entries} entries; owner {report.owner}; {sealed}; "
-            f"keys from {report.keys_from}\nhead {report.head}  (INDEX:HASH of the last good entry)"
+            f"ledger {file}: {state}; {report.entries} entries; owner {report.owner}; {signed}; "
+            f"{sealed}; keys from {report.keys_from}\n"
+            f"head {report.head}  (INDEX:HASH of the last good entry)"
         )
     if not report.ok:
         _fail(f"{file}: verification failed at entry {report.first_bad}: {report.reason}")
 
 
-def _picture(file: Path, keys: KeyRing | None) -> dict:
+def _picture(file: Path, keys: KeyRing | None, allow_unsealed: bool, allow_unsigned: bool) -> dict:
     try:
-        return export_picture(file, keys)
+        return export_picture(
+            file, keys, require_seal=not allow_unsealed, allow_unsigned=allow_unsigned
+        )
     except LedgerInvalid as error:
         _fail(f"{error}")
         raise  # unreachable: _fail exits
@@ -95,9 +127,11 @@ def _picture(file: Path, keys: KeyRing | None) -> dict:
 def export(
     file: Annotated[Path, typer.Argument(help="Ledger file.")],
     keys: KeysOption = None,
+    allow_unsealed: AllowUnsealed = False,
+    allow_unsigned: AllowUnsigned = False,
 ) -> None:
     """Print the canonical summary of the fused pictures recorded in a verified ledger (JSON)."""
-    print_json(_picture(file, _trusted_keys(keys)))
+    print_json(_picture(file, _trusted_keys(keys), allow_unsealed, allow_unsigned))
 
 
 @ledger_app.command("compare")
@@ -105,11 +139,14 @@ def compare(
     a: Annotated[Path, typer.Argument(help="First partner's ledger.")],
     b: Annotated[Path, typer.Argument(help="Second partner's ledger.")],
     keys: KeysOption = None,
+    allow_unsealed: AllowUnsealed = False,
+    allow_unsigned: AllowUnsigned = False,
     json_output: JsonFlag = False,
 ) -> None:
     """Prove two partners received the same fused picture (exit 1 if not)."""
     ring = _trusted_keys(keys)
-    picture_a, picture_b = _picture(a, ring), _picture(b, ring)
+    picture_a = _picture(a, ring, allow_unsealed, allow_unsigned)
+    picture_b = _picture(b, ring, allow_unsealed, allow_unsigned)
     result = compare_pictures(picture_a, picture_b)
     if json_output:
         print_json(

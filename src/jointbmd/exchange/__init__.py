@@ -2,8 +2,9 @@
 
 In: what the stages want to tell each other (launch reports, national tracks, the fused picture,
 decisions). Out: signed canonical bytes carried by a `Transport`, verified by a `Receiver`
-(rejections counted by reason) and written to a hash-chained `Ledger` that anyone can check
-with `verify_ledger` (``jointbmd ledger verify FILE``).
+(rejections counted by reason) and written to a hash-chained `Ledger`, each line signed by the
+ledger's owner and the whole sealed by it, that anyone can check with `verify_ledger`
+(``jointbmd ledger verify FILE``; what it can and cannot detect: see `ledger`).
 
 A typical wiring::
 
@@ -11,10 +12,13 @@ A typical wiring::
     ring = KeyRing.from_private(keys)
     net = SimulatedNetwork.star("fusion", ["NATO", "Russia"], rng, uplink=Link(0.5, 0.2, 0.01))
     nato = Signer("NATO", keys["NATO"])
-    centre = Receiver("fusion", ring, ledger=Ledger("fusion.ledger", "fusion", ring))
+    centre_signer = Signer("fusion", keys["fusion"])
+    ledger = Ledger("fusion.ledger", "fusion", ring, signer=centre_signer)
+    centre = Receiver("fusion", ring, ledger=ledger)
     net.send("NATO", "fusion", nato.sign(TrackReport(...), t).wire, t)
     for message in centre.poll(net, t_now): ...
     centre.rejections          # {"bad_signature": 2, ...}
+    ledger.close()             # the owner's seal: a ledger cut short no longer verifies
 
 Modules: `messages` (bodies, envelope, canonical bytes), `signing` (keys, `Signer`, `KeyRing`),
 `links` (`Transport`, `Link`, `SimulatedNetwork`), `receiver` (`Receiver`), `ledger` (`Ledger`,

@@ -1,35 +1,60 @@
-"""The hash-chained ledger of accepted messages and decisions, its verification, and the export
-and comparison of the fused picture a partner received.
+"""The hash-chained, owner-signed ledger of accepted messages and decisions, its verification,
+and the export and comparison of the fused picture a partner received.
 
 In: signed messages accepted by a `Receiver` (and a node's own signed decisions), with their
-receive times. Out: a JSON-lines file; ``verify_ledger(path) -> LedgerReport``;
-``export_picture(...) -> dict`` and ``compare_pictures(a, b) -> PictureComparison``.
+receive times, and the owner's `Signer`. Out: a JSON-lines file; ``verify_ledger(path) ->
+LedgerReport``; ``export_picture(...) -> dict`` and ``compare_pictures(a, b) -> PictureComparison``.
 
-File format (``jointbmd-ledger/1``), one canonical JSON object per line (see `messages` for the
+File format (``jointbmd-ledger/2``), one canonical JSON object per line (see `messages` for the
 canonical encoding), every line ending in ``\\n``:
 
 - line 0, the header: ``{"format", "type": "header", "owner", "keys": {partner: raw Ed25519
-  public key, hex}, "meta": {...}, "hash"}``;
+  public key, hex}, "meta": {...}, "owner_sig", "hash"}``;
 - line i >= 1, entry i: ``{"type": "entry", "index": i, "prev": hash of line i-1, "t_receive",
-  "sender", "kind", "seq", "message": payload (base64), "signature": (base64), "hash"}``,
+  "sender", "kind", "seq", "message": payload (base64), "signature": (base64), "owner_sig",
+  "hash"}``;
+- the last entry of a finished ledger: the owner's signed `LedgerSeal` message (entry count and
+  head hash before it), written by `Ledger.close`. Nothing may follow a seal.
 
-where ``hash`` = SHA-256 (hex) of the line's canonical JSON without its ``hash`` field.
+``hash`` = SHA-256 (hex) of the line's canonical JSON without its ``hash`` and ``owner_sig``
+fields; ``owner_sig`` = the owner's Ed25519 signature (RFC 8032, base64) of the bytes
+``b"jointbmd-ledger-line/2:" + hash`` (the hex text), or null in an *unsigned* ledger (one
+written without ``signer=``). Because ``hash`` covers ``prev`` and ``index``, each owner
+signature pins its line to its position and to everything before it, back to the header.
 
-What verification detects from the file alone: any altered byte (a line must be canonical JSON
-whose hash matches and whose signature verifies), a removed, inserted or reordered entry (the
-index and previous-hash links break at the first such position), a forged or copied message
-(signature, duplicate (sender, seq)), receive times going backwards, and a header whose keys
-differ from keys the verifier trusts (``keyring=``, ``--keys DIR``). The first bad entry is
-named by its index (0 is the header).
+What verification detects from the file alone, with the owner's key (from ``keyring=`` /
+``--keys DIR`` if given, else from the header), naming the first bad line by its index (0 is
+the header):
 
-What it cannot detect from the file alone: (1) entries cut off the end -- a prefix of a valid
-chain is a valid chain -- unless the owner sealed the ledger (a signed `LedgerSeal` as the last
-entry, naming the entry count and the head hash: a cut ledger is then unsealed, and an attacker
-without the owner's key cannot seal it again); and (2) a wholesale rewrite by someone holding all
-the signing keys named in the header, when the verifier does not bring its own trusted keys.
-Against both, a partner keeps an *anchor*, ``"INDEX:HASH"`` of the last entry it saw
-(`Ledger.anchor`, printed by ``jointbmd ledger verify``): verifying with ``expected_head=anchor``
-fails if the ledger no longer contains that entry with that hash.
+- any altered byte: a line must be canonical JSON (base64 included) whose hash matches, whose
+  owner signature verifies and whose message signature verifies;
+- a removed, inserted or reordered entry, *even when the tamperer re-numbers the entries and
+  recomputes every hash*: re-chaining changes the hash of the first moved line, whose owner
+  signature then fails, and a new signature needs the owner's private key;
+- entries cut off the end: a finished ledger ends with the owner's seal, and an attacker without
+  the owner's key cannot write a new one (``require_seal``; ``--allow-unsealed`` to accept a
+  ledger whose run crashed before `close`);
+- a forged or copied message (its sender's signature, duplicate (sender, seq)), receive times
+  going backwards, and a header whose keys differ from keys the verifier trusts.
+
+An unsigned ledger (no owner signatures) fails unless ``allow_unsigned`` (``--allow-unsigned``):
+its chain is plain SHA-256 that anyone can recompute, so it shows only accidental damage.
+
+What it cannot detect:
+
+1. A wholesale rewrite by the owner itself: it holds its key and can re-sign any history it
+   likes -- drop, reorder or re-time its record of what it received, and re-seal. Against that,
+   (a) the other partners keep *anchors*, ``"INDEX:HASH"`` of the owner's ledger head when they
+   saw it (`Ledger.anchor`, printed by ``jointbmd ledger verify``); ``expected_head=`` /
+   ``--head`` fails if the ledger no longer contains that entry with that hash; and (b) every
+   entry holds its *sender's* signed message, so the owner cannot forge or alter what others
+   sent, only leave it out or misplace it -- which the senders' own ledgers, and the pictures
+   the partners export (`compare_pictures`), contradict.
+2. A rewrite by anyone holding the owner's private key, or, when the verifier brings no trusted
+   keys (``--keys``), by anyone who replaces the header's keys with keys of their own: verify
+   with the partners' published public keys to rule that out.
+3. Swapping one whole genuine ledger for another genuine ledger of the same owner with the same
+   header (same keys and meta): both are the owner's signed records.
 """
 
 from __future__ import annotations
@@ -43,6 +68,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from jointbmd.errors import UserError
 
 from .messages import (
@@ -53,29 +81,52 @@ from .messages import (
     canonical_json,
     parse_json,
 )
-from .signing import KeyRing, Rejected, Signer, open_message
+from .signing import KeyRing, Rejected, Signer, open_message, raw_public_bytes
 
-LEDGER_FORMAT = "jointbmd-ledger/1"
+LEDGER_FORMAT = "jointbmd-ledger/2"
 PICTURE_FORMAT = "jointbmd-picture/1"
 GENESIS = "0" * 64
-_HEADER_KEYS = frozenset({"format", "type", "owner", "keys", "meta", "hash"})
+# What the owner signs for a line: this prefix and the line's hash (hex). The prefix keeps these
+# signatures apart from message signatures (whose payloads are JSON objects, starting with "{").
+LINE_SIG_DOMAIN = b"jointbmd-ledger-line/2:"
+_UNHASHED = frozenset({"hash", "owner_sig"})
+_HEADER_KEYS = frozenset({"format", "type", "owner", "keys", "meta", "owner_sig", "hash"})
 _ENTRY_KEYS = frozenset(
-    {"type", "index", "prev", "t_receive", "sender", "kind", "seq", "message", "signature", "hash"}
-)
+    {
+        "type", "index", "prev", "t_receive", "sender", "kind", "seq", "message", "signature",
+        "owner_sig", "hash",
+    }
+)  # fmt: skip
 
 
 def _hash(obj: Mapping[str, Any]) -> str:
-    return hashlib.sha256(canonical_json({k: v for k, v in obj.items() if k != "hash"})).hexdigest()
+    """SHA-256 (hex) of the line's canonical JSON without ``hash`` and ``owner_sig``."""
+    return hashlib.sha256(
+        canonical_json({k: v for k, v in obj.items() if k not in _UNHASHED})
+    ).hexdigest()
+
+
+def _line_sig_bytes(digest: str) -> bytes:
+    return LINE_SIG_DOMAIN + digest.encode("ascii")
+
+
+def _sign_line(signer: Signer, digest: str) -> str:
+    # `Signer` only exposes message signing (which spends a sequence number); a ledger line is
+    # signed with the same key directly, under its own domain prefix.
+    signature = signer.sign_bytes(_line_sig_bytes(digest))
+    return base64.b64encode(signature).decode("ascii")
 
 
 @dataclass(frozen=True)
 class LedgerEntry:
-    """One accepted message or decision as recorded: position, receive time, message, hash."""
+    """One accepted message or decision as recorded: position, receive time, message, hash, and
+    the owner's signature of the hash (None in an unsigned ledger)."""
 
     index: int
     t_receive: float
     message: SignedMessage
     hash: str
+    owner_sig: bytes | None = None
 
 
 class Ledger:
@@ -83,8 +134,11 @@ class Ledger:
 
     ``owner`` is the node keeping it; ``keyring`` holds the public keys written into the header
     (the owner's included) so that the file can be verified on its own. ``meta`` is any small
-    JSON-able description (scenario, arrangement, seed). An existing file at ``path`` is
-    replaced: a ledger is written once, by one run.
+    JSON-able description (scenario, arrangement, seed). ``signer``: the owner's `Signer`
+    (``signer.name == owner``, its key the owner's key in ``keyring``); with it every line is
+    signed by the owner and `close` seals the ledger; without it the ledger is *unsigned* (see
+    the module notes). An existing file at ``path`` is replaced: a ledger is written once, by
+    one run.
     """
 
     def __init__(
@@ -93,12 +147,19 @@ class Ledger:
         owner: str,
         keyring: KeyRing,
         meta: Mapping[str, Any] | None = None,
+        signer: Signer | None = None,
     ) -> None:
         if owner not in keyring:
             raise ValueError(f"the ledger owner {owner!r} must be in the key ring")
+        if signer is not None:
+            if signer.name != owner:
+                raise ValueError(f"the signer {signer.name!r} is not the ledger owner {owner!r}")
+            if raw_public_bytes(signer.public_key) != keyring.raw(owner):
+                raise ValueError(f"the signer's key is not {owner!r}'s key in the key ring")
         self.path = Path(path) if path is not None else None
         self.owner = owner
         self.keyring = keyring
+        self.signer = signer
         header: dict[str, Any] = {
             "format": LEDGER_FORMAT,
             "type": "header",
@@ -107,13 +168,20 @@ class Ledger:
             "meta": dict(meta or {}),
         }
         header["hash"] = _hash(header)
+        header["owner_sig"] = _sign_line(signer, header["hash"]) if signer is not None else None
         self.header = header
         self.entries: list[LedgerEntry] = []
         self._ids: set[tuple[str, int]] = set()
         self._handle: IO[bytes] | None = None
+        self._closed = False
         if self.path is not None:
             self._handle = self.path.open("wb")
             self._write(header)
+
+    @property
+    def signed(self) -> bool:
+        """True when the owner signs every line (a ``signer`` was given)."""
+        return self.signer is not None
 
     @property
     def head(self) -> str:
@@ -122,7 +190,7 @@ class Ledger:
 
     @property
     def anchor(self) -> str:
-        """``"INDEX:HASH"`` of the last entry: what a partner keeps to detect later truncation."""
+        """``"INDEX:HASH"`` of the last entry: what a partner keeps to detect a later rewrite."""
         return f"{len(self.entries)}:{self.head}"
 
     @property
@@ -134,8 +202,11 @@ class Ledger:
 
         The message must come from `Receiver`/`open_message` or from one of the owner's own
         `Signer`s; its signature is checked again by `verify_ledger`, not here. The same
-        (sender, seq) twice raises `ValueError` (verification would refuse the duplicate).
+        (sender, seq) twice raises `ValueError` (verification would refuse the duplicate), and
+        so does any append to a sealed or closed ledger.
         """
+        if self._closed or self.sealed:
+            raise ValueError("the ledger is sealed or closed: nothing can be appended")
         t_receive = float(t_receive)
         if not math.isfinite(t_receive):
             raise ValueError("t_receive must be finite")
@@ -159,7 +230,11 @@ class Ledger:
             "signature": base64.b64encode(message.signature).decode("ascii"),
         }
         line["hash"] = _hash(line)
-        entry = LedgerEntry(index, t_receive, message, line["hash"])
+        line["owner_sig"] = (
+            _sign_line(self.signer, line["hash"]) if self.signer is not None else None
+        )
+        owner_sig = base64.b64decode(line["owner_sig"]) if line["owner_sig"] else None
+        entry = LedgerEntry(index, t_receive, message, line["hash"], owner_sig)
         self.entries.append(entry)
         if self._handle is not None:
             self._write(line)
@@ -171,22 +246,45 @@ class Ledger:
         self.append(message, t)
         return message
 
-    def seal(self, signer: Signer, t: float) -> SignedMessage:
-        """Append the owner's signed seal (entry count and head hash); see the module notes."""
-        if signer.name != self.owner:
+    def seal(self, signer: Signer | None = None, t: float | None = None) -> SignedMessage:
+        """Append the owner's signed seal (entry count and head hash) as the last entry.
+
+        ``signer`` defaults to the ledger's own; ``t`` to the last entry's time (0 when empty).
+        The seal spends one sequence number of the owner's signer. Nothing can follow it.
+        """
+        signer = signer if signer is not None else self.signer
+        if signer is None or signer.name != self.owner:
             raise ValueError("only the ledger owner can seal it")
+        if t is None:
+            t = self.entries[-1].t_receive if self.entries else 0.0
         return self.record(signer, LedgerSeal(entries=len(self.entries), head=self.head), t)
 
-    def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+    def close(self, t: float | None = None) -> None:
+        """Finish the ledger: seal it (when it has a signer and is not sealed yet; at ``t``,
+        default the last entry's time) and close the file. Closing twice does nothing."""
+        if self._closed:
+            return
+        try:
+            if self.signer is not None and not self.sealed:
+                self.seal(self.signer, t)
+        finally:
+            self._closed = True
+            if self._handle is not None:
+                self._handle.close()
+                self._handle = None
 
     def __enter__(self) -> Ledger:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            # Do not certify a run that failed half-way: leave the ledger unsealed.
+            self._closed = True
+            if self._handle is not None:
+                self._handle.close()
+                self._handle = None
 
     def _write(self, obj: Mapping[str, Any]) -> None:
         assert self._handle is not None
@@ -197,7 +295,8 @@ class Ledger:
 @dataclass(frozen=True)
 class LedgerReport:
     """The outcome of `verify_ledger`. ``first_bad`` is the index of the first bad entry (0 =
-    header) or None when intact; ``head`` is the anchor ``INDEX:HASH`` of the last good entry."""
+    header) or None when intact; ``head`` is the anchor ``INDEX:HASH`` of the last good entry;
+    ``signed``: the header carries the owner's signature (every line must then)."""
 
     path: str
     ok: bool
@@ -208,6 +307,7 @@ class LedgerReport:
     head: str | None
     sealed: bool
     keys_from: str
+    signed: bool = False
     messages: tuple[SignedMessage, ...] = field(default=(), repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -219,6 +319,7 @@ class LedgerReport:
             "first_bad": self.first_bad,
             "reason": self.reason,
             "head": self.head,
+            "signed": self.signed,
             "sealed": self.sealed,
             "keys_from": self.keys_from,
         }
@@ -252,9 +353,14 @@ def _b64(text: Any, index: int, what: str) -> bytes:
     if type(text) is not str:
         raise _Bad(index, f"{what} is not base64 text")
     try:
-        return base64.b64decode(text.encode("ascii"), validate=True)
+        data = base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError):
         raise _Bad(index, f"{what} is not valid base64") from None
+    # Padding bits are ignored by the decoder: without this, a changed last character could
+    # leave the bytes (and a signature not covered by the hash) the same.
+    if base64.b64encode(data).decode("ascii") != text:
+        raise _Bad(index, f"{what} is not canonical base64 (altered)")
+    return data
 
 
 def _read_lines(path: Path) -> list[bytes]:
@@ -281,13 +387,17 @@ def verify_ledger(
     keyring: KeyRing | None = None,
     *,
     expected_head: str | None = None,
-    require_seal: bool = False,
+    require_seal: bool = True,
+    allow_unsigned: bool = False,
 ) -> LedgerReport:
-    """Check a ledger file's chain and every signature; see the module notes for what is caught.
+    """Check a ledger file's chain, the owner's signature of every line, every message signature
+    and the owner's final seal; see the module notes for what is caught and what is not.
 
-    ``keyring``: keys the verifier trusts; without it the header's keys are used.
-    ``expected_head``: a partner's anchor ``"INDEX:HASH"``; the file must contain that entry.
-    ``require_seal``: fail unless the last entry is the owner's valid seal.
+    ``keyring``: keys the verifier trusts (the owner's must be among them); without it the
+    header's keys are used. ``expected_head``: a partner's anchor ``"INDEX:HASH"``; the file must
+    contain that entry. ``require_seal=False`` accepts a ledger without the owner's final seal
+    (a run that stopped before closing it). ``allow_unsigned=True`` accepts a ledger whose lines
+    carry no owner signatures (its chain then proves nothing against a deliberate tamperer).
     Raises `UserError` only for a file that is missing, unreadable or not a ledger at all.
     """
     path = Path(path)
@@ -296,39 +406,72 @@ def verify_ledger(
     complete = lines[-1] == b""
     if complete:
         lines = lines[:-1]
-    state: dict[str, Any] = {"owner": None, "count": 0, "head": None, "sealed": False, "hashes": []}
+    state: dict[str, Any] = {
+        "owner": None, "count": 0, "head": None, "sealed": False, "signed": False, "hashes": [],
+    }  # fmt: skip
     messages: list[SignedMessage] = []
     keys_from = "trusted" if keyring is not None else "header"
     try:
-        _verify_lines(lines, complete, keyring, state, messages)
+        _verify_lines(lines, complete, keyring, allow_unsigned, state, messages)
         if anchor is not None:
             _check_anchor(anchor, state)
         if require_seal and not state["sealed"]:
-            raise _Bad(state["count"] + 1, "not sealed by its owner: entries may be missing")
+            raise _Bad(
+                state["count"] + 1,
+                f"no owner's seal after entry {state['count']}: entries may have been cut off "
+                "the end (--allow-unsealed to accept)",
+            )
     except _Bad as bad:
         return LedgerReport(
             str(path), False, state["owner"], len(lines) - 1, bad.index, bad.reason,
-            state["head"], state["sealed"], keys_from, tuple(messages),
+            state["head"], state["sealed"], keys_from, state["signed"], tuple(messages),
         )  # fmt: skip
     return LedgerReport(
         str(path), True, state["owner"], state["count"], None, None,
-        state["head"], state["sealed"], keys_from, tuple(messages),
+        state["head"], state["sealed"], keys_from, state["signed"], tuple(messages),
     )  # fmt: skip
+
+
+def _check_owner_sig(
+    obj: Mapping[str, Any], index: int, owner_key: Ed25519PublicKey | None, signed: bool
+) -> None:
+    """The owner's signature of one line: present and valid in a signed ledger; in an unsigned
+    one (accepted only with ``allow_unsigned``) absent, or valid if present."""
+    if obj["owner_sig"] is None:
+        if signed:
+            raise _Bad(index, "owner's signature missing (removed, or line not the owner's)")
+        return
+    signature = _b64(obj["owner_sig"], index, "owner's signature")
+    if owner_key is None:
+        raise _Bad(index, "the owner is not among the trusted keys: cannot check its signature")
+    try:
+        owner_key.verify(signature, _line_sig_bytes(obj["hash"]))
+    except InvalidSignature:
+        what = "header" if index == 0 else "entry"
+        raise _Bad(
+            index,
+            f"owner's signature does not match this {what}: altered, or entries removed, "
+            "inserted or moved and re-chained without the owner's key",
+        ) from None
 
 
 def _verify_lines(
     lines: list[bytes],
     complete: bool,
     trusted: KeyRing | None,
+    allow_unsigned: bool,
     state: dict[str, Any],
     messages: list[SignedMessage],
 ) -> None:
+    if len(lines) == 1 and not complete:
+        raise _Bad(0, "header line is incomplete (no newline)")
     header = _parse_line(lines[0], 0, _HEADER_KEYS)
     if header["format"] != LEDGER_FORMAT or header["type"] != "header":
         raise _Bad(0, f"unsupported ledger format {str(header['format'])[:40]!r}")
     if type(header["owner"]) is not str or type(header["keys"]) is not dict:
         raise _Bad(0, "header owner or keys malformed")
-    state["owner"] = header["owner"]
+    owner = header["owner"]
+    state["owner"] = owner
     try:
         header_keys = KeyRing.from_hex(header["keys"])
     except (ValueError, TypeError):
@@ -339,6 +482,16 @@ def _verify_lines(
             if name in trusted_hex and trusted_hex[name] != key_hex:
                 raise _Bad(0, f"header key of {name!r} differs from the trusted key")
     keyring = trusted if trusted is not None else header_keys
+    owner_key = keyring.get(owner)
+    signed = header["owner_sig"] is not None
+    state["signed"] = signed
+    if not signed and not allow_unsigned:
+        raise _Bad(
+            0,
+            "unsigned ledger: its owner signed no line, so anyone could have re-chained it "
+            "(--allow-unsigned to accept)",
+        )
+    _check_owner_sig(header, 0, owner_key, signed)
     prev = header["hash"]
     state["head"] = f"0:{prev}"
     state["hashes"] = [prev]
@@ -347,6 +500,8 @@ def _verify_lines(
     for index in range(1, len(lines)):
         if index == len(lines) - 1 and not complete:
             raise _Bad(index, "last line is incomplete (no newline)")
+        if state["sealed"]:
+            raise _Bad(index, "entry after the owner's seal (appended later)")
         obj = _parse_line(lines[index], index, _ENTRY_KEYS)
         if obj["type"] != "entry":
             raise _Bad(index, "not an entry line")
@@ -357,6 +512,7 @@ def _verify_lines(
             )
         if obj["prev"] != prev:
             raise _Bad(index, "previous-hash link broken: an entry was removed, inserted or moved")
+        _check_owner_sig(obj, index, owner_key, signed)
         t_receive = obj["t_receive"]
         if type(t_receive) is not float or not t_receive >= last_t:
             raise _Bad(index, "receive time missing or going backwards")
@@ -376,7 +532,7 @@ def _verify_lines(
         seen.add((message.sender, message.seq))
         body = message.body
         if isinstance(body, LedgerSeal):
-            if message.sender != header["owner"]:
+            if message.sender != owner:
                 raise _Bad(index, "seal not signed by the ledger owner")
             if body.entries != index - 1 or body.head != prev:
                 raise _Bad(index, "seal does not match the entries before it")
@@ -409,17 +565,26 @@ def _check_anchor(anchor: tuple[int, str], state: dict[str, Any]) -> None:
         raise _Bad(index, "entry differs from the anchor: rewritten at or before this entry")
 
 
-def export_picture(source: Any, keyring: KeyRing | None = None) -> dict[str, Any]:
+def export_picture(
+    source: Any,
+    keyring: KeyRing | None = None,
+    *,
+    require_seal: bool = True,
+    allow_unsigned: bool = False,
+) -> dict[str, Any]:
     """The canonical summary of the fused pictures a node accepted.
 
     ``source``: a ledger file path, a `Ledger`, a `Receiver` (its ``accepted``), or an iterable
     of `SignedMessage`. Returns ``{"format", "count", "pictures": [{"sender", "seq", "t_sent",
     "t", "tracks", "sha256"}] sorted by sender and seq, "digest"}``; two nodes that accepted the
     same pictures produce byte-identical exports (``canonical_json(export)``). A ledger file is
-    verified first; a bad one raises `LedgerInvalid`.
+    verified first (``keyring``, ``require_seal``, ``allow_unsigned`` as in `verify_ledger`); a
+    bad one raises `LedgerInvalid`.
     """
     if isinstance(source, str | Path):
-        report = verify_ledger(source, keyring)
+        report = verify_ledger(
+            source, keyring, require_seal=require_seal, allow_unsigned=allow_unsigned
+        )
         if not report.ok:
             raise LedgerInvalid(report)
         messages: Iterable[SignedMessage] = report.messages

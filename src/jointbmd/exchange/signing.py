@@ -215,6 +215,12 @@ class Signer:
     def public_key(self) -> Ed25519PublicKey:
         return self._key.public_key()
 
+    def sign_bytes(self, data: bytes) -> bytes:
+        """A raw Ed25519 signature of ``data`` with this node's key (no envelope, no sequence
+        number): for signing a ledger line. Callers prefix ``data`` with their own domain tag
+        so that such a signature can never pass for a message signature."""
+        return self._key.sign(data)
+
     def sign(self, body: Body, t_sent: float) -> SignedMessage:
         envelope = Envelope(self.name, self.next_seq, t_sent, body)
         payload = envelope.encode()
