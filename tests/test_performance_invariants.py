@@ -36,14 +36,24 @@ from jointbmd.exchange.signing import (
 )
 from jointbmd.fusion import gate_threshold
 from jointbmd.simulation.picture import _batch_reports
-from jointbmd.tracking import Tracker
+from jointbmd.tracking import Tracker, gate
+from jointbmd.tracking.filters import (
+    ExtendedKalmanUpdater,
+    MeasurementPrediction,
+    UnscentedKalmanUpdater,
+    inverse_3x3,
+    mahalanobis_squared,
+)
 from jointbmd.tracking.initiation import cued_prior, position_fix, single_point_prior
 from jointbmd.tracking.models import (
+    BallisticTransition,
     RadarMeasurementModel,
+    _eci_to_ecef,
     _gravity_and_gradient,
     gravity_gradient,
     wrap_angle,
 )
+from jointbmd.tracking.tracker import _gate_terms
 
 
 def _bits_equal(a, b) -> bool:
@@ -304,3 +314,180 @@ def test_batch_reports_carry_what_track_reports_carry():
         assert (f.source, f.track_id, f.t, f.firm) == (s.source, s.track_id, s.t, s.firm)
         assert type(f.track_id) is int and type(f.t) is float and type(f.firm) is bool
         assert _bits_equal(f.x, s.x) and _bits_equal(f.P, s.P)
+
+
+# --- tracking: per-scan fast paths ---------------------------------------------------------------
+
+
+def _reference_inverse_3x3(S):
+    """`inverse_3x3` as it was written before the gathered cofactors (nine slices, stacks)."""
+    a, b, c = S[..., 0, 0], S[..., 0, 1], S[..., 0, 2]
+    d, e, f = S[..., 1, 0], S[..., 1, 1], S[..., 1, 2]
+    g, h, i = S[..., 2, 0], S[..., 2, 1], S[..., 2, 2]
+    c00, c01, c02 = e * i - f * h, f * g - d * i, d * h - e * g
+    det = a * c00 + b * c01 + c * c02
+    adj = np.stack(
+        [
+            np.stack([c00, c * h - b * i, b * f - c * e], -1),
+            np.stack([c01, a * i - c * g, c * d - a * f], -1),
+            np.stack([c02, b * g - a * h, a * e - b * d], -1),
+        ],
+        -2,
+    )
+    return adj / det[..., None, None]
+
+
+@pytest.mark.parametrize("shape", [(1,), (4,), (3, 5)])
+def test_inverse_3x3_gathered_cofactors_equal_the_written_out_formula(shape):
+    rng = np.random.default_rng(len(shape) * 10 + shape[-1])
+    A = rng.normal(size=shape + (3, 3))
+    S = A @ np.swapaxes(A, -1, -2) + np.eye(3)
+    assert _bits_equal(inverse_3x3(S), _reference_inverse_3x3(S))
+
+
+@pytest.mark.parametrize("dt", [0.0, 2.5, np.array([1.0, 7.25, 0.1]), np.array([[3.0], [-4.0]])])
+@pytest.mark.parametrize("q", [0.0, 1.0, 2.7])
+def test_process_noise_written_into_diagonals_equals_the_block_formula(dt, q):
+    # The block formula of the module docstring, as `covar` computed it before.
+    d = np.abs(np.asarray(dt, float))[..., None, None]
+    eye = np.eye(3)
+    top = np.concatenate([d**3 / 3.0 * eye, d**2 / 2.0 * eye], -1)
+    bottom = np.concatenate([d**2 / 2.0 * eye, d * eye], -1)
+    want = q * np.concatenate([top, bottom], -2)
+    assert _bits_equal(BallisticTransition("full", q).covar(dt), want)
+
+
+@pytest.mark.parametrize("model", ["full", "ideal"])
+def test_radar_model_fast_paths_equal_earth_functions(model):
+    """The ECEF rotation written into one array equals `earth.eci_to_ecef`; one scan time for
+    all tracks gives what one time per track gives; the Jacobian still matches the function's
+    finite differences (a loose check that the hand-filled ∂(ρ, az, el)/∂enu is the right one)."""
+    rng = np.random.default_rng(11)
+    mm = RadarMeasurementModel(0.61, -0.15, 420.0, model=model)
+    x = np.concatenate([_positions(rng, (6,)), rng.normal(0, 3000, (6, 3))], -1)
+    t = 1234.5
+    assert _bits_equal(_eci_to_ecef(x[:, :3], np.full(6, t), model),
+                       earth.eci_to_ecef(x[:, :3], np.full(6, t), model))  # fmt: skip
+    z1, h1 = mm.function_and_jacobian(x, np.full(1, t))
+    zk, hk = mm.function_and_jacobian(x, np.full(6, t))
+    assert _bits_equal(z1, zk) and _bits_equal(h1, hk)
+    ref = earth.ecef_to_aer(earth.eci_to_ecef(x[:, :3], t, model), 0.61, -0.15, 420.0, model)
+    np.testing.assert_allclose(zk[:, 0], ref[2], rtol=1e-12)
+    np.testing.assert_allclose(zk[:, 1:], np.column_stack(ref[:2]), atol=1e-12)
+    step = 1.0
+    for i in range(3):
+        dx = np.zeros(6)
+        dx[i] = step
+        fd = (mm.function(x + dx, t) - mm.function(x - dx, t)) / (2 * step)
+        fd[:, 1] = wrap_angle(fd[:, 1] * 2 * step) / (2 * step)
+        np.testing.assert_allclose(hk[:, :, i], fd, rtol=1e-5, atol=1e-12)
+
+
+def test_gate_terms_feed_the_same_update_as_the_plain_updater():
+    """The tracker updates an assigned pair from the gate's ν, S and S⁻¹; `update` computes them
+    itself. Both must give the same posterior, and the gate the same d² as
+    `mahalanobis_squared`."""
+    rng = np.random.default_rng(12)
+    mm = RadarMeasurementModel(0.7, 0.3, 80.0, model="full")
+    k, m = 4, 3
+    # Targets a few hundred km above the site (ECEF = ECI at t = 0; t is small).
+    r = mm.site_ecef * 1.05 + rng.normal(0, 2e5, (k, 3))
+    x = np.concatenate([r, rng.normal(0, 3e3, (k, 3))], -1)
+    A = rng.normal(size=(k, 6, 6))
+    P = A @ np.swapaxes(A, -1, -2) * 1e3 + np.eye(6) * 1e4
+    t = np.full(1, 600.0)
+    z, R = _detections(rng, m)
+    for updater in (ExtendedKalmanUpdater(), UnscentedKalmanUpdater()):
+        mp = updater.predict_measurement(x, P, t, mm)
+        d2, log_det, nu, s, s_inv = _gate_terms(mp, z, R)
+        want_d2, want_log_det = gate(mp, z, R)
+        assert _bits_equal(d2, want_d2) and _bits_equal(log_det, want_log_det)
+        assert _bits_equal(d2, mahalanobis_squared(nu, s))
+        rows, cols = np.array([0, 2, 3]), np.array([1, 0, 2])
+        sub = MeasurementPrediction(
+            mp.z[rows], mp.Pzz[rows], mp.Pxz[rows], None if mp.H is None else mp.H[rows]
+        )
+        got = updater.update_with_innovation(
+            x[rows], P[rows], sub, R[cols], nu[rows, cols], s[rows, cols], s_inv[rows, cols]
+        )
+        want = updater.update(x[rows], P[rows], sub, z[cols], R[cols])
+        assert _bits_equal(got[0], want[0]) and _bits_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize("model", ["full", "ideal"])
+def test_impact_check_only_below_the_outer_sphere_equals_the_altitude_everywhere(model):
+    rng = np.random.default_rng(13)
+    u = rng.normal(size=(400, 3))
+    u /= np.linalg.norm(u, axis=-1, keepdims=True)
+    r = u * rng.uniform(6.33e6, 6.42e6, (400, 1))  # from 40 km under to 40 km over the surface
+    tracker = Tracker(model=model)
+    want = earth.altitude(r, model) < -5000.0
+    assert want.any() and not want.all()
+    assert _bits_equal(tracker._impacted(r), want)
+    assert _bits_equal(tracker._impacted(np.zeros((0, 3))), np.zeros(0, bool))
+
+
+def test_initiation_skips_only_cues_that_could_not_win():
+    """Several reports, some older and looser than others: the cued priors chosen with the
+    consistency check skipped for reports whose prior cannot beat the best so far equal the
+    choice over every report."""
+    rng = np.random.default_rng(14)
+    mm = RadarMeasurementModel(0.68, 0.62, 50.0, model="full")
+    z, R = _detections(rng, 4)
+    t = 500.0
+    reports = [_Report(0.6, 0.8, 100.0 + 40.0 * i, 1.0 + 0.3 * i, 3.0) for i in range(5)]
+    reports += [_Report(0.6, 0.8, 50.0, 1.0, 3.0)]  # older: a larger τ, cannot beat the others
+    tracker = Tracker(model="full")
+    for report in reports:
+        tracker.cue(report)
+    tracker._initiate(t, z, R, np.full(4, -1), mm, "radar")
+    x, P = single_point_prior(z, R, t, mm, tracker.initial_velocity_sigma_m_s)
+    best = np.full(4, np.inf)
+    for report in reports:
+        xc, pc, ok = cued_prior(report, z, R, t, mm, tracker.cue_velocity_sigma_m_s)
+        score = np.trace(pc[:, 3:, 3:], axis1=-2, axis2=-1)
+        better = ok & (score < best)
+        x[better], P[better], best[better] = xc[better], pc[better], score[better]
+    assert np.isfinite(best).any()
+    assert _bits_equal(tracker._x, x) and _bits_equal(tracker._P, P)
+    assert _bits_equal(tracker._cued, np.isfinite(best))
+
+
+@pytest.mark.parametrize("kind", ["ekf", "ukf"])
+def test_tracker_log_rows_equal_the_live_tracks_after_every_scan(kind):
+    """The log is joined once at the end from the arrays of each scan; its rows of each scan
+    must be what `step` returned as the live tracks then (the arrays are never changed in place
+    once logged), and a whole run must start, confirm and end tracks."""
+    from jointbmd.tracking import Scan
+    from jointbmd.tracking.synthetic import (
+        impulsive_launch_state,
+        propagate_truth,
+        radar_measurements,
+    )
+
+    rng = np.random.default_rng(15)
+    site = (np.radians(38.0), np.radians(45.0), 100.0)
+    x0 = impulsive_launch_state(np.radians([35.0, 35.2]), np.radians([50.0, 50.3]),
+                                np.radians([315.0, 316.0]), 4500.0, np.radians(40.0),
+                                np.array([0.0, 20.0]))  # fmt: skip
+    times = np.arange(150.0, 700.0, 5.0)
+    states = np.concatenate([propagate_truth(x0[i : i + 1], 20.0 * i, times) for i in range(2)])
+    z, R, z_true = radar_measurements(states, times, *site, (50.0, 2e-3, 2e-3), rng)
+    tracker = Tracker(model="full", filter=kind)
+    batches = []
+    for i, t in enumerate(times):
+        seen = (z_true[:, i, 2] > 0) & (rng.random(2) < 0.9)
+        scan = Scan("r1", *site, float(t), z[seen, i], np.repeat(R[None], seen.sum(), 0),
+                    np.nonzero(seen)[0])  # fmt: skip
+        batches.append((float(t), tracker.step(t, scan)))
+    log = tracker.log()
+    assert log.confirmed.any() and log.firm.any()
+    start = 0
+    for t, batch in batches:
+        rows = slice(start, start + batch.n)  # kept tracks, then those born at this scan
+        assert np.all(log.t[rows] == t)
+        for name in ("track_id", "x", "P", "confirmed", "firm", "position_sigma_m"):
+            assert _bits_equal(getattr(log, name)[rows], getattr(batch, name)), name
+        start += batch.n
+    assert start == log.t.size
+    assert set(log.sensor.tolist()) == {"r1"}

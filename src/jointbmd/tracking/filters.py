@@ -64,33 +64,26 @@ def _symmetrise(p: FloatArray) -> FloatArray:
     return 0.5 * (p + np.swapaxes(p, -1, -2))
 
 
+# The adjugate of a 3x3 matrix [[a, b, c], [d, e, f], [g, h, i]] (flat indices 0..8), entry by
+# entry as p q - r s: adj = [[ei - fh, ch - bi, bf - ce], [fg - di, ai - cg, cd - af],
+# [dh - eg, bg - ah, ae - bd]]. Gathering the four factors with index arrays takes four
+# operations instead of nine slices, eighteen products and three stacks (same values).
+_ADJ_P = np.array([4, 2, 1, 5, 0, 2, 3, 1, 0])
+_ADJ_Q = np.array([8, 7, 5, 6, 8, 3, 7, 6, 4])
+_ADJ_R = np.array([5, 1, 2, 3, 2, 0, 4, 0, 1])
+_ADJ_S = np.array([7, 8, 4, 8, 6, 5, 6, 7, 3])
+
+
 def inverse_3x3(S: ArrayLike) -> FloatArray:
     """Inverses of stacked 3x3 matrices (..., 3, 3) by the adjugate (cofactor) formula:
     several times faster than ``np.linalg.inv`` on many small matrices."""
     S = np.asarray(S, float)
-    a, b, c = S[..., 0, 0], S[..., 0, 1], S[..., 0, 2]
-    d, e, f = S[..., 1, 0], S[..., 1, 1], S[..., 1, 2]
-    g, h, i = S[..., 2, 0], S[..., 2, 1], S[..., 2, 2]
-    c00, c01, c02 = e * i - f * h, f * g - d * i, d * h - e * g
-    det = a * c00 + b * c01 + c * c02
-    adj = np.stack(
-        [
-            np.stack([c00, c * h - b * i, b * f - c * e], -1),
-            np.stack([c01, a * i - c * g, c * d - a * f], -1),
-            np.stack([c02, b * g - a * h, a * e - b * d], -1),
-        ],
-        -2,
-    )
-    return adj / det[..., None, None]
-
-
-def _gain_and_innovation(
-    mp: MeasurementPrediction, z: FloatArray, r: FloatArray
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    s = mp.Pzz + r
-    nu = RadarMeasurementModel.residual(z, mp.z)
-    gain = mp.Pxz @ inverse_3x3(s)  # K = Pxz S⁻¹
-    return gain, nu, s
+    flat = S.reshape(S.shape[:-2] + (9,))
+    adj = flat[..., _ADJ_P] * flat[..., _ADJ_Q] - flat[..., _ADJ_R] * flat[..., _ADJ_S]
+    # det = a c00 + b c01 + c c02, the cofactors of the first row being adj[0, 0], adj[1, 0],
+    # adj[2, 0].
+    det = flat[..., 0] * adj[..., 0] + flat[..., 1] * adj[..., 3] + flat[..., 2] * adj[..., 6]
+    return adj.reshape(S.shape) / det[..., None, None]
 
 
 class ExtendedKalmanPredictor:
@@ -132,10 +125,27 @@ class ExtendedKalmanUpdater:
         R: ArrayLike,
     ) -> tuple[FloatArray, FloatArray]:
         """Posterior means and covariances given measurements z (k, 3) with noise R (k, 3, 3)."""
+        R = np.broadcast_to(np.asarray(R, float), mp.Pzz.shape)
+        s = mp.Pzz + R
+        nu = RadarMeasurementModel.residual(np.asarray(z, float), mp.z)
+        return self.update_with_innovation(x, P, mp, R, nu, s, inverse_3x3(s))
+
+    def update_with_innovation(
+        self,
+        x: ArrayLike,
+        P: ArrayLike,
+        mp: MeasurementPrediction,
+        R: FloatArray,
+        nu: FloatArray,
+        S: FloatArray,
+        S_inv: FloatArray,
+    ) -> tuple[FloatArray, FloatArray]:
+        """:meth:`update` given the innovations ν = z ⊖ ẑ (k, 3), their covariances
+        S = Pzz + R and S⁻¹ (k, 3, 3), as a gate has already computed them (the same values, so
+        the same posterior)."""
         x = np.asarray(x, float)
         P = np.asarray(P, float)
-        R = np.broadcast_to(np.asarray(R, float), mp.Pzz.shape)
-        gain, nu, _ = _gain_and_innovation(mp, np.asarray(z, float), R)
+        gain = mp.Pxz @ S_inv  # K = Pxz S⁻¹
         x_post = x + np.einsum("...ij,...j->...i", gain, nu)
         i_kh = np.eye(x.shape[-1]) - gain @ mp.H
         p_post = i_kh @ P @ np.swapaxes(i_kh, -1, -2) + gain @ R @ np.swapaxes(gain, -1, -2)
@@ -231,11 +241,26 @@ class UnscentedKalmanUpdater:
         z: ArrayLike,
         R: ArrayLike,
     ) -> tuple[FloatArray, FloatArray]:
-        x = np.asarray(x, float)
         R = np.broadcast_to(np.asarray(R, float), mp.Pzz.shape)
-        gain, nu, s = _gain_and_innovation(mp, np.asarray(z, float), R)
+        s = mp.Pzz + R
+        nu = RadarMeasurementModel.residual(np.asarray(z, float), mp.z)
+        return self.update_with_innovation(x, P, mp, R, nu, s, inverse_3x3(s))
+
+    def update_with_innovation(
+        self,
+        x: ArrayLike,
+        P: ArrayLike,
+        mp: MeasurementPrediction,
+        R: FloatArray,
+        nu: FloatArray,
+        S: FloatArray,
+        S_inv: FloatArray,
+    ) -> tuple[FloatArray, FloatArray]:
+        """:meth:`update` given ν (k, 3), S and S⁻¹ (k, 3, 3) from a gate (the same values)."""
+        x = np.asarray(x, float)
+        gain = mp.Pxz @ S_inv  # K = Pxz S⁻¹
         x_post = x + np.einsum("...ij,...j->...i", gain, nu)
-        p_post = np.asarray(P, float) - gain @ s @ np.swapaxes(gain, -1, -2)
+        p_post = np.asarray(P, float) - gain @ S @ np.swapaxes(gain, -1, -2)
         return x_post, _symmetrise(p_post)
 
 

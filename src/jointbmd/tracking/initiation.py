@@ -189,6 +189,22 @@ def _cued_from_fix(
     """`cued_prior` from the detections' ECI position fixes r (m, 3), p_rr (m, 3, 3) and their
     geodetic latitude and longitude, τ = t - t_launch > 0 (the same operations, so a tracker
     can share the fixes between the single-point prior and every report)."""
+    x, P = _cued_prior_from_fix(report, launch, r, p_rr, tau, model, velocity_sigma_m_s)
+    return x, P, _cue_fits(report, lat, lon, tau, model, max_ground_speed_m_s)
+
+
+def _cued_prior_from_fix(
+    report: object,
+    launch: tuple[FloatArray, FloatArray],
+    r: FloatArray,
+    p_rr: FloatArray,
+    tau: float,
+    model: earth.Model,
+    velocity_sigma_m_s: float,
+) -> tuple[FloatArray, FloatArray]:
+    """The cued priors ``x (m, 6)``, ``P (m, 6, 6)`` of `_cued_from_fix`, without the check
+    whether the detections fit the report (a tracker skips that check when the prior could not
+    be chosen anyway)."""
     r_launch, g_launch = launch
     m = r.shape[0]
     g_mean = earth.gravity(r, model) / 3.0 + 2.0 * g_launch / 3.0
@@ -204,7 +220,20 @@ def _cued_from_fix(
     P[:, :3, 3:] = p_rr / tau  # the velocity mean moves with the measured position
     P[:, 3:, :3] = p_rr / tau
     P[:, 3:, 3:] = p_rr / tau**2 + var_v[:, None, None] * np.eye(3)
-    # Consistency: bearing from the launch point to the ground point under the object.
+    return np.concatenate([r, v], -1), P
+
+
+def _cue_fits(
+    report: object,
+    lat: FloatArray,
+    lon: FloatArray,
+    tau: float,
+    model: earth.Model,
+    max_ground_speed_m_s: float,
+) -> NDArray[np.bool_]:
+    """Whether detections with ground points (lat, lon) fit a launch report τ s after its
+    launch: the bearing from the launch point agrees with the reported heading (or the point
+    is within 50 km of it) and the mean ground speed is below ``max_ground_speed_m_s``."""
     if model == "full":
         # One geodesic solution gives both (what `surface_distance` and `initial_bearing` return).
         distance, bearing = earth._vincenty_inverse(
@@ -218,5 +247,4 @@ def _cued_from_fix(
     on_heading = (np.abs(wrap_angle(bearing - float(report.heading))) <= heading_gate) | (
         distance < 50e3
     )
-    consistent = on_heading & (distance / tau <= max_ground_speed_m_s)
-    return np.concatenate([r, v], -1), P, consistent
+    return on_heading & (distance / tau <= max_ground_speed_m_s)

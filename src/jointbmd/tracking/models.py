@@ -35,6 +35,8 @@ and §10.7 (state transition matrix); Montenbruck and Gill, *Satellite Orbits* (
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -101,6 +103,7 @@ _C2 = 2.0 * _C_J2
 _C10 = 10.0 * _C_J2
 _ALPHA = np.array([5.0, 5.0, 15.0])
 _J_NUM = 1.5 * earth.J2 * earth.WGS84_A**2  # numerator of j in `earth.gravity`
+_C_XYZ = np.array([1.0, 1.0, 3.0])  # the constants of `earth.gravity`'s x, y and z factors
 
 
 def _gravity_and_gradient(r: FloatArray, model: earth.Model) -> tuple[FloatArray, FloatArray]:
@@ -120,17 +123,13 @@ def _gravity_and_gradient(r: FloatArray, model: earth.Model) -> tuple[FloatArray
         g = (_MU3 * inv_r5)[..., None, None] * outer
         g.reshape(g.shape[:-2] + (9,))[..., ::4] -= (earth.MU * inv_r3)[..., None]
         return a, g
-    x, y, z = r[..., 0], r[..., 1], r[..., 2]
+    z = r[..., 2]
     z2 = z**2
-    # earth.gravity
-    z2_r2 = z2 / r2
+    # earth.gravity: a = (fxy x, fxy y, fz z) with f = factor (1 + j (c - 5 z²/r²)), c = 1 for
+    # x, y and 3 for z: the three columns in one pass (per element the same operations).
     j = _J_NUM / r2
-    fxy = factor * (1.0 + j * (1.0 - 5.0 * z2_r2))
-    fz = factor * (1.0 + j * (3.0 - 5.0 * z2_r2))
-    a = np.empty(r.shape)
-    a[..., 0] = fxy * x
-    a[..., 1] = fxy * y
-    a[..., 2] = fz * z
+    f = factor[..., None] * (1.0 + j[..., None] * (_C_XYZ - (5.0 * (z2 / r2))[..., None]))
+    a = f * r
     # gravity_gradient
     inv_r7 = inv_r5 * inv_r2
     z2r7 = 5.0 * z2 * inv_r7
@@ -174,7 +173,8 @@ class BallisticTransition:
     def _substeps(self, dt: FloatArray) -> int:
         if dt.size == 0:
             return 1
-        return max(1, int(np.ceil(np.max(np.abs(dt)) / self.max_step)))
+        # math.ceil of the same float64 quotient np.ceil would see (one call instead of four).
+        return max(1, math.ceil(float(np.abs(dt).max()) / self.max_step))
 
     def function(self, x: ArrayLike, dt: ArrayLike) -> FloatArray:
         """States (k, 6) after each track's own time step dt (k,) (or a scalar), no noise."""
@@ -198,45 +198,50 @@ class BallisticTransition:
     def function_and_jacobian(self, x: ArrayLike, dt: ArrayLike) -> tuple[FloatArray, FloatArray]:
         """States (k, 6) after dt and the state transition matrices Φ (k, 6, 6)."""
         x = np.array(x, float)
-        dt = np.broadcast_to(np.asarray(dt, float), x.shape[:-1])
+        dt = np.asarray(dt, float)
+        if dt.shape != x.shape[:-1]:
+            dt = np.broadcast_to(dt, x.shape[:-1])
         n = self._substeps(dt)
         h = (dt / n)[..., None]
         h3 = h[..., None]
+        # The stage increments reuse h/2 and h/6 (`0.5 * h * v` is `(0.5 * h) * v`, so the
+        # values are the same as writing the products out each time).
+        half, half3 = 0.5 * h, 0.5 * h3
+        sixth, sixth3 = h / 6.0, h3 / 6.0
         model = self.model
-        # Φ in two row blocks: T = ∂r/∂x0 and B = ∂v/∂x0, with dT/dt = B and dB/dt = G T.
-        top = np.zeros(x.shape[:-1] + (3, 6))
-        bottom = np.zeros(x.shape[:-1] + (3, 6))
-        top[..., :, :3] = np.eye(3)
-        bottom[..., :, 3:] = np.eye(3)
-
         earth.check_model(model)
-
-        def stage(r: FloatArray, t_blk: FloatArray) -> tuple[FloatArray, FloatArray]:
-            a, g = _gravity_and_gradient(r, model)
-            return a, g @ t_blk
+        # Φ in two row blocks: T = ∂r/∂x0 and B = ∂v/∂x0, with dT/dt = B and dB/dt = G T.
+        top = np.array(np.broadcast_to(_TOP0, x.shape[:-1] + (3, 6)))
+        bottom = np.array(np.broadcast_to(_BOTTOM0, x.shape[:-1] + (3, 6)))
 
         for _ in range(n):
             r, v = x[..., :3], x[..., 3:]
-            a1, gt1 = stage(r, top)
-            r2, v2 = r + 0.5 * h * v, v + 0.5 * h * a1
-            t2, b2 = top + 0.5 * h3 * bottom, bottom + 0.5 * h3 * gt1
-            a2, gt2 = stage(r2, t2)
-            r3, v3 = r + 0.5 * h * v2, v + 0.5 * h * a2
-            t3, b3 = top + 0.5 * h3 * b2, bottom + 0.5 * h3 * gt2
-            a3, gt3 = stage(r3, t3)
+            a1, g1 = _gravity_and_gradient(r, model)
+            gt1 = g1 @ top
+            r2, v2 = r + half * v, v + half * a1
+            t2, b2 = top + half3 * bottom, bottom + half3 * gt1
+            a2, g2 = _gravity_and_gradient(r2, model)
+            gt2 = g2 @ t2
+            r3, v3 = r + half * v2, v + half * a2
+            t3, b3 = top + half3 * b2, bottom + half3 * gt2
+            a3, g3 = _gravity_and_gradient(r3, model)
+            gt3 = g3 @ t3
             r4, v4 = r + h * v3, v + h * a3
             t4, b4 = top + h3 * b3, bottom + h3 * gt3
-            a4, gt4 = stage(r4, t4)
-            x = np.concatenate(
-                [r + h / 6.0 * (v + 2.0 * v2 + 2.0 * v3 + v4),
-                 v + h / 6.0 * (a1 + 2.0 * a2 + 2.0 * a3 + a4)],
-                -1,
-            )  # fmt: skip
+            a4, g4 = _gravity_and_gradient(r4, model)
+            gt4 = g4 @ t4
+            x_new = np.empty(x.shape)
+            x_new[..., :3] = r + sixth * (v + 2.0 * v2 + 2.0 * v3 + v4)
+            x_new[..., 3:] = v + sixth * (a1 + 2.0 * a2 + 2.0 * a3 + a4)
+            x = x_new
             top, bottom = (
-                top + h3 / 6.0 * (bottom + 2.0 * b2 + 2.0 * b3 + b4),
-                bottom + h3 / 6.0 * (gt1 + 2.0 * gt2 + 2.0 * gt3 + gt4),
+                top + sixth3 * (bottom + 2.0 * b2 + 2.0 * b3 + b4),
+                bottom + sixth3 * (gt1 + 2.0 * gt2 + 2.0 * gt3 + gt4),
             )
-        return x, np.concatenate([top, bottom], -2)
+        phi = np.empty(x.shape[:-1] + (6, 6))
+        phi[..., :3, :] = top
+        phi[..., 3:, :] = bottom
+        return x, phi
 
     def jacobian(self, x: ArrayLike, dt: ArrayLike) -> FloatArray:
         """State transition matrices Φ (k, 6, 6) over dt."""
@@ -244,22 +249,51 @@ class BallisticTransition:
 
     def covar(self, dt: ArrayLike) -> FloatArray:
         """Process noise Q (..., 6, 6) of white acceleration noise over dt (...)."""
-        dt = np.abs(np.asarray(dt, float))[..., None, None]
-        eye = np.eye(3)
-        top = np.concatenate([dt**3 / 3.0 * eye, dt**2 / 2.0 * eye], -1)
-        bottom = np.concatenate([dt**2 / 2.0 * eye, dt * eye], -1)
-        return self.q * np.concatenate([top, bottom], -2)
+        shape = np.shape(dt)
+        # Flat, so that even a scalar dt goes through the array power (numpy's scalar power can
+        # differ in the last bit).
+        dt = np.abs(np.asarray(dt, float)).reshape(-1, 1)
+        # Q is zero off its four diagonal 3x3 blocks; each block is q times (dt³/3, dt²/2 or dt)
+        # times I, written straight into the diagonals (the same values as the block products).
+        q = np.zeros((dt.shape[0], 36))
+        q[:, _Q_RR] = self.q * (dt**3 / 3.0)
+        q[:, _Q_RV] = self.q * (dt**2 / 2.0)
+        q[:, _Q_VV] = self.q * dt
+        return q.reshape(shape + (6, 6))
+
+
+# Initial blocks of Φ = I and the flat indices of the diagonals of Q's blocks (see `covar`).
+_TOP0 = np.eye(3, 6)
+_BOTTOM0 = np.eye(3, 6, 3)
+_Q_RR = np.array([0, 7, 14])
+_Q_RV = np.array([3, 10, 17, 18, 25, 32])
+_Q_VV = np.array([21, 28, 35])
 
 
 def _rotation_eci_to_ecef(t: FloatArray, model: earth.Model) -> FloatArray:
     """Matrices C (..., 3, 3) with r_ecef = C r_eci at times t: R_z(-ω t)."""
-    theta = earth.rotation_angle(t, model)
+    theta = np.asarray(earth.rotation_angle(t, model))
     c, s = np.cos(theta), np.sin(theta)
-    zero, one = np.zeros_like(c), np.ones_like(c)
-    return np.stack(
-        [np.stack([c, s, zero], -1), np.stack([-s, c, zero], -1), np.stack([zero, zero, one], -1)],
-        -2,
-    )
+    rot = np.zeros(theta.shape + (9,))
+    rot[..., 0] = c
+    rot[..., 1] = s
+    rot[..., 3] = -s
+    rot[..., 4] = c
+    rot[..., 8] = 1.0
+    return rot.reshape(theta.shape + (3, 3))
+
+
+def _eci_to_ecef(r: FloatArray, t: FloatArray, model: earth.Model) -> FloatArray:
+    """:func:`jointbmd.earth.eci_to_ecef` (the same operations) written into one array instead
+    of stacking three: this runs for every track at every scan."""
+    theta = -earth.rotation_angle(t, model)
+    c, s = np.cos(theta), np.sin(theta)
+    x, y = r[..., 0], r[..., 1]
+    out = np.empty(np.broadcast_shapes(r.shape[:-1], np.shape(theta)) + (3,))
+    out[..., 0] = c * x - s * y
+    out[..., 1] = s * x + c * y
+    out[..., 2] = r[..., 2]
+    return out
 
 
 class RadarMeasurementModel:
@@ -292,7 +326,8 @@ class RadarMeasurementModel:
         self.enu = earth.enu_matrix(self.site_lat, self.site_lon)
 
     def _enu(self, r_eci: FloatArray, t: FloatArray) -> FloatArray:
-        d = earth.eci_to_ecef(r_eci, t, self.model) - self.site_ecef
+        d = _eci_to_ecef(r_eci, t, self.model)
+        d -= self.site_ecef
         if self.enu.ndim == 2:
             return d @ self.enu.T
         return np.einsum("...ij,...j->...i", self.enu, d)
@@ -311,16 +346,13 @@ class RadarMeasurementModel:
 
     @staticmethod
     def _function_of_enu(enu: FloatArray) -> FloatArray:
-        e, n, u = np.moveaxis(enu, -1, 0)
+        e, n, u = enu[..., 0], enu[..., 1], enu[..., 2]
         horizontal = np.hypot(e, n)
-        return np.stack(
-            [
-                np.hypot(horizontal, u),
-                np.mod(np.arctan2(e, n), 2.0 * np.pi),
-                np.arctan2(u, horizontal),
-            ],
-            -1,
-        )
+        out = np.empty(enu.shape)
+        out[..., 0] = np.hypot(horizontal, u)
+        out[..., 1] = np.mod(np.arctan2(e, n), 2.0 * np.pi)
+        out[..., 2] = np.arctan2(u, horizontal)
+        return out
 
     def jacobian(self, x: ArrayLike, t: ArrayLike) -> FloatArray:
         """Jacobians H (k, 3, 6) of :meth:`function` with respect to the ECI state."""
@@ -329,20 +361,21 @@ class RadarMeasurementModel:
         return self._jacobian_of_enu(self._enu(x[..., :3], t), x, t)
 
     def _jacobian_of_enu(self, enu: FloatArray, x: FloatArray, t: FloatArray) -> FloatArray:
-        e, n, u = np.moveaxis(enu, -1, 0)
+        e, n, u = enu[..., 0], enu[..., 1], enu[..., 2]
         s2 = e**2 + n**2
         s = np.sqrt(s2)
         rho2 = s2 + u**2
         rho = np.sqrt(rho2)
-        zero = np.zeros_like(e)
-        d_aer = np.stack(
-            [
-                enu / rho[..., None],
-                np.stack([n / s2, -e / s2, zero], -1),
-                np.stack([-u * e / (rho2 * s), -u * n / (rho2 * s), s / rho2], -1),
-            ],
-            -2,
-        )
+        rho2_s = rho2 * s
+        # ∂(ρ, az, el)/∂enu, row by row, into one array (zero at [1, 2]).
+        d_aer = np.empty(enu.shape[:-1] + (3, 3))
+        d_aer[..., 0, :] = enu / rho[..., None]
+        d_aer[..., 1, 0] = n / s2
+        d_aer[..., 1, 1] = -e / s2
+        d_aer[..., 1, 2] = 0.0
+        d_aer[..., 2, 0] = -u * e / rho2_s
+        d_aer[..., 2, 1] = -u * n / rho2_s
+        d_aer[..., 2, 2] = s / rho2
         rot = self.enu @ _rotation_eci_to_ecef(t, self.model)
         h = np.zeros(x.shape[:-1] + (3, 6))
         h[..., :3] = d_aer @ rot
@@ -363,15 +396,16 @@ class RadarMeasurementModel:
         z = np.asarray(z, float)
         rho, az, el = z[..., 0], z[..., 1], z[..., 2]
         sa, ca, se, ce = np.sin(az), np.cos(az), np.sin(el), np.cos(el)
-        zero = np.zeros_like(rho)
-        d_enu = np.stack(
-            [
-                np.stack([ce * sa, rho * ce * ca, -rho * se * sa], -1),
-                np.stack([ce * ca, -rho * ce * sa, -rho * se * ca], -1),
-                np.stack([se, zero, rho * ce], -1),
-            ],
-            -2,
-        )
+        d_enu = np.empty(z.shape[:-1] + (3, 3))
+        d_enu[..., 0, 0] = ce * sa
+        d_enu[..., 0, 1] = rho * ce * ca
+        d_enu[..., 0, 2] = -rho * se * sa
+        d_enu[..., 1, 0] = ce * ca
+        d_enu[..., 1, 1] = -rho * ce * sa
+        d_enu[..., 1, 2] = -rho * se * ca
+        d_enu[..., 2, 0] = se
+        d_enu[..., 2, 1] = 0.0
+        d_enu[..., 2, 2] = rho * ce
         rot = self.enu @ _rotation_eci_to_ecef(np.asarray(t, float), self.model)
         return np.swapaxes(rot, -1, -2) @ d_enu
 

@@ -55,11 +55,12 @@ from .filters import (
     MeasurementPrediction,
     UnscentedKalmanPredictor,
     UnscentedKalmanUpdater,
-    mahalanobis_squared,
+    inverse_3x3,
 )
 from .initiation import (
     MAX_CUE_GROUND_SPEED_M_S,
-    _cued_from_fix,
+    _cue_fits,
+    _cued_prior_from_fix,
     _single_point_from_fix,
     launch_point,
     position_fix,
@@ -68,6 +69,8 @@ from .initiation import (
 from .models import BallisticTransition, RadarMeasurementModel
 
 FloatArray = NDArray[np.float64]
+
+_NO_INDEX = np.empty(0, np.intp)  # no rows or columns (never written to)
 
 __all__ = [
     "Scan",
@@ -200,9 +203,20 @@ def gate(mp: MeasurementPrediction, z: ArrayLike, R: ArrayLike) -> tuple[FloatAr
     """
     z = np.asarray(z, float).reshape(-1, 3)
     R = np.asarray(R, float).reshape(-1, 3, 3)
+    return _gate_terms(mp, z, R)[:2]
+
+
+def _gate_terms(
+    mp: MeasurementPrediction, z: FloatArray, R: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """`gate`'s d² (k, m) and ln det S (k, m), with the innovations ν (k, m, 3), S and S⁻¹
+    (k, m, 3, 3) it computes them from: the update of an assigned pair needs the same ν, S and
+    S⁻¹, so the tracker takes them from here instead of computing them again."""
     s = mp.Pzz[:, None] + R[None, :]
     nu = RadarMeasurementModel.residual(z[None, :, :], mp.z[:, None, :])
-    return mahalanobis_squared(nu, s), np.linalg.slogdet(s)[1]
+    s_inv = inverse_3x3(s)
+    d2 = np.einsum("...i,...ij,...j->...", nu, s_inv, nu)  # as `mahalanobis_squared`
+    return d2, np.linalg.slogdet(s)[1], nu, s, s_inv
 
 
 def associate(
@@ -319,7 +333,13 @@ class Tracker:
         self._cues: list[object] = []
         self._cue_launch: dict[int, tuple[FloatArray, FloatArray]] = {}  # by index in _cues
         self._models: dict[tuple[float, float, float], RadarMeasurementModel] = {}
-        self._log: list[dict[str, np.ndarray]] = []
+        # The log, one entry per scan and per initiation: (track_id, t, x, P, confirmed, sigma,
+        # updated, detection_truth_id) arrays of the rows, and the sensor (`log` joins them).
+        self._log: list[tuple[np.ndarray, ...]] = []
+        self._log_sensors: list[str] = []
+        # Radius of a sphere that holds the whole Earth model's surface: a position outside it
+        # cannot be below the surface, so `_step` skips the geodetic altitude there.
+        self._outer_radius2 = (earth.WGS84_A if self.model == "full" else earth.R_IDEAL) ** 2
 
     def cue(self, report: object) -> None:
         """Add a launch report (``LaunchReport``-like) that may cue later initiations."""
@@ -383,19 +403,22 @@ class Tracker:
         truth = np.full(len(z), -1, np.int64) if truth is None else np.asarray(truth, np.int64)
         sensor = str(getattr(scan, "sensor", ""))
         k = self._id.size
-        rows = np.empty(0, np.intp)
-        cols = np.empty(0, np.intp)
+        rows = cols = _NO_INDEX
         if k:
             x, P = self._predictor.predict(self._x, self._P, t - self._t)
-            mp = self._updater.predict_measurement(x, P, np.full(k, t), mm)
+            # All tracks are predicted to the one scan time: a single time serves them all (the
+            # measurement model broadcasts it; the same values as one time per track).
+            mp = self._updater.predict_measurement(x, P, np.full(1, t), mm)
             if len(z):
-                d2, log_det = gate(mp, z, R)
+                d2, log_det, nu, s, s_inv = _gate_terms(mp, z, R)
                 rows, cols = associate(d2, log_det, self._gate_threshold)
             if rows.size:
                 sub = MeasurementPrediction(
                     mp.z[rows], mp.Pzz[rows], mp.Pxz[rows], None if mp.H is None else mp.H[rows]
                 )
-                x[rows], P[rows] = self._updater.update(x[rows], P[rows], sub, z[cols], R[cols])
+                x[rows], P[rows] = self._updater.update_with_innovation(
+                    x[rows], P[rows], sub, R[cols], nu[rows, cols], s[rows, cols], s_inv[rows, cols]
+                )
                 second = (self._n_updates[rows] == 1) & ~self._cued[rows]
                 if second.any():
                     r2, p2 = position_fix(z[cols[second]], R[cols[second]], t, mm)
@@ -426,20 +449,31 @@ class Tracker:
                 & (np.minimum(self._scans, self.confirm_n) - n_hits
                    > self.confirm_n - self.confirm_m)
             )  # fmt: skip
+            sigma = self._sigma(self._P)
             lost = self._confirmed & (
-                (self._misses >= self.delete_misses)
-                | (self._sigma(self._P) > self.max_position_sigma_m)
+                (self._misses >= self.delete_misses) | (sigma > self.max_position_sigma_m)
             )
-            impacted = earth.altitude(self._x[:, :3], self.model) < -5000.0
-            keep = ~(hopeless | lost | impacted)
+            keep = ~(hopeless | lost | self._impacted(self._x[:, :3]))
             det_truth = np.full(k, -1, np.int64)
             det_truth[rows] = truth[cols]
-            self._record(sensor, hit, det_truth, keep)
-            self._compact(keep)
-        free = np.ones(len(z), bool)
-        free[cols] = False
-        if free.any():
+            if not keep.all():
+                self._compact(keep)
+                hit, det_truth, sigma = hit[keep], det_truth[keep], sigma[keep]
+            self._record(sensor, self._t, self._x, self._P, self._confirmed, sigma, hit, det_truth)
+        if cols.size < len(z):
+            free = np.ones(len(z), bool)
+            free[cols] = False
             self._initiate(t, z[free], R[free], truth[free], mm, sensor)
+
+    def _impacted(self, r: FloatArray) -> NDArray[np.bool_]:
+        """Whether tracks at ECI positions r (k, 3) are predicted more than 5 km below the
+        surface. Only positions inside the sphere that holds the surface (radius a) can be; the
+        geodetic altitude is computed for those alone (elementwise, so the same values)."""
+        impacted = np.zeros(len(r), bool)
+        low = np.einsum("...i,...i->...", r, r) < self._outer_radius2
+        if low.any():
+            impacted[low] = earth.altitude(r[low], self.model) < -5000.0
+        return impacted
 
     _ARRAYS = (
         "_x", "_P", "_t", "_id", "_hits", "_scans", "_misses", "_confirmed", "_cued",
@@ -472,37 +506,35 @@ class Tracker:
         for index, report in enumerate(self._cues):
             if float(report.t_launch) >= t:
                 continue
-            if geodetic is None:
-                geodetic = earth.ecef_to_geodetic(
-                    earth.eci_to_ecef(r_fix, t_arr, mm.model), mm.model
-                )
             launch = self._cue_launch.get(index)
             if launch is None:
                 launch = self._cue_launch[index] = launch_point(report, mm.model)
-            xc, pc, ok = _cued_from_fix(
-                report,
-                launch,
-                r_fix,
-                p_fix,
-                geodetic[0],
-                geodetic[1],
-                t - float(report.t_launch),
-                mm.model,
-                self.cue_velocity_sigma_m_s,
-                MAX_CUE_GROUND_SPEED_M_S,
+            tau = t - float(report.t_launch)
+            xc, pc = _cued_prior_from_fix(
+                report, launch, r_fix, p_fix, tau, mm.model, self.cue_velocity_sigma_m_s
             )
             # Of several fitting reports, take the one that predicts the smallest speed
             # uncertainty (the most recent, best-localised launch).
             score = np.trace(pc[:, 3:, 3:], axis1=-2, axis2=-1)
-            better = ok & (score < best)
+            better = score < best
+            if not better.any():
+                continue  # whether the detections fit this report would change nothing
+            if geodetic is None:
+                geodetic = earth.ecef_to_geodetic(
+                    earth.eci_to_ecef(r_fix, t_arr, mm.model), mm.model
+                )
+            better &= _cue_fits(
+                report, geodetic[0], geodetic[1], tau, mm.model, MAX_CUE_GROUND_SPEED_M_S
+            )
             x[better], P[better], best[better] = xc[better], pc[better], score[better]
             cued |= better
         m = len(z)
         ids = np.arange(self._next_id, self._next_id + m, dtype=np.int64)
         self._next_id += m
+        t_new = np.full(m, t)
         self._x = np.concatenate([self._x, x])
         self._P = np.concatenate([self._P, P])
-        self._t = np.concatenate([self._t, np.full(m, t)])
+        self._t = np.concatenate([self._t, t_new])
         self._id = np.concatenate([self._id, ids])
         self._hits = np.concatenate([self._hits, np.ones(m, np.int64)])
         self._scans = np.concatenate([self._scans, np.ones(m, np.int64)])
@@ -512,56 +544,62 @@ class Tracker:
         self._n_updates = np.concatenate([self._n_updates, np.ones(m, np.int64)])
         self._fix_r = np.concatenate([self._fix_r, x[:, :3]])
         self._fix_P = np.concatenate([self._fix_P, P[:, :3, :3]])
-        self._fix_t = np.concatenate([self._fix_t, np.full(m, t)])
-        keep = np.zeros(self._id.size, bool)
-        keep[-m:] = True
-        hit = keep.copy()
-        det_truth = np.full(self._id.size, -1, np.int64)
-        det_truth[-m:] = truth
-        self._record(sensor, hit, det_truth, keep)
+        self._fix_t = np.concatenate([self._fix_t, t_new])
+        # The new tracks' rows: tentative, updated by their own detection.
+        self._record(
+            sensor, t_new, x, P, np.zeros(m, bool), self._sigma(P), np.ones(m, bool), truth
+        )
 
     def _record(
         self,
         sensor: str,
+        t: FloatArray,
+        x: FloatArray,
+        P: FloatArray,
+        confirmed: NDArray[np.bool_],
+        sigma: FloatArray,
         hit: NDArray[np.bool_],
         det_truth: NDArray[np.int64],
-        keep: NDArray[np.bool_],
     ) -> None:
-        sigma = self._sigma(self._P[keep])
-        confirmed = self._confirmed[keep]
-        self._log.append(
-            {
-                "track_id": self._id[keep],
-                "t": self._t[keep],
-                "x": self._x[keep],
-                "P": self._P[keep],
-                "confirmed": confirmed,
-                "firm": confirmed & (sigma <= self.firm_position_sigma_m),
-                "position_sigma_m": sigma,
-                "updated": hit[keep],
-                "detection_truth_id": det_truth[keep],
-                "sensor": np.full(int(keep.sum()), sensor),
-            }
-        )
+        """Log the rows of the tracks now live (after a scan) or just born (an initiation).
+
+        The arrays are kept as they are, not copied: the tracker never changes a track array in
+        place once it is logged (every scan and initiation builds new ones)."""
+        ids = self._id if len(t) == self._id.size else self._id[-len(t) :]
+        self._log.append((ids, t, x, P, confirmed, sigma, hit, det_truth))
+        self._log_sensors.append(sensor)
 
     def log(self) -> TrackLog:
         """The history of every track so far (see :class:`TrackLog`)."""
-        fields = TrackLog.__dataclass_fields__
         if not self._log:
-            empty = {
-                "track_id": np.zeros(0, np.int64),
-                "t": np.zeros(0),
-                "x": np.zeros((0, 6)),
-                "P": np.zeros((0, 6, 6)),
-                "confirmed": np.zeros(0, bool),
-                "firm": np.zeros(0, bool),
-                "position_sigma_m": np.zeros(0),
-                "updated": np.zeros(0, bool),
-                "detection_truth_id": np.zeros(0, np.int64),
-                "sensor": np.zeros(0, str),
-            }
-            return TrackLog(**empty)
-        return TrackLog(**{f: np.concatenate([row[f] for row in self._log]) for f in fields})
+            return TrackLog(
+                track_id=np.zeros(0, np.int64),
+                t=np.zeros(0),
+                x=np.zeros((0, 6)),
+                P=np.zeros((0, 6, 6)),
+                confirmed=np.zeros(0, bool),
+                firm=np.zeros(0, bool),
+                position_sigma_m=np.zeros(0),
+                updated=np.zeros(0, bool),
+                detection_truth_id=np.zeros(0, np.int64),
+                sensor=np.zeros(0, str),
+            )
+        ids, t, x, P, confirmed, sigma, hit, det_truth = (
+            np.concatenate(column) for column in zip(*self._log, strict=True)
+        )
+        counts = [len(entry[1]) for entry in self._log]
+        return TrackLog(
+            track_id=ids,
+            t=t,
+            x=x,
+            P=P,
+            confirmed=confirmed,
+            firm=confirmed & (sigma <= self.firm_position_sigma_m),
+            position_sigma_m=sigma,
+            updated=hit,
+            detection_truth_id=det_truth,
+            sensor=np.repeat(np.array(self._log_sensors), counts),
+        )
 
 
 def run_tracker(
