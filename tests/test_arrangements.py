@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jointbmd.arrangements import Rules, engagement_mask, launch_permission_time, order_time
+from jointbmd.arrangements import (
+    Rules,
+    engagement_mask,
+    launch_permission_time,
+    order_time,
+    tally,
+)
 
 LATENCY = {"NATO": 20.0, "Russia": 30.0, "Ukraine": 10.0}
 PARTNERS = ["NATO", "Russia", "Ukraine"]
@@ -74,3 +80,29 @@ def test_sectoral_fires_only_inside_its_own_sector():
     assert mask.tolist() == [[True, False], [False, True], [False, False]]
     with pytest.raises(ValueError):
         engagement_mask(rules, units, ["NATO"])
+
+
+@pytest.mark.parametrize(
+    "rule, votes, expected",
+    [
+        ("consensus", {"NATO": "yes"}, "wait"),
+        ("consensus", {"NATO": "yes", "Russia": "yes", "Ukraine": "yes"}, "order"),
+        ("consensus", {"NATO": "yes", "Russia": "veto"}, "refuse"),
+        ("majority", {"NATO": "yes", "Russia": "yes"}, "order"),
+        ("majority", {"NATO": "veto", "Russia": "veto"}, "refuse"),
+        ("majority", {"NATO": "yes", "Russia": "veto"}, "wait"),
+        ("any-may-fire", {"Russia": "veto", "Ukraine": "yes"}, "order"),
+        ("any-may-fire", {"NATO": "veto", "Russia": "veto", "Ukraine": "veto"}, "refuse"),
+    ],
+)
+def test_tally_decides_as_votes_arrive(rule, votes, expected):
+    assert tally(joint(rule), votes, PARTNERS) == expected
+
+
+def test_tally_agrees_with_order_time_once_every_vote_is_in():
+    for rule in ("consensus", "majority", "any-may-fire"):
+        for veto in (frozenset(), frozenset({"Russia"}), frozenset({"NATO", "Russia"})):
+            rules = joint(rule, veto=veto)
+            votes = {p: ("veto" if p in veto else "yes") for p in PARTNERS}
+            decided = tally(rules, votes, PARTNERS)
+            assert (decided == "order") == np.isfinite(order_time(rules, 0.0, PARTNERS))

@@ -176,6 +176,33 @@ def order_time(
     return yes[0] if yes else np.inf  # any-may-fire
 
 
+def tally(rules: Rules, votes: Mapping[str, str], voters: Sequence[str]) -> str:
+    """The joint centre's decision on the votes received so far: ``order``, ``refuse`` or
+    ``wait``.
+
+    ``votes`` maps a partner to its vote (``yes``, ``veto``, ``no`` or ``abstain``);
+    ``voters`` are the partners still in the arrangement. Abstaining partners do not count.
+    The same rules as :func:`order_time`, applied as votes arrive.
+    """
+    voting = [p for p in voters if p not in rules.abstain and votes.get(p) != "abstain"]
+    if not voting:
+        return "refuse"
+    yes = sum(votes.get(p) == "yes" for p in voting)
+    against = sum(votes.get(p) in ("veto", "no") for p in voting)
+    if rules.vote_rule == "consensus":
+        if against:
+            return "refuse"
+        return "order" if yes == len(voting) else "wait"
+    if rules.vote_rule == "majority":
+        needed = len(voting) // 2 + 1
+        if yes >= needed:
+            return "order"
+        return "refuse" if len(voting) - against < needed else "wait"
+    if yes:  # any-may-fire
+        return "order"
+    return "refuse" if against == len(voting) else "wait"
+
+
 def launch_permission_time(
     rules: Rules,
     t_solution: float,

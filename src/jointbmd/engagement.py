@@ -739,6 +739,7 @@ def execute_engagements(
     *,
     inventory: ArrayLike | None = None,
     max_salvos: int | None = None,
+    kill_draws: ArrayLike | None = None,
 ) -> EngagementOutcome:
     """Fly the assigned engagements (pairs ``threat_idx``, ``unit_idx`` with their first allowed
     launch ``earliest_launch``) with each unit's doctrine, in time order.
@@ -750,6 +751,11 @@ def execute_engagements(
     shot, in firing order). A unit skips a decision when the threat is already known dead (a
     successful intercept plus that unit's kill-assessment delay). Shoot-look-shoot units look
     after each salvo and fire again while ``max_salvos`` (None: no limit) allows.
+
+    ``kill_draws (n, K)``, when given, holds the uniform numbers of the kill draws: the s-th shot
+    fired at threat i kills when ``kill_draws[i, s] < SSPK``. Sharing one table between
+    arrangements makes their kill draws common random numbers; past column K, and without a
+    table, ``rng`` draws.
     """
     units = geometry.units
     n = geometry.row_of.shape[0]
@@ -762,6 +768,8 @@ def execute_engagements(
     first = geometry.earliest(e0, rows)
     sspk = units.sspk
     known_dead = np.full(n, np.inf)
+    table = None if kill_draws is None else np.asarray(kill_draws, float)
+    shots_at = np.zeros(n, np.int64)
     queue: list[tuple[float, int, int, int, float]] = []
     for q in np.flatnonzero(first.feasible):
         heapq.heappush(queue, (float(first.t_launch[q]), q, int(rows[q]), 0, float(e0[q])))
@@ -797,7 +805,10 @@ def execute_engagements(
             t_l, t_i = float(sol.t_launch[0]), float(sol.t_intercept[0])
             inv[j] -= 1
             next_free[j] = t_l + units.launch_interval_s[j]
-            hit = bool(rng.random() < sspk[j])
+            shot = shots_at[i]
+            shots_at[i] += 1
+            u = table[i, shot] if table is not None and shot < table.shape[1] else rng.random()
+            hit = bool(u < sspk[j])
             fired.append(
                 (i, j, salvo_no, t_l, t_i, float(sol.altitude_m[0]), sol.r_intercept_ecef[0], hit)
             )

@@ -446,7 +446,10 @@ def _compute_engagement_checks() -> list[Check]:
         no_leak = 0
         shots = 0
         for replication in range(reps):
-            for result in run_arrangements(scenario, "all", replication, seed):
+            # Independent kill draws per arrangement copy: each copy is a separate sample.
+            for result in run_arrangements(
+                scenario, "all", replication, seed, common_kill_draws=False
+            ):
                 no_leak += int(result.no_leak)
                 shots += result.interceptors_spent
         samples = reps * draws

@@ -12,11 +12,12 @@ national tracking, the signed exchange, the fusion centre), ``decide`` (the arra
 decisions, weapon-target assignment, shots and kill draws).
 
 Random numbers. Every replication derives its generators from ``SeedSequence(seed,
-spawn_key=(replication, stream))``: stream 0 for sensing, 1 for the picture's links, and one per
-arrangement (``2`` and the arrangement's name) for its decision links and kill draws. So the same
-seed and replication give the same numbers whatever the executor, the worker count, or which
-other arrangements run alongside; and every arrangement sees the same detections and the same
-fused picture (common random numbers), so differences between arrangements are their own.
+spawn_key=(replication, stream))``: stream 0 for sensing, 1 for the picture's links, 3 for the
+kill draws, and one per arrangement (``2`` and the arrangement's name) for its decision links.
+So the same seed and replication give the same numbers whatever the executor, the worker count,
+or which other arrangements run alongside; and every arrangement sees the same detections, the
+same fused picture and the same kill draws (common random numbers), so differences between
+arrangements are their own.
 """
 
 from __future__ import annotations
@@ -46,7 +47,10 @@ __all__ = [
     "run_replication",
 ]
 
-SENSING, LINKS, DECISIONS = 0, 1, 2
+SENSING, LINKS, DECISIONS, KILLS = 0, 1, 2, 3
+
+#: Kill draws kept per threat: the s-th interceptor fired at a threat uses column s.
+KILL_DRAWS_PER_THREAT = 64
 
 
 def generator(seed: int, replication: int, *stream: int) -> np.random.Generator:
@@ -81,8 +85,15 @@ def run_arrangements(
     *,
     ledger_dir: str | Path | None = None,
     settings: PictureSettings | None = None,
+    common_kill_draws: bool = True,
 ) -> list[ReplicationResult]:
-    """Run one replication of several arrangements, sharing the truth and the picture."""
+    """Run one replication of several arrangements, sharing the truth and the picture.
+
+    With ``common_kill_draws`` (the default) every arrangement uses the replication's kill draws
+    (stream 3): the s-th interceptor fired at a threat hits or misses alike under every
+    arrangement, so differences between arrangements are not kill-draw noise. Without it each
+    arrangement draws from its own stream (independent samples, e.g. for validation).
+    """
     names = arrangement_names(scenario, arrangements)
     rules = [Rules.from_scenario(scenario, name) for name in names]
     truth = build_truth(scenario)
@@ -102,6 +113,9 @@ def run_arrangements(
         keys=keys,
     )
     units, geometry = _engagement_setup(scenario, truth)
+    kill_draws = None
+    if common_kill_draws:
+        kill_draws = generator(seed, replication, KILLS).random((truth.n, KILL_DRAWS_PER_THREAT))
     results = []
     for rule in rules:
         decisions = decide_and_engage(
@@ -113,6 +127,7 @@ def run_arrangements(
             generator(seed, replication, DECISIONS, arrangement_stream(rule.name)),
             keys,
             None if ledger_dir is None else Path(ledger_dir) / rule.name,
+            kill_draws,
         )
         rejected = dict(decisions.rejected_messages)
         if rule.shares_picture:

@@ -1,40 +1,47 @@
 """Decision and engagement: the arrangement decides who may fire when; interceptors fly.
 
 In: the ``Picture`` of a replication (when each partner, and the fusion centre, had a firm track
-on each threat), the arrangement's ``Rules``, the scenario's fire units and a generator for this
-arrangement's links and kill draws. Out: one ``ThreatOutcome`` per threat, the shots per partner,
-the decision messages' rejections and an event timeline.
+on each threat), the arrangement's ``Rules``, the scenario's fire units, the intercept geometry,
+a generator for this arrangement's links and the replication's kill draws. Out: one
+``ThreatOutcome`` per threat, the shots per partner, the decision messages' rejections and an
+event timeline.
 
-1. Earliest allowed launch per (threat, fire unit):
+1. Plan. For each (threat, fire unit) the earliest launch the arrangement could allow: the fire
+   unit's partner's firm track (its own under independent; the earlier of its own and the fused
+   one it received otherwise) plus the decision latency; under joint, the centre's firm fused
+   track plus the nominal time of a vote and an order over the links. Who may engage what:
+   ``arrangements.engagement_mask`` (own assets under independent and data-exchange; anyone's
+   under sectoral and joint) and, under sectoral, only over the partner's own sector.
+2. Assign. Weapon-target assignment (``engagement.assign_weapons``: one fire unit per threat,
+   maximising expected kills) among allowed pairs with a feasible intercept under the plan.
+3. Decide, through the signed exchange, in time order (a small discrete-event loop over the
+   links):
 
-   - independent / data-exchange / sectoral: the fire unit's partner decides alone, on its own
-     firm track (independent) or on the earlier of its own and the fused firm track it received
-     (the others), after the arrangement's decision latency. It signs an ``Order`` and, when it
-     has a link, sends it to the fusion centre for the record.
-   - joint: when the centre has a firm fused track and some fire unit has a feasible intercept,
-     it signs an ``EngagementRequest`` and sends it to every partner still in the arrangement;
-     each partner answers with a ``Vote`` (yes, veto or abstain, per the scenario) after its vote
-     latency; the vote rule turns the votes that *arrive* into an order time (a vote lost on a
-     link is a vote not cast); the centre's ``Order`` travels to each partner with fire units,
-     which may launch ``decision_latency_s`` after it arrives. A partner that has dropped out does
-     not vote and its fire units are not at the centre's disposal.
+   - independent / data-exchange / sectoral: the unit's partner signs an ``Order`` naming the
+     unit at its firm-track time and, when it shares, sends it to the fusion centre for the
+     record. The unit may launch ``decision_latency_s`` later.
+   - joint: the centre signs an ``EngagementRequest`` naming the assigned unit and sends it to
+     every partner still in; each answers with a signed ``Vote`` (yes, veto or abstain, per the
+     scenario) ``vote_latency_s`` after the request arrives; the centre counts only the votes
+     its receiver *accepts* (``arrangements.tally``) and, on a decision to fire, signs an
+     ``Order`` for that unit and sends it to the unit's partner, which may launch
+     ``decision_latency_s`` after the order arrives. A request still undecided after a timeout
+     is sent again (lost messages are not fatal); a partner that has left does not vote, and its
+     units are not ordered.
 
-2. Who may engage what: ``arrangements.engagement_mask`` (own assets under independent and
-   data-exchange; anyone's under sectoral and joint).
-3. Intercepts: the earliest feasible intercept on the threats' trajectories (``engagement``),
-   over the partner's own sector only under sectoral rules. The geometry uses the
-   true trajectory: the firm-track requirement stands for the track accuracy an interceptor needs,
-   and tracking errors are not propagated into the kill probability (a documented simplification).
-4. Weapon-target assignment (``engagement.assign_weapons``, one fire unit per threat, maximising
-   expected kills) among allowed, feasible pairs; then ``engagement.execute_engagements`` flies the
-   shots with each fire unit's doctrine and draws kills with this arrangement's generator. Each
-   engagement's ``KillAssessment`` goes to the centre (or stays with the partner, independent).
+4. Fire. ``engagement.execute_engagements`` flies the ordered shots with each unit's doctrine;
+   each engagement's signed ``KillAssessment`` goes to the centre (or stays with the partner,
+   independent). The geometry uses the true trajectory: the firm-track requirement stands for
+   the track accuracy an interceptor needs, and tracking errors do not enter the kill
+   probability (docs/modelling.md).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+import heapq
+import itertools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +49,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import earth
-from ..arrangements import Rules, engagement_mask, order_time, sector_owner, vote
+from ..arrangements import Rules, engagement_mask, order_time, sector_owner, tally, vote
 from ..engagement import (
     FireUnits,
     InterceptGeometry,
@@ -60,6 +67,7 @@ from ..exchange import (
     Ledger,
     Order,
     Receiver,
+    SignedMessage,
     Signer,
     Vote,
 )
@@ -67,6 +75,11 @@ from ..outcomes import Event, ThreatOutcome
 from .picture import Picture, centre_name, network_of
 
 FloatArray = NDArray[np.float64]
+
+#: A joint request not decided within this many seconds beyond the slowest expected round trip
+#: is sent again (messages lost on a link are not retransmitted by the links themselves).
+REQUEST_RETRY_MARGIN_S = 5.0
+MAX_REQUESTS = 10
 
 
 @dataclass(frozen=True)
@@ -120,64 +133,76 @@ class Decisions:
     rejected_messages: dict[str, int]
 
 
-class _Messenger:
-    """Signs decision messages, carries them over the scenario's links and records them.
+class _Exchange:
+    """The decision messages of one arrangement: signed, carried over the scenario's links,
+    checked by each node's receiver and recorded in its ledger, all in time order.
 
-    Every node records what it signs and what it accepts in its own ledger (when a directory is
-    given), so each partner can later prove what it decided and what it was told.
+    A small discrete-event loop: ``at(t, action)`` schedules an action (sending a message);
+    ``run()`` takes the next scheduled action or the next delivery, whichever comes first, and
+    hands each *accepted* message to ``on_message(node, message, t)``. Nothing a node does
+    depends on a message its receiver rejected.
     """
 
     def __init__(self, scenario, keys, rng, ledger_dir: str | Path | None):
         self.centre = centre_name(scenario)
-        nodes = (*(p.name for p in scenario.partners), self.centre)
-        self.ring = KeyRing.from_private(keys)
-        self.signers = {name: Signer(name, keys[name]) for name in nodes}
+        self.nodes = (*(p.name for p in scenario.partners), self.centre)
+        ring = KeyRing.from_private(keys)
+        self.signers = {name: Signer(name, keys[name]) for name in self.nodes}
         self.network = network_of(scenario, rng)
         self.ledgers: dict[str, Ledger] = {}
         if ledger_dir is not None:
             Path(ledger_dir).mkdir(parents=True, exist_ok=True)
-            for name in nodes:
-                self.ledgers[name] = Ledger(Path(ledger_dir) / f"{name}.ledger", name, self.ring)
+            for name in self.nodes:
+                self.ledgers[name] = Ledger(
+                    Path(ledger_dir) / f"{name}.ledger", name, ring, signer=self.signers[name]
+                )
         self.receivers = {
-            name: Receiver(name, self.ring, max_age_s=3600.0, ledger=self.ledgers.get(name))
-            for name in nodes
+            name: Receiver(name, ring, max_age_s=3600.0, ledger=self.ledgers.get(name))
+            for name in self.nodes
         }
-        # Ledgers need entries in time order: decisions are made in bursts, so every signed or
-        # received message is queued and written in time order at the end.
-        self._pending: list[tuple[float, int, str, object, bytes | None]] = []
-        self._order = 0
+        self.on_message: Callable[[str, SignedMessage, float], None] = lambda *_: None
+        self._queue: list[tuple[float, int, Callable[[float], None]]] = []
+        self._order = itertools.count()
 
     def linked(self, a: str, b: str) -> bool:
         return (a, b) in self.network.links
 
-    def send(self, sender: str, body, t: float, to: Sequence[str]) -> dict[str, float]:
-        """Sign ``body`` at ``t``, record it with the sender, send it to each of ``to`` and
-        return the arrival time at each destination that received it."""
-        message = self.signers[sender].sign(body, float(t))
-        self._queue(t, sender, message, None)
-        arrivals: dict[str, float] = {}
-        for destination in to:
-            if not self.linked(sender, destination):
-                continue
-            self.network.send(sender, destination, message.wire, float(t))
-            for delivery in self.network.deliver(destination, np.inf):
-                self._queue(delivery.t_arrival, destination, None, delivery.data)
-                if delivery.data == message.wire:
-                    # The first copy counts; a replayed copy is rejected by the receiver.
-                    arrivals.setdefault(destination, delivery.t_arrival)
-        return arrivals
+    def at(self, t: float, action: Callable[[float], None]) -> None:
+        heapq.heappush(self._queue, (float(t), next(self._order), action))
 
-    def _queue(self, t: float, node: str, own, data: bytes | None) -> None:
-        self._order += 1
-        self._pending.append((float(t), self._order, node, own, data))
+    def send(self, sender: str, body, t: float, to) -> None:
+        """Sign ``body`` at ``t``, record it in the sender's ledger and send it to ``to``."""
+        message = self.signers[sender].sign(body, float(t))
+        self.receivers[sender].record_own(message, float(t))
+        for destination in to:
+            if self.linked(sender, destination):
+                self.network.send(sender, destination, message.wire, float(t))
+
+    def run(self) -> None:
+        while True:
+            t_action = self._queue[0][0] if self._queue else np.inf
+            node, t_delivery = self._next_delivery()
+            if not np.isfinite(min(t_action, t_delivery)):
+                return
+            if t_action <= t_delivery:
+                t, _, action = heapq.heappop(self._queue)
+                action(t)
+                continue
+            for delivery in self.network.deliver(node, t_delivery):
+                message = self.receivers[node].receive(delivery.data, delivery.t_arrival)
+                if message is not None:
+                    self.on_message(node, message, delivery.t_arrival)
+
+    def _next_delivery(self) -> tuple[str, float]:
+        best, t_best = "", np.inf
+        for node in self.nodes:
+            t = self.network.next_arrival(node)
+            if t is not None and t < t_best:
+                best, t_best = node, t
+        return best, t_best
 
     def finish(self) -> dict[str, int]:
-        """Receive and record everything in time order; return rejections by reason."""
-        for t, _, node, own, data in sorted(self._pending, key=lambda row: row[:2]):
-            if own is not None:
-                self.receivers[node].record_own(own, t)
-            else:
-                self.receivers[node].receive(data, t)
+        """Close the ledgers; rejections by reason over every node."""
         for ledger in self.ledgers.values():
             ledger.close()
         rejected: dict[str, int] = {}
@@ -185,6 +210,10 @@ class _Messenger:
             for reason, count in receiver.rejections.items():
                 rejected[reason] = rejected.get(reason, 0) + count
         return rejected
+
+    def max_delay_s(self) -> float:
+        """The longest a message can take on any link."""
+        return max((link.max_delay_s for link in self.network.links.values()), default=0.0)
 
 
 def decide_and_engage(
@@ -196,111 +225,109 @@ def decide_and_engage(
     rng: np.random.Generator,
     keys: Mapping,
     ledger_dir: str | Path | None = None,
+    kill_draws: FloatArray | None = None,
 ) -> Decisions:
     """Steps 1-4 of the module docstring for one arrangement. ``geometry`` is
-    ``intercept_geometry_of(truth, units)``, shared by every arrangement of a scenario."""
+    ``intercept_geometry_of(truth, units)``, shared by every arrangement of a scenario;
+    ``kill_draws (n, K)`` the replication's kill draws, shared by every arrangement."""
     truth = picture.truth
     n = truth.n
     partners = picture.partners
     shared = rules.shares_picture and picture.fused is not None
-    firm = {p: picture.firm_track_time(p, shared) for p in partners}
-    events: list[Event] = []
-    for k in range(n):
-        events.append(Event(float(truth.launch_time[k]), "launch", None, k, truth.raid[k]))
-    messenger = _Messenger(scenario, keys, rng, ledger_dir)
-    centre = messenger.centre
-    leaves = drop_out_times(scenario)
-
+    events = [
+        Event(float(truth.launch_time[k]), "launch", None, k, truth.raid[k]) for k in range(n)
+    ]
+    exchange = _Exchange(scenario, keys, rng, ledger_dir)
     if units is None:
-        rejected = messenger.finish()
         outcomes = _outcomes(picture, shared, None, None, n)
-        return Decisions(tuple(outcomes), tuple(events), {p: 0 for p in partners}, rejected)
-
-    m = units.units.m
-    unit_partner = np.asarray(units.partner, dtype=object)
-    geometry = _constrained(geometry, rules, units, truth)
-    # Best case: every unit may launch as soon as its partner (or the centre) holds a firm track.
-    base = np.stack([np.nan_to_num(firm[p], nan=np.inf) for p in units.partner], axis=1)
-    if rules.kind == "joint":
-        centre_firm = (
-            np.nan_to_num(picture.fused.first_firm_track_s, nan=np.inf) if shared else None
+        return Decisions(
+            tuple(outcomes), tuple(events), dict.fromkeys(partners, 0), exchange.finish()
         )
-        base = np.repeat(centre_firm[:, None], m, axis=1) if centre_firm is not None else base
-    solution = geometry.earliest_all(base)
 
-    # Who may engage what (sectoral: inside its sector, already in the geometry).
+    # 1. Plan: the earliest launch the arrangement could allow, and who may engage what.
+    geometry = _constrained(geometry, rules, units, truth)
+    firm = {p: picture.firm_track_time(p, shared) for p in partners}
+    if rules.kind == "joint":
+        t_request = picture.fused.first_firm_track_s if shared else np.full(n, np.nan)
+        nominal = _nominal_vote_delay(rules, exchange, partners)
+        decided = np.nan_to_num(t_request, nan=np.inf) + nominal
+        plan = np.repeat(decided[:, None], units.units.m, axis=1)
+    else:
+        plan = np.stack([np.nan_to_num(firm[p], nan=np.inf) for p in units.partner], axis=1)
+    plan = plan + rules.decision_latency_s
     allowed = engagement_mask(
         rules if rules.kind != "sectoral" else Rules(rules.name, "joint"),
         units.partner,
         truth.aimpoint_partner,
     )
+    planned = geometry.earliest_all(plan)
+    feasible = planned.feasible
 
-    # When each unit may launch.
-    earliest = np.full((n, m), np.inf)
+    # 2. Assign.
+    pk = np.broadcast_to(engagement_pk(units.units.sspk, units.units.salvo), plan.shape)
+    assignment = assign_weapons(pk, allowed & feasible, default_capacity(units.units))
+    pairs = list(zip(assignment.threat_idx.tolist(), assignment.unit_idx.tolist(), strict=True))
+
+    # 3. Decide through the exchange.
+    earliest = np.full(plan.shape, np.inf)
     if rules.kind == "joint":
-        earliest = _joint_orders(
-            rules, picture, solution, allowed, units, messenger, leaves, events, base[:, 0]
-        )
+        _joint_votes(
+            rules, exchange, pairs, t_request, planned, allowed, units, truth, events, earliest,
+            scenario,
+        )  # fmt: skip
     else:
-        for k in range(n):
-            for p in sorted(set(units.partner)):
-                cols = np.flatnonzero(unit_partner == p)
-                ok = allowed[k, cols] & solution.feasible[k, cols]
-                if not np.any(ok) or not np.isfinite(base[k, cols[0]]):
-                    continue
-                t_order = float(base[k, cols[0]])
-                order = Order(
-                    order_id=f"{rules.name}-{p}-{k}",
-                    request_id=f"national-{p}-{k}",
-                    fire_unit=f"{p}:any",
-                    track_id=k,
-                    t=t_order,
-                    fire=True,
-                    shots=int(units.units.salvo[cols].max()),
-                )
-                messenger.send(p, order, t_order, [centre] if shared else [])
-                events.append(Event(t_order, "order", p, k, "national decision"))
-                earliest[k, cols] = t_order + rules.decision_latency_s
+        for k, j in pairs:
+            p = units.partner[j]
+            t_order = float(firm[p][k])
+            order = Order(
+                order_id=f"{rules.name}-{k}-{j}",
+                request_id=f"{p}-national-{k}",
+                fire_unit=units.units.name[j],
+                track_id=k,
+                t=t_order,
+                fire=True,
+                shots=int(units.units.salvo[j]),
+            )
+            to = [exchange.centre] if shared else []
+            exchange.at(t_order, lambda t, p=p, order=order, to=to: exchange.send(p, order, t, to))
+            events.append(Event(t_order, "order", p, k, f"national: {units.units.name[j]}"))
+            earliest[k, j] = t_order + rules.decision_latency_s
+    exchange.run()
 
-    # Assign and fire.
-    solution = geometry.earliest_all(earliest)
-    pk = np.broadcast_to(engagement_pk(units.units.sspk, units.units.salvo), (n, m))
-    assignment = assign_weapons(pk, allowed & solution.feasible, default_capacity(units.units))
+    # 4. Fire, on the orders given (a joint order may name another unit than planned).
+    threat_idx, unit_idx = np.nonzero(np.isfinite(earliest))
     outcome = execute_engagements(
-        geometry,
-        assignment.threat_idx,
-        assignment.unit_idx,
-        earliest[assignment.threat_idx, assignment.unit_idx],
-        rng,
+        geometry, threat_idx, unit_idx, earliest[threat_idx, unit_idx], rng, kill_draws=kill_draws
     )
     shots = outcome.shots
     for s in range(shots.threat_idx.shape[0]):
         k, j = int(shots.threat_idx[s]), int(shots.unit_idx[s])
         p = units.partner[j]
-        events.append(Event(float(shots.t_launch[s]), "shot", p, k, units.units.name[j]))
         result = "killed" if shots.hit[s] else "missed"
+        events.append(Event(float(shots.t_launch[s]), "shot", p, k, units.units.name[j]))
         events.append(
             Event(
                 float(shots.t_intercept[s]), "intercept", p, k, f"{units.units.name[j]}: {result}"
             )
         )
         assessment = KillAssessment(
-            order_id=f"{rules.name}-{p}-{k}",
+            order_id=f"{rules.name}-{k}-{j}",
             track_id=k,
             t=float(shots.t_intercept[s] + units.units.kill_assessment_delay_s[j]),
             outcome=result,
         )
-        messenger.send(p, assessment, assessment.t, [centre] if shared else [])
+        to = [exchange.centre] if shared else []
+        exchange.at(assessment.t, lambda t, p=p, a=assessment, to=to: exchange.send(p, a, t, to))
+    exchange.run()
     for k in range(n):
         if not outcome.killed[k]:
             events.append(Event(float(truth.impact_time[k]), "leak", None, k, truth.aimpoint[k]))
-    rejected = messenger.finish()
-    shots_by_partner = {p: 0 for p in partners}
+    shots_by_partner = dict.fromkeys(partners, 0)
     for j, count in enumerate(outcome.shots_by_unit):
         shots_by_partner[units.partner[j]] += int(count)
     outcomes = _outcomes(picture, shared, units, outcome, n)
     events.sort(key=lambda e: (e.t_s, e.kind))
-    return Decisions(tuple(outcomes), tuple(events), shots_by_partner, rejected)
+    return Decisions(tuple(outcomes), tuple(events), shots_by_partner, exchange.finish())
 
 
 def intercept_geometry_of(truth, units: FireUnitSet | None) -> InterceptGeometry | None:
@@ -328,82 +355,146 @@ def _constrained(
     return dataclasses.replace(geometry, ok=geometry.ok & in_sector)
 
 
-def _joint_orders(
+def _nominal_vote_delay(rules: Rules, exchange: _Exchange, partners) -> float:
+    """Planning figure for a joint decision: request out, votes back (the rule's deciding vote),
+    order out, each leg at the links' nominal latency."""
+    latency = {
+        p: max(
+            (link.latency_s for (a, b), link in exchange.network.links.items() if p in (a, b)),
+            default=np.inf,
+        )
+        for p in partners
+    }
+    arrivals = {p: 2 * latency[p] + rules.vote_latency_s.get(p, 0.0) for p in partners}
+    # The plan does not anticipate how partners will vote: it assumes they all say yes.
+    hopeful = dataclasses.replace(rules, veto=frozenset())
+    decided = order_time(hopeful, 0.0, list(partners), arrivals)
+    return decided + max(latency.values(), default=0.0)
+
+
+def _joint_votes(
     rules: Rules,
-    picture: Picture,
-    best_case,
+    exchange: _Exchange,
+    pairs: list[tuple[int, int]],
+    t_request: FloatArray,
+    planned,
     allowed,
     units: FireUnitSet,
-    messenger: _Messenger,
-    leaves: Mapping[str, float],
+    truth,
     events: list[Event],
-    t_request: FloatArray,
-) -> FloatArray:
-    """Requests, votes and orders through the exchange; the earliest launch per pair."""
-    n, m = allowed.shape
-    centre = messenger.centre
-    earliest = np.full((n, m), np.inf)
-    owners = sorted(set(units.partner))
-    for k in range(n):
-        feasible = best_case.feasible[k] & allowed[k]
-        if not np.isfinite(t_request[k]) or not np.any(feasible):
-            continue
-        t_req = float(t_request[k])
-        j_best = int(np.nanargmin(np.where(feasible, best_case.t_intercept[k], np.inf)))
-        voters = [p for p in picture.partners if leaves.get(p, np.inf) > t_req]
-        request = EngagementRequest(
-            request_id=f"{rules.name}-{k}",
+    earliest: FloatArray,
+    scenario,
+) -> None:
+    """Requests, votes and orders for the assigned pairs; fills ``earliest`` from the orders
+    that reach the fire units' partners (step 3 of the module docstring)."""
+    centre = exchange.centre
+    leaves = drop_out_times(scenario)
+    partners = [p.name for p in scenario.partners]
+    retry_s = (
+        2 * exchange.max_delay_s() + max(rules.vote_latency_s.values(), default=0.0)
+    ) + REQUEST_RETRY_MARGIN_S
+    requests: dict[str, tuple[int, int]] = {}
+    votes: dict[str, dict[str, str]] = {}
+    decided: dict[str, str] = {}
+
+    def still_in(t: float) -> list[str]:
+        return [p for p in partners if leaves.get(p, np.inf) > t]
+
+    def send_request(request_id: str, attempt: int, t: float) -> None:
+        k, j = requests[request_id]
+        if request_id in decided or t >= truth.impact_time[k] or attempt >= MAX_REQUESTS:
+            return
+        body = EngagementRequest(
+            request_id=request_id,
             requester=centre,
-            fire_unit=units.units.name[j_best],
+            fire_unit=units.units.name[j],
             track_id=k,
-            t=t_req,
-            t_intercept=float(best_case.t_intercept[k, j_best]),
+            t=float(t),
+            t_intercept=float(planned.t_intercept[k, j]),
             r_intercept_eci=earth.ecef_to_eci(
-                best_case.r_intercept_ecef[k, j_best],
-                best_case.t_intercept[k, j_best],
-                picture.truth.trajectories.model,
+                planned.r_intercept_ecef[k, j], planned.t_intercept[k, j], truth.trajectories.model
             ),
-            shots=int(units.units.salvo[j_best]),
+            shots=int(units.units.salvo[j]),
         )
-        events.append(Event(t_req, "request", None, k, f"{rules.name}: {units.units.name[j_best]}"))
-        reached = messenger.send(centre, request, t_req, voters)
-        arrivals: dict[str, float] = {}
-        departed: set[str] = set()
-        for p in voters:
-            if p not in reached:
-                continue
-            t_vote = reached[p] + rules.vote_latency_s.get(p, 0.0)
-            if t_vote >= leaves.get(p, np.inf):
-                departed.add(p)  # it left before it could vote: it no longer has a vote
-                continue
-            choice = vote(rules, p)
-            back = messenger.send(p, Vote(request.request_id, p, choice, t_vote), t_vote, [centre])
-            events.append(Event(t_vote, "vote", p, k, choice))
-            if centre in back:
-                arrivals[p] = back[centre]
-        # A vote that never arrived counts as not cast: give it an infinite arrival time.
-        voters = [p for p in voters if p not in departed]
-        votes_in = {p: arrivals.get(p, np.inf) for p in voters}
-        t_order = order_time(rules, t_req, voters, votes_in)
-        if not np.isfinite(t_order):
-            events.append(Event(t_req, "no-order", None, k, f"{rules.vote_rule}: no decision"))
-            continue
+        exchange.send(centre, body, t, still_in(t))
+        events.append(Event(t, "request", None, k, f"{units.units.name[j]} (#{attempt + 1})"))
+        exchange.at(t + retry_s, lambda t2: send_request(request_id, attempt + 1, t2))
+
+    def decide(request_id: str, t: float) -> None:
+        if request_id in decided:
+            return
+        outcome = tally(rules, votes.setdefault(request_id, {}), still_in(t))
+        if outcome == "wait":
+            return
+        decided[request_id] = outcome
+        k, j = requests[request_id]
+        if outcome == "refuse":
+            events.append(Event(t, "no-order", None, k, f"{rules.vote_rule}: refused"))
+            return
+        owner = units.partner[j]
+        if leaves.get(owner, np.inf) <= t:
+            # The assigned unit's partner has left: the centre orders the best unit still
+            # available to it (the earliest planned intercept), if any.
+            j = _replacement(k, planned, allowed, units, still_in(t))
+            if j is None:
+                events.append(Event(t, "no-order", owner, k, "the unit's partner has left"))
+                return
+            owner = units.partner[j]
+            requests[request_id] = (k, j)
         order = Order(
-            order_id=f"{rules.name}-{k}",
-            request_id=request.request_id,
-            fire_unit=units.units.name[j_best],
+            order_id=f"{rules.name}-{k}-{j}",
+            request_id=request_id,
+            fire_unit=units.units.name[j],
             track_id=k,
-            t=float(t_order),
+            t=float(t),
             fire=True,
-            shots=int(units.units.salvo[j_best]),
+            shots=int(units.units.salvo[j]),
         )
-        events.append(Event(float(t_order), "order", None, k, f"joint {rules.vote_rule}"))
-        to = [p for p in owners if leaves.get(p, np.inf) > t_order]
-        arrived = messenger.send(centre, order, float(t_order), to)
-        for p, t_arrival in arrived.items():
-            cols = np.flatnonzero(np.asarray(units.partner, dtype=object) == p)
-            earliest[k, cols] = t_arrival + rules.decision_latency_s
-    return earliest
+        exchange.send(centre, order, t, [owner])
+        events.append(Event(t, "order", None, k, f"joint {rules.vote_rule}: {units.units.name[j]}"))
+
+    def on_message(node: str, message: SignedMessage, t: float) -> None:
+        body = message.body
+        if node != centre and message.kind == "engagement_request":
+            if body.request_id not in requests:
+                return
+            t_vote = t + rules.vote_latency_s.get(node, 0.0)
+            if t_vote >= leaves.get(node, np.inf):
+                return  # it leaves before it could vote
+            choice = vote(rules, node)
+            k = requests[body.request_id][0]
+            ballot = Vote(body.request_id, node, choice, float(t_vote))
+            exchange.at(t_vote, lambda t2: exchange.send(node, ballot, t2, [centre]))
+            events.append(Event(t_vote, "vote", node, k, choice))
+        elif node == centre and message.kind == "vote":
+            if body.request_id in requests and body.voter == message.sender:
+                votes.setdefault(body.request_id, {})[body.voter] = body.choice
+                decide(body.request_id, t)
+        elif node != centre and message.kind == "order":
+            if body.request_id in requests and message.sender == centre:
+                k, j = requests[body.request_id]
+                if units.partner[j] == node and not np.isfinite(earliest[k, j]):
+                    earliest[k, j] = t + rules.decision_latency_s
+
+    exchange.on_message = on_message
+    for k, j in pairs:
+        if not np.isfinite(t_request[k]):
+            continue
+        request_id = f"{rules.name}-{k}-{j}"
+        requests[request_id] = (k, j)
+        exchange.at(float(t_request[k]), lambda t, rid=request_id: send_request(rid, 0, t))
+
+
+def _replacement(k: int, planned, allowed, units: FireUnitSet, partners) -> int | None:
+    """The unit of a partner in ``partners`` with the earliest planned intercept of threat k."""
+    candidates = [
+        j
+        for j in range(units.units.m)
+        if units.partner[j] in partners and allowed[k, j] and planned.feasible[k, j]
+    ]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda j: planned.t_intercept[k, j])
 
 
 def _outcomes(picture: Picture, shared: bool, units, outcome, n: int) -> list[ThreatOutcome]:

@@ -397,7 +397,7 @@ def exchange_and_fuse(
     ledgers: dict[str, Ledger] = {}
     for name, path in (ledger_paths or {}).items():
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        ledgers[name] = Ledger(Path(path), name, ring)
+        ledgers[name] = Ledger(Path(path), name, ring, signer=signers[name])
     receivers = {
         name: Receiver(name, ring, max_age_s=settings.max_message_age_s, ledger=ledgers.get(name))
         for name in nodes
