@@ -8,6 +8,7 @@ import pytest
 from jointbmd.arrangements import (
     Rules,
     engagement_mask,
+    inside_polygon,
     launch_permission_time,
     order_time,
     tally,
@@ -106,3 +107,11 @@ def test_tally_agrees_with_order_time_once_every_vote_is_in():
             votes = {p: ("veto" if p in veto else "yes") for p in PARTNERS}
             decided = tally(rules, votes, PARTNERS)
             assert (decided == "order") == np.isfinite(order_time(rules, 0.0, PARTNERS))
+
+
+def test_inside_polygon_even_odd_rule_on_a_concave_sector():
+    # An L-shaped sector (lat, lon): the notch at lat 45-50, lon 25-30 is outside.
+    l_shape = np.array([[40, 20], [50, 20], [50, 25], [45, 25], [45, 30], [40, 30]], float)
+    lat = np.array([42.0, 47.0, 47.0, 42.0, 55.0, np.nan])
+    lon = np.array([22.0, 22.0, 27.0, 28.0, 22.0, 22.0])
+    assert inside_polygon(lat, lon, l_shape).tolist() == [True, True, False, True, False, False]

@@ -38,7 +38,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from matplotlib.path import Path as _PolygonPath
 from numpy.typing import NDArray
 
 KINDS = ("independent", "data-exchange", "sectoral", "joint")
@@ -87,15 +86,20 @@ class Rules:
                 polygon = scenario.sector_polygon(spec, partner.name)
                 if polygon is not None:
                     sectors[partner.name] = np.asarray([[v[0], v[1]] for v in polygon], dtype=float)
+        joint: dict = {}
+        if spec.kind == "joint":
+            joint = {
+                "vote_rule": spec.vote_rule,
+                "vote_latency_s": dict(spec.vote_latency_s),
+                "abstain": frozenset(spec.abstain),
+                "veto": frozenset(spec.veto),
+            }
         return cls(
             name=spec.name,
             kind=spec.kind,
             decision_latency_s=float(spec.decision_latency_s),
-            vote_rule=getattr(spec, "vote_rule", "consensus"),
-            vote_latency_s=dict(getattr(spec, "vote_latency_s", {}) or {}),
-            abstain=frozenset(getattr(spec, "abstain", ()) or ()),
-            veto=frozenset(getattr(spec, "veto", ()) or ()),
             sectors=sectors,
+            **joint,
         )
 
 
@@ -104,17 +108,35 @@ def sector_owner(
 ) -> NDArray[np.object_]:
     """The partner whose sector holds each ground point (``None`` outside every sector).
 
-    Sector polygons are vertices in [lat_deg, lon_deg]; a point on two sectors goes to the first
-    partner listed. Longitude wrap-around is not handled: European sectors do not cross 180°.
+    Sector polygons are vertices in [lat_deg, lon_deg] joined by straight lines on the lat/lon
+    plate (rhumb-like edges, not great circles: sectors are drawn on maps). A point on two
+    sectors goes to the first partner listed; NaN points belong to none. Longitude wrap-around is
+    not handled: European sectors do not cross 180°.
     """
     lat = np.asarray(lat_deg, float)
     lon = np.asarray(lon_deg, float)
     owner = np.full(lat.shape, None, dtype=object)
-    points = np.stack([lon.ravel(), lat.ravel()], axis=-1)
     for partner, polygon in rules.sectors.items():
-        inside = _PolygonPath(polygon[:, ::-1]).contains_points(points).reshape(lat.shape)
+        inside = inside_polygon(lat, lon, polygon)
         owner[(owner == None) & inside] = partner  # noqa: E711 (elementwise on object array)
     return owner
+
+
+def inside_polygon(
+    lat_deg: NDArray[np.float64], lon_deg: NDArray[np.float64], polygon: NDArray[np.float64]
+) -> NDArray[np.bool_]:
+    """Whether each point lies inside the polygon ``(k, 2)`` of [lat_deg, lon_deg] vertices:
+    the even-odd rule, counting the polygon edges a ray towards +longitude crosses."""
+    lat = np.asarray(lat_deg, float)
+    lon = np.asarray(lon_deg, float)
+    inside = np.zeros(np.broadcast(lat, lon).shape, dtype=bool)
+    vertices = np.asarray(polygon, float)
+    for (lat1, lon1), (lat2, lon2) in zip(vertices, np.roll(vertices, -1, axis=0), strict=True):
+        straddles = (lat1 > lat) != (lat2 > lat)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            lon_cross = lon1 + (lat - lat1) * (lon2 - lon1) / (lat2 - lat1)
+        inside ^= straddles & (lon < lon_cross)
+    return inside
 
 
 def engagement_mask(
