@@ -713,3 +713,20 @@ def test_show_output_is_a_loadable_file(tmp_path, capsys):
     _, out, _ = run_cli(["scenario", "show", "lisbon2010"], capsys)
     path = write(tmp_path, "mine.yaml", out)
     assert load_scenario(path) == load_scenario("lisbon2010")
+
+
+def test_a_union_field_reports_the_member_that_matches_the_input(tmp_path):
+    text = GOOD.replace(
+        "sectors: territory", "sectors: {NATO: [[40, 20], [50, 20]], Russia: [[40, 40], [50, 40]]}"
+    )
+    with pytest.raises(UserError) as error:
+        load_scenario(write(tmp_path, "sectors.yaml", text))
+    assert error.value.field.endswith("sectors.NATO")
+    assert "at least 3" in error.value.reason and "literal" not in error.value.one_line()
+
+
+def test_a_number_yaml_reads_as_text_gets_a_hint(tmp_path):
+    text = GOOD.replace("burnout_speed_mps: 3000", "burnout_speed_mps: 3e3", 1)
+    with pytest.raises(UserError) as error:
+        load_scenario(write(tmp_path, "exponent.yaml", text))
+    assert "expected a number" in error.value.reason and "3000.0" in error.value.reason

@@ -356,6 +356,20 @@ def _clean_loc(loc: tuple[Any, ...], data: Any) -> list[Any]:
     return out
 
 
+def _ends_in_member_tag(loc: list[Any], data: Any) -> bool:
+    """Whether the last part of a cleaned location is a union-member tag (``literal[...]``,
+    ``dict[...]``) under a mapping that has no such key."""
+    if not loc or not isinstance(loc[-1], str) or "[" not in loc[-1]:
+        return False
+    here = data
+    for part in loc[:-1]:
+        try:
+            here = here[part]
+        except (KeyError, IndexError, TypeError):
+            return False
+    return isinstance(here, dict) and loc[-1] not in here
+
+
 def _models_in(annotation: Any) -> list[type[BaseModel]]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
@@ -425,7 +439,16 @@ def _reason(error: dict[str, Any], loc: list[Any], data: Any) -> str:
             "string_type": "text",
             "bool_type": "true or false",
         }[kind]
-        return f"expected {wanted}, got {_type_name(value)}"
+        hint = ""
+        if kind in ("float_type", "int_type") and isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                pass
+            else:
+                # YAML 1.1 reads 1e12 (no dot, no sign) as text.
+                hint = f"; write {number!r} (YAML needs a dot and a signed exponent, as in 1.0e+12)"
+        return f"expected {wanted}, got {_type_name(value)}{hint}"
     if kind == "literal_error":
         return f"{message.replace('Input should be', 'must be')}, got {_type_name(value)}"
     message = message.replace("Input should be", "must be")
@@ -440,14 +463,19 @@ def _from_validation_error(
     found = []
     for order, item in enumerate(error.errors()):
         loc = _clean_loc(tuple(item.get("loc", ())), data)
+        # A union member that does not match the input's kind at all (a mapping given where one
+        # member wants a word) ends in pydantic's member tag: report the member that does match.
+        wrong_member = _ends_in_member_tag(loc, data)
+        if wrong_member:
+            loc = loc[:-1]
         line = line_of(node, loc)
         # A renamed key shows up as "unknown key" plus "missing key": report the unknown one.
         missing = item.get("type") == "missing"
-        found.append((missing, line if line is not None else 10**9, order, loc, item))
-    found.sort(key=lambda f: f[:3])
-    _, line, _, loc, item = found[0]
+        found.append((wrong_member, missing, line if line is not None else 10**9, order, loc, item))
+    found.sort(key=lambda f: f[:4])
+    _, _, line, _, loc, item = found[0]
     # A union reports once per member; count distinct places for "and N more".
-    others = len({tuple(f[3]) for f in found}) - 1
+    others = len({tuple(f[4]) for f in found}) - 1
     reason = _reason(item, loc, data)
     if others > 0:
         reason += f" [and {others} more problem{'s' if others > 1 else ''}]"
