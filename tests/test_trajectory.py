@@ -465,3 +465,107 @@ def test_missile_spec_errors():
     with pytest.raises(ValueError):
         ThreatMissile.from_spec("x", stages=[], payload_mass_kg=1,
                                 reentry_vehicle=dict(ballistic_coefficient_kg_m2=1000))  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# The batched integrator: density table, steps at the density kinks, batching
+# ---------------------------------------------------------------------------------------------
+
+# U.S. Standard Atmosphere 1976, Table 4: geometric heights (m) of the layer bases from 11 km
+# geopotential up, where the temperature gradient (and so the density's slope) jumps; 86 km,
+# where the exponential model takes over; the band bases of Vallado's exponential model (4th ed.
+# Table 8-4) up to the drag ceiling, where the density jumps.
+USSA_LAYER_BASES_M = [11019.1, 20063.1, 32161.9, 47350.1, 51412.5, 71802.0, 86000.0]
+BAND_BASES_M = [1e3 * h for h in (90, 100, 110, 120, 130, 140, 150, 180, 200, 250, 300, 350,
+                                  400, 450, 500, 600)]  # fmt: skip
+
+
+def test_density_table_is_the_1976_atmosphere_and_knows_its_kinks():
+    from jointbmd.trajectory.propagate import DENSITY_KINKS_M, DRAG_CEILING_M, air_density
+
+    kinks = np.array(USSA_LAYER_BASES_M + BAND_BASES_M)
+    # Every kink of the model is known to the integrator, to within one 10 m cell ...
+    assert len(DENSITY_KINKS_M) == len(kinks)
+    assert np.max(np.abs(np.sort(DENSITY_KINKS_M) - kinks)) < 10.0
+    # ... and between them the table is the model to better than 1e-6.
+    h = np.random.default_rng(5).uniform(-1000.0, DRAG_CEILING_M - 20.0, 200_000)
+    h = h[np.min(np.abs(h[:, None] - kinks[None, :]), axis=1) > 20.0]
+    rel = air_density(h) / earth.atmosphere_density(h) - 1.0
+    assert np.max(np.abs(rel)) < 1e-6
+    assert air_density(np.array([DRAG_CEILING_M + 1.0, 2e6])).tolist() == [0.0, 0.0]
+
+
+def _scipy_impact_restarted_at_kinks(x0, beta):
+    """Impact by DOP853 on the exact 1976 atmosphere, restarted at every density kink so that
+    each segment is smooth (the reference a careful scipy user would build)."""
+    kinks = np.array(USSA_LAYER_BASES_M + BAND_BASES_M)
+
+    def rhs(_, y):
+        return np.concatenate([y[3:], _acceleration_for_scipy(y[:3], y[3:], beta)])
+
+    def height(y):
+        return surface_height(y[None, :3], "full")[0]
+
+    t, y = 0.0, np.asarray(x0, float)
+    for _ in range(200):
+        h0 = height(y)
+        below = kinks[kinks < h0 - 1e-3]
+        above = kinks[kinks > h0 + 1e-3]
+        events = [lambda _, yy: height(yy)]
+        if below.size:
+            events.append(lambda _, yy, z=below[-1]: height(yy) - z)
+        if above.size:
+            events.append(lambda _, yy, z=above[0]: height(yy) - z)
+        for ev in events:
+            ev.terminal = True
+        events[0].direction = -1
+        sol = solve_ivp(rhs, (t, t + 4000.0), y, method="DOP853", rtol=1e-12, atol=1e-7,
+                        events=events)  # fmt: skip
+        if sol.t_events[0].size:
+            return sol.t_events[0][0], sol.y_events[0][0]
+        hit = next(i for i in range(1, len(events)) if sol.t_events[i].size)
+        t, y = sol.t_events[hit][0], sol.y_events[hit][0]
+    raise AssertionError("no impact")
+
+
+def test_re_entry_through_the_layers_matches_a_reference_restarted_at_each_kink():
+    # Fast, long flights of light and heavy RVs down through every layer of the atmosphere
+    # (stepping across the kinks, these landed 1.4-2.4 m off).
+    x0 = burnout_state_eci(D([42.0, -31.1, -19.8, -26.3]), D([-53.8, -149.1, -65.1, 167.7]),
+                           [50e3, 86e3, 51e3, 68e3], [6776.0, 6905.0, 5912.0, 6055.0],
+                           D([30.3, 33.5, 38.2, 27.5]), D([285.4, 130.0, 144.5, 195.5]),
+                           0.0, "full")  # fmt: skip
+    beta = np.array([13759.0, 2054.0, 19411.0, 5821.0])
+    traj = propagate(x0, 0.0, "full", ballistic_coefficient=beta, dense=False)
+    for i in range(4):
+        t_ref, y_ref = _scipy_impact_restarted_at_kinks(x0[i], beta[i])
+        # Centimetres (the integrator stepped across the kinks before: metres).
+        assert np.linalg.norm(traj.impact_state_eci[i, :3] - y_ref[:3]) < 0.2
+        assert traj.impact_time[i] == pytest.approx(t_ref, abs=1e-4)
+
+
+def test_batched_propagation_equals_one_by_one_and_leaves_its_input_alone():
+    rng = np.random.default_rng(11)
+    n = 12
+    x0 = burnout_state_eci(np.arcsin(rng.uniform(-0.9, 0.9, n)), rng.uniform(-np.pi, np.pi, n),
+                           rng.uniform(50e3, 150e3, n), rng.uniform(2000.0, 7000.0, n),
+                           D(rng.uniform(20.0, 50.0, n)), rng.uniform(0.0, 2 * np.pi, n), 0.0,
+                           "full")  # fmt: skip
+    beta = np.exp(rng.uniform(np.log(2000.0), np.log(50000.0), n))
+    beta[3] = np.inf  # one without drag
+    before = x0.copy()
+    batch = propagate(x0, 0.0, "full", ballistic_coefficient=beta, dense=True)
+    assert np.array_equal(x0, before)
+    for i in range(n):
+        one = propagate(x0[i : i + 1], 0.0, "full", ballistic_coefficient=beta[i], dense=True)
+        # Exactly: no trajectory's arithmetic depends on the others flying with it.
+        k = one.node_count[0]
+        assert batch.node_count[i] == k
+        np.testing.assert_array_equal(one.node_r[0, :k], batch.node_r[i, :k])
+        np.testing.assert_array_equal(one.impact_state_eci[0], batch.impact_state_eci[i])
+        assert one.impact_time[0] == batch.impact_time[i]
+        assert one.apogee_time[0] == batch.apogee_time[i]
+    # A single state given as a 1-D array is not written into either.
+    single = x0[0].copy()
+    propagate(single, 0.0, "full", ballistic_coefficient=beta[0], dense=False)
+    assert np.array_equal(single, before[0])

@@ -10,14 +10,23 @@ Equations of motion, in the inertial frame (ECI aligned with ECEF at the epoch):
 
     r'' = g(r) + a_thrust(t) u(t) - ρ(h) |v_rel| v_rel / (2 β),   v_rel = v - ω × r,
 
-with g from ``earth.gravity`` (point mass + J2 for ``full``, point mass for ``ideal``); drag only
-for ``full``, after burnout, with the air co-rotating with the Earth (Vallado 2013, §8.6.2);
-the thrust direction u is the pitch programme of ``BoostProgramme``.
+with g the gravity of ``earth.gravity`` (point mass + J2 for ``full``, point mass for ``ideal``;
+the same formula, evaluated here in one pass with the height and the drag); drag only for
+``full``, after burnout, with the air co-rotating with the Earth (Vallado 2013, §8.6.2) and the
+density of ``earth.atmosphere_density`` from a 10 m table (``air_density``); the thrust
+direction u is the pitch programme of ``BoostProgramme``.
 
 Integrator: Dormand-Prince 5(4) (Dormand & Prince 1980; Hairer, Nørsett & Wanner, *Solving
-ODEs I*, §II.5) with a step size of its own for every trajectory, all trajectories stepping
-together as numpy arrays. Steps end exactly at stage separations and thrust cut-off (the
-acceleration jumps there), so each step is smooth; finished trajectories leave the working set.
+ODEs I*, §II.4-5) with a step size of its own for every trajectory, all trajectories stepping
+together as numpy arrays held component-major, ``(6, m)``, so that every operation runs over
+contiguous rows. Steps end exactly at stage separations and thrust cut-off (the acceleration
+jumps there), and at the heights where the air density has a kink or a jump (the layer
+boundaries of the 1976 atmosphere, the bands of the exponential model above, the drag
+ceiling; the crossing time predicted from the radial motion to second order): each step is
+smooth. A step across such a kink is both inaccurate (it dominated the impact error, metres)
+and often rejected (a third of all steps). Finished trajectories ride along with a zero step
+until a tenth of the working set has finished, then leave it. No trajectory's arithmetic
+depends on the others in the batch: a batch gives exactly the results of one-by-one calls.
 Dense output stores (t, r, v, a) at every step end and interpolates position by the quintic
 Hermite polynomial through both ends (velocity by its derivative). Events are roots of
 functions of the interpolant: impact where the height above the surface along the geocentric
@@ -51,21 +60,58 @@ _E = np.array([71 / 57600, 0.0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 52
 # Above this height the drag of any re-entry vehicle is below 1e-8 m/s² and is skipped.
 DRAG_CEILING_M = 600e3
 
-# The air density of ``earth.atmosphere_density`` tabulated every 10 m up to the drag ceiling
-# and interpolated linearly in log: within 1e-4 of the model (the worst at the steps between
-# the exponential bands above 86 km), several times faster.
-_DENSITY_H = np.arange(-5000.0, DRAG_CEILING_M + 20.0, 10.0)
-_LOG_DENSITY = np.log(earth.atmosphere_density(_DENSITY_H))
+# The air density of ``earth.atmosphere_density`` tabulated every 10 m from -5 km up to the drag
+# ceiling and interpolated linearly: within 4e-7 of the model where it is smooth (the cell width
+# is a thousandth of a scale height), no exp at run time. Above the ceiling the density is 0.
+DENSITY_TABLE_H0_M = -5000.0
+DENSITY_TABLE_STEP_M = 10.0
+_DENSITY_NODES = earth.atmosphere_density(
+    np.arange(DENSITY_TABLE_H0_M, DRAG_CEILING_M + 0.5 * DENSITY_TABLE_STEP_M, DENSITY_TABLE_STEP_M)
+)
+# Cell i covers [H0 + 10 i, H0 + 10 (i + 1)); a last cell of zeros catches everything above.
+DENSITY_TABLE_VALUE = np.append(_DENSITY_NODES[:-1], 0.0)
+DENSITY_TABLE_DIFF = np.append(np.diff(_DENSITY_NODES), 0.0)
 
 
-_DENSITY_SLOPE = np.diff(_LOG_DENSITY) / 10.0
+def _density_kinks() -> FloatArray:
+    """Heights (m) where the tabulated density is not smooth: the layer boundaries of the 1976
+    atmosphere (kinks), the junction at 86 km and the bases of the exponential bands above
+    (jumps), the drag ceiling. Found as the table nodes where log-density bends by more than
+    1e-6 per cell (smooth stretches bend by less than 4e-7), neighbours merged."""
+    bend = np.abs(np.diff(np.log(_DENSITY_NODES), 2))
+    heights = DENSITY_TABLE_H0_M + DENSITY_TABLE_STEP_M * (1 + np.nonzero(bend > 1e-6)[0])
+    heights = np.append(heights, DRAG_CEILING_M)
+    groups = np.split(heights, np.nonzero(np.diff(heights) > 2.5 * DENSITY_TABLE_STEP_M)[0] + 1)
+    return np.array([g.mean() for g in groups])
+
+
+DENSITY_KINKS_M = _density_kinks()
+# The next kink below the bottom and above the top of every table cell (±inf if none): a
+# lookup instead of a binary search per body.
+_CELL_BOTTOM = DENSITY_TABLE_H0_M + DENSITY_TABLE_STEP_M * np.arange(len(DENSITY_TABLE_VALUE))
+_KINK_BELOW = np.concatenate([[-np.inf], DENSITY_KINKS_M])[
+    np.searchsorted(DENSITY_KINKS_M, _CELL_BOTTOM, side="right")
+]
+_KINK_ABOVE = np.concatenate([DENSITY_KINKS_M, [np.inf]])[
+    np.searchsorted(DENSITY_KINKS_M, _CELL_BOTTOM + DENSITY_TABLE_STEP_M, side="left")
+]
+_KINK_ABOVE[-1] = np.inf  # the last cell holds everything above the ceiling
+# A kink closer than this to the start of a step is left inside the step (crossed at its very
+# beginning, where it costs nothing), so that a step never ends just short of one.
+_KINK_MARGIN_M = 50.0
 
 
 def air_density(alt_m: FloatArray) -> FloatArray:
-    """``earth.atmosphere_density`` (kg/m³) below the drag ceiling, from the log-linear table."""
-    x = np.clip(np.asarray(alt_m, float), _DENSITY_H[0], _DENSITY_H[-2])
-    i = ((x - _DENSITY_H[0]) * 0.1).astype(np.intp)
-    return np.exp(_LOG_DENSITY[i] + _DENSITY_SLOPE[i] * (x - _DENSITY_H[i]))
+    """``earth.atmosphere_density`` (kg/m³) below the drag ceiling (0 above), from the table."""
+    x = np.asarray(alt_m, float) - DENSITY_TABLE_H0_M
+    x *= 1.0 / DENSITY_TABLE_STEP_M
+    x = np.maximum(x, 0.0)  # below the table: its first value (as deep as anything goes)
+    i = x.astype(np.intp)
+    x -= i
+    rho = np.take(DENSITY_TABLE_DIFF, i, mode="clip")
+    rho *= x
+    rho += np.take(DENSITY_TABLE_VALUE, i, mode="clip")
+    return rho
 
 
 DEFAULT_RTOL = 1e-10
@@ -168,9 +214,32 @@ def _stage_index(stage_end: FloatArray, tau: FloatArray) -> FloatArray:
 # --------------------------------------------------------------------------------------------
 
 
+def _dot(a: FloatArray, b: FloatArray) -> FloatArray:
+    """Σ_i a[i] b[i] over the leading axis of (k, m) arrays, summed in order. (einsum sums in
+    order too, except for a single column, m = 1, which it adds pairwise: the result of a
+    trajectory must not depend on how many others fly with it.)"""
+    if a.shape[-1] > 1:
+        return np.einsum("im,im->m", a, b)
+    out = a[0] * b[0]
+    for i in range(1, a.shape[0]):
+        out = out + a[i] * b[i]
+    return out
+
+
+# Constants of the fused right-hand side.
+_J2_COEF = 1.5 * earth.J2 * earth.WGS84_A**2
+_INV_A2 = 1.0 / earth.WGS84_A**2
+_INV_B2_MINUS_A2 = 1.0 / earth.WGS84_B**2 - 1.0 / earth.WGS84_A**2
+_NORMAL_Z = earth.WGS84_A**2 / earth.WGS84_B**2
+
+
 @dataclass
 class _Forces:
-    """Everything the right-hand side needs for the trajectories in the working set."""
+    """Everything the right-hand side needs for the trajectories in the working set.
+
+    States are held component-major, ``y (6, m)``: each component is a contiguous row, so the
+    arithmetic below runs over contiguous memory and needs no stacking.
+    """
 
     model: str
     gravity_model: str
@@ -180,6 +249,11 @@ class _Forces:
     # per-step piece (fixed during a step): thrust on?, stage index
     thrusting: FloatArray = field(default=None)  # type: ignore[assignment]
     stage: FloatArray = field(default=None)  # type: ignore[assignment]
+    drag_coef: FloatArray = field(default=None)  # type: ignore[assignment]  # 1/(2β), 0 in boost
+
+    def __post_init__(self) -> None:
+        if self.drag_coef is None:
+            self.drag_coef = self.inv_2beta
 
     def take(self, keep: FloatArray) -> _Forces:
         return _Forces(
@@ -190,6 +264,7 @@ class _Forces:
             None if self.boost is None else self.boost.take(keep),
             None if self.thrusting is None else self.thrusting[keep],
             None if self.stage is None else self.stage[keep],
+            self.drag_coef[keep],
         )
 
     def set_piece(self, tau: FloatArray) -> None:
@@ -200,6 +275,8 @@ class _Forces:
         self.stage = np.minimum(
             _stage_index(self.boost.stage_end, tau), self.boost.stage_end.shape[1] - 1
         )
+        # Drag acts after burnout only.
+        self.drag_coef = np.where(self.thrusting, 0.0, self.inv_2beta)
 
     def next_boundary(self, tau: FloatArray) -> FloatArray:
         """Next time since launch where the acceleration has a kink or jump (inf if none)."""
@@ -211,34 +288,57 @@ class _Forces:
         nxt = np.where(tau < b.vertical_rise, np.minimum(nxt, b.vertical_rise), nxt)
         return np.where(self.thrusting, nxt, np.inf)
 
-    def acceleration(self, tau: FloatArray, r: FloatArray, v: FloatArray) -> FloatArray:
-        acc = earth.gravity(r, self.gravity_model)
+    def acceleration(self, tau: FloatArray, y: FloatArray, out: FloatArray) -> FloatArray:
+        """Write the acceleration (3, m) at states ``y (6, m)`` into ``out``; return the height
+        above the surface (m,) (``surface_height``), which the impact event reuses.
+
+        One pass: r² serves gravity, the height and (through it) the air density.
+        """
+        x, yy, z = y[0], y[1], y[2]
+        r2 = _dot(y[:3], y[:3])
+        inv_r2 = 1.0 / r2
+        rn = np.sqrt(r2)
+        f = inv_r2 / rn
+        f *= -earth.MU  # -μ / r³
+        if self.model == "full":
+            z2 = z * z
+            # q = (x² + y²)/a² + z²/b², the ellipsoid's quadratic form.
+            q = r2 * _INV_A2
+            q += _INV_B2_MINUS_A2 * z2
+            height = rn / np.sqrt(q)
+            np.subtract(rn, height, out=height)
+        else:
+            height = rn - earth.R_IDEAL
+        if self.gravity_model == "full":
+            # fxy = f (1 + j (1 - 5 z²/r²)), fz = fxy + 2 f j, j = 3/2 J2 a² / r².
+            j = inv_r2 * _J2_COEF
+            u = z2 * inv_r2
+            u *= -5.0
+            u += 1.0
+            u *= j
+            u += 1.0
+            u *= f  # fxy
+            np.multiply(y[:2], u, out=out[:2])
+            j *= f
+            j *= 2.0
+            j += u  # fz
+            np.multiply(z, j, out=out[2])
+        else:
+            np.multiply(y[:3], f, out=out)
         if self.drag:
-            h = surface_height(r, self.model)
-            low = (h < DRAG_CEILING_M) & (self.inv_2beta > 0.0)
-            if self.thrusting is not None:
-                low &= ~self.thrusting
-            n_low = int(np.count_nonzero(low))
-            if 2 * n_low > len(low):
-                # Most bodies are in the air: compute for all, no gather/scatter.
-                v_rel = v.copy()
-                v_rel[:, 0] += earth.OMEGA * r[:, 1]
-                v_rel[:, 1] -= earth.OMEGA * r[:, 0]
-                speed = np.sqrt(np.einsum("ij,ij->i", v_rel, v_rel))
-                coef = np.where(low, air_density(h) * speed * self.inv_2beta, 0.0)
-                acc -= coef[:, None] * v_rel
-            elif n_low:
-                idx = np.nonzero(low)[0]
-                rr = r[idx]
-                v_rel = v[idx]
-                v_rel[:, 0] += earth.OMEGA * rr[:, 1]
-                v_rel[:, 1] -= earth.OMEGA * rr[:, 0]
-                speed = np.sqrt(np.einsum("ij,ij->i", v_rel, v_rel))
-                acc[idx] -= (air_density(h[idx]) * speed * self.inv_2beta[idx])[:, None] * v_rel
-        if self.boost is not None and np.any(self.thrusting):
+            v_rel = y[3:].copy()
+            v_rel[0] += earth.OMEGA * yy
+            v_rel[1] -= earth.OMEGA * x
+            speed = _dot(v_rel, v_rel)
+            np.sqrt(speed, out=speed)
+            speed *= air_density(height)
+            speed *= self.drag_coef
+            v_rel *= speed
+            out -= v_rel
+        if self.boost is not None and self.thrusting.any():
             idx = np.nonzero(self.thrusting)[0]
-            acc[idx] += self._thrust(idx, tau[idx], r[idx])
-        return acc
+            out[:, idx] += self._thrust(idx, tau[idx], y[:3, idx].T).T
+        return height
 
     def _thrust(self, idx: FloatArray, tau: FloatArray, r: FloatArray) -> FloatArray:
         b = self.boost
@@ -311,7 +411,9 @@ def _event_root(
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Root of func(r, v) (positive at the start of the step, not at its end) in each step.
 
-    Illinois regula falsi on the Hermite interpolant; returns (tau, r, v) at the root.
+    Illinois regula falsi on the Hermite interpolant; returns (tau, r, v) at the root. Each root
+    stops on its own (bracket below 1e-9 s or |func| below 1e-7), so that it does not depend on
+    the other roots of the batch.
     """
     h = step["tau1"] - step["tau0"]
     args = (h, step["r0"], step["v0"], step["a0"], step["r1"], step["v1"], step["a1"])
@@ -321,20 +423,25 @@ def _event_root(
     g_hi = np.minimum(func(step["r1"], step["v1"]), 0.0)
     side = np.zeros(h.shape, int)
     s = lo.copy()
+    done = np.zeros(h.shape, bool)
     for _ in range(iterations):
         with np.errstate(divide="ignore", invalid="ignore"):
-            s = np.where(g_lo - g_hi > 0, lo + (hi - lo) * g_lo / (g_lo - g_hi), 0.5 * (lo + hi))
-        s = np.clip(s, lo, hi)
+            s_new = np.where(
+                g_lo - g_hi > 0, lo + (hi - lo) * g_lo / (g_lo - g_hi), 0.5 * (lo + hi)
+            )
+        s = np.where(done, s, np.clip(s_new, lo, hi))
         r, v = hermite(*args, s)
         g = func(r, v)
         up = g > 0
-        lo = np.where(up, s, lo)
-        hi = np.where(up, hi, s)
+        move = ~done
+        lo = np.where(move & up, s, lo)
+        hi = np.where(move & ~up, s, hi)
         # Illinois: halve the stale end's value when the same end is kept twice.
-        g_hi = np.where(up, np.where(side == 1, 0.5 * g_hi, g_hi), g)
-        g_lo = np.where(up, g, np.where(side == -1, 0.5 * g_lo, g_lo))
-        side = np.where(up, 1, -1)
-        if np.all((hi - lo) * h < 1e-9) or np.all(np.abs(g) < 1e-7):
+        g_hi = np.where(move, np.where(up, np.where(side == 1, 0.5 * g_hi, g_hi), g), g_hi)
+        g_lo = np.where(move, np.where(up, g, np.where(side == -1, 0.5 * g_lo, g_lo)), g_lo)
+        side = np.where(move, np.where(up, 1, -1), side)
+        done |= ((hi - lo) * h < 1e-9) | (np.abs(g) < 1e-7)
+        if done.all():
             break
     r, v = hermite(*args, s)
     return step["tau0"] + s * h, r, v
@@ -369,6 +476,7 @@ class Trajectories:
     node_a_minus: FloatArray | None = None  # acceleration at the node, end of the step before
     node_a_plus: FloatArray | None = None  # acceleration at the node, start of the step after
     node_count: FloatArray | None = None  # (n,)
+    rejected_steps: FloatArray | None = None  # (n,) steps tried and rejected
 
     @property
     def n(self) -> int:
@@ -468,6 +576,56 @@ class Trajectories:
 # The integrator
 # --------------------------------------------------------------------------------------------
 
+# Compact the working set once this fraction of it has finished (the finished ones ride along
+# with a zero step until then: cheaper than gathering every array at every step).
+_COMPACT_FRACTION = 0.1
+
+
+def _rising(y: FloatArray, model: str) -> FloatArray:
+    """Sign of the vertical speed (up · v, up not normalised) of states ``y (6, m)``."""
+    g = y[0] * y[3]
+    g += y[1] * y[4]
+    g += (_NORMAL_Z if model == "full" else 1.0) * y[2] * y[5]
+    return g
+
+
+def _cap_at_kinks(
+    y: FloatArray, acc: FloatArray, height: FloatArray, h: FloatArray, feels_drag: FloatArray
+) -> FloatArray:
+    """Shorten the steps ``h (m,)`` (in place) of the bodies in the air that would cross the
+    next density kink (``DENSITY_KINKS_M``) so that they end on it; return which were shortened.
+
+    The crossing time comes from the radial motion to second order: ṙ = r·v/|r|,
+    r̈ = (r·a + |v|² - ṙ²)/|r|, solved for r(t) - r(0) = kink - height.
+    """
+    r = np.sqrt(_dot(y[:3], y[:3]))
+    r_dot = _dot(y[:3], y[3:])
+    r_dot /= r
+    r_ddot = _dot(y[:3], acc)
+    r_ddot += _dot(y[3:], y[3:])
+    r_ddot -= r_dot * r_dot
+    r_ddot /= r
+    # The next kink in the direction of motion, at least the margin away.
+    x = np.copysign(_KINK_MARGIN_M, r_dot)
+    x += height
+    x -= DENSITY_TABLE_H0_M
+    x *= 1.0 / DENSITY_TABLE_STEP_M
+    np.maximum(x, 0.0, out=x)
+    cell = x.astype(np.intp)
+    rise = np.where(
+        r_dot < 0.0,
+        np.take(_KINK_BELOW, cell, mode="clip"),
+        np.take(_KINK_ABOVE, cell, mode="clip"),
+    )
+    rise -= height
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        # Root of r̈/2 t² + ṙ t - rise = 0 in the direction of motion (stable form).
+        disc = r_dot * r_dot + 2.0 * r_ddot * rise
+        t = 2.0 * rise / (r_dot + np.copysign(np.sqrt(np.maximum(disc, 0.0)), r_dot))
+        capped = (disc > 0.0) & (t > 0.0) & (t < h) & feels_drag
+    np.copyto(h, t, where=capped)
+    return capped
+
 
 def propagate(
     x0_eci: FloatArray,
@@ -521,23 +679,31 @@ def propagate(
         boost=boost,
     )
 
-    # Working set (compacted as trajectories finish).
+    # Working set, component-major: y (6, m), stage derivatives k (7, 6, m). Finished
+    # trajectories are marked inactive and leave when enough of them have gathered.
     ids = np.arange(n)
     tau = np.zeros(n)
-    r = x0[:, :3].copy()
-    v = x0[:, 3:].copy()
+    y = x0.T.copy()  # (a copy: never write into the caller's array)
+    k = np.empty((7, 6, n))
+    y_stage = np.empty((6, n))
     forces.set_piece(tau)
-    acc = forces.acceleration(tau, r, v)
-    h = np.where(boost is not None, 1.0, 10.0) * np.ones(n)
-    g_apo = np.einsum("ij,ij->i", surface_normal(r, model), v)
-    scale_r = np.array([1.0, 1.0, 1.0])
-    atol = np.concatenate([atol_m * scale_r, 0.01 * atol_m * scale_r])
+    k[0, :3] = y[3:]
+    height = forces.acceleration(tau, y, k[0, 3:])
+    acc0 = k[0, 3:].copy()
+    h = np.full(n, 10.0 if boost is None else 1.0)
+    just_rejected = np.zeros(n, bool)
+    g_apo = _rising(y, model)
+    atol = np.repeat([atol_m, 0.01 * atol_m], 3)[:, None]
+    active = np.ones(n, bool)
+    n_active = n
+    apogee_seen_ws = np.zeros(n, bool)
 
     # Outputs.
     burnout_tau = np.zeros(n) if boost is None else np.full(n, np.nan)
     burnout_state = x0.copy() if boost is None else np.full((n, 6), np.nan)
     nan6 = np.full((n, 6), np.nan)
     steps = np.zeros(n, int)
+    rejected = np.zeros(n, int)
     event_steps = {
         key: {name: np.full((n, 3), np.nan) for name in ("r0", "v0", "a0", "r1", "v1", "a1")}
         for key in ("apogee", "impact")
@@ -548,124 +714,171 @@ def propagate(
     apogee_seen = np.zeros(n, bool)
     impacted = np.zeros(n, bool)
 
-    cap = 64 if dense else 0
-    if dense:
-        node_tau = np.zeros((n, cap))
-        node_r = np.zeros((n, cap, 3))
-        node_v = np.zeros((n, cap, 3))
-        node_am = np.zeros((n, cap, 3))
-        node_ap = np.zeros((n, cap, 3))
-        node_r[:, 0], node_v[:, 0], node_am[:, 0], node_ap[:, 0] = r, v, acc, acc
+    # Dense output: the accepted nodes of every step, gathered into (n, K, ...) at the end.
+    node_chunks: list[tuple] = []
+    any_crossed = False
     count = np.ones(n, int)
 
-    def store_event(key: str, sel, tau_a, ra, va, aa, tau_b, rb, vb, ab) -> None:
+    def store_event(key, sel, tau_a, ya, aa, tau_b, yb, ab) -> None:
         dest = ids[sel]
         ev = event_steps[key]
-        ev["tau0"][dest], ev["r0"][dest], ev["v0"][dest], ev["a0"][dest] = (
-            tau_a[sel],
-            ra[sel],
-            va[sel],
-            aa[sel],
-        )
-        ev["tau1"][dest], ev["r1"][dest], ev["v1"][dest], ev["a1"][dest] = (
-            tau_b[sel],
-            rb[sel],
-            vb[sel],
-            ab[sel],
-        )
+        ev["tau0"][dest], ev["tau1"][dest] = tau_a[sel], tau_b[sel]
+        ev["r0"][dest], ev["v0"][dest], ev["a0"][dest] = ya[:3, sel].T, ya[3:, sel].T, aa[:, sel].T
+        ev["r1"][dest], ev["v1"][dest], ev["a1"][dest] = yb[:3, sel].T, yb[3:, sel].T, ab[:, sel].T
 
     guard = 0
-    while ids.size:
+    while n_active:
         guard += 1
         if guard > 200_000:
             raise RuntimeError("trajectory propagation did not finish")
-        boundary = forces.next_boundary(tau)
-        limit = np.minimum(boundary, max_flight)
-        h = np.minimum(h, max_step_s)
-        to_limit = h >= limit - tau
-        h = np.where(to_limit, limit - tau, h)
-        hh = h[:, None]
-
         m = ids.size
-        y = np.concatenate([r, v], -1)
-        k = np.empty((7, m, 6))
-        k[0, :, :3], k[0, :, 3:] = v, acc
-        for stage in range(1, 7):
-            row = _A_ROWS[stage]
-            yi = y + hh * np.einsum("j,jmk->mk", row, k[:stage])
-            tau_i = tau + _C[stage] * h
-            acc_i = forces.acceleration(tau_i, yi[:, :3], yi[:, 3:])
-            k[stage, :, :3], k[stage, :, 3:] = yi[:, 3:], acc_i
-        y_new = yi  # stage 7 state is the 5th-order solution (FSAL)
-        err = hh * np.einsum("j,jmk->mk", _E, k)
-        sc = atol + rtol * np.maximum(np.abs(y), np.abs(y_new))
-        err_norm = np.sqrt(np.mean((err / sc) ** 2, axis=1))
-        ok = err_norm <= 1.0
-        factor = np.clip(0.9 * np.where(err_norm > 0, err_norm, 1e-10) ** -0.2, 0.2, 5.0)
-        h_next = h * np.where(ok, factor, np.minimum(factor, 0.9))
+        if boost is None:
+            boundary = None
+            limit = max_flight
+        else:
+            boundary = forces.next_boundary(tau)
+            limit = np.minimum(boundary, max_flight)
+        np.minimum(h, max_step_s, out=h)
+        remaining = limit - tau
+        to_limit = h >= remaining
+        np.copyto(h, remaining, where=to_limit)
+        if forces.drag:
+            # End the step where the height reaches the next kink of the air density (the
+            # steps of the 1976 atmosphere's layers, the bands above), as the steps end at
+            # stage separations: a step across one is inaccurate and often rejected.
+            h_free = h.copy()
+            capped = _cap_at_kinks(y, k[0, 3:], height, h, forces.drag_coef > 0.0)
+            to_limit &= ~capped
 
-        if np.any(ok):
-            tau_new = np.where(to_limit, limit, tau + h)
-            r_new, v_new, acc_new = y_new[:, :3], y_new[:, 3:], acc_i
+        # Dormand-Prince stages: y_s = y + h Σ_j a_sj k_j (one matrix-vector product each).
+        k_flat = k.reshape(7, 6 * m)
+        y_flat = y_stage.reshape(6 * m)
+        for s in range(1, 7):
+            np.einsum("j,jx->x", _A_ROWS[s], k_flat[:s], out=y_flat)
+            y_stage *= h
+            y_stage += y
+            tau_s = tau if boost is None else tau + _C[s] * h
+            k[s, :3] = y_stage[3:]
+            height_new = forces.acceleration(tau_s, y_stage, k[s, 3:])
+        y_new = y_stage  # the last stage is the 5th-order solution (FSAL)
+
+        # Error estimate: RMS over the six components of h Σ_j e_j k_j / (atol + rtol |y|).
+        err = np.einsum("j,jx->x", _E, k_flat).reshape(6, m)
+        err *= h
+        scale = np.abs(y)
+        np.maximum(scale, np.abs(y_new), out=scale)
+        scale *= rtol
+        scale += atol
+        err /= scale
+        err_norm = _dot(err, err)
+        err_norm *= 1.0 / 6.0
+        np.sqrt(err_norm, out=err_norm)
+        ok = err_norm <= 1.0
+        if n_active < m:
+            ok &= active
+        np.maximum(err_norm, 1e-10, out=err_norm)
+        factor = np.clip(0.9 * err_norm**-0.2, 0.2, 5.0)
+        # No growth right after a rejection (Hairer, Nørsett & Wanner, §II.4).
+        np.minimum(factor, 1.0, out=factor, where=just_rejected)
+        h_next = h * factor
+        if forces.drag:
+            # After a step cut short at a kink, carry on with the step the controller wanted.
+            np.maximum(h_next, h_free, out=h_next, where=capped & ok)
+        just_rejected = ~ok
+
+        n_ok = int(np.count_nonzero(ok))
+        steps[ids] += ok
+        rejected[ids] += active & ~ok
+        done = None
+        if n_ok:
+            all_ok = n_ok == m
+            tau_new = tau + h
+            np.copyto(tau_new, limit, where=to_limit)
             # Event functions at the new node.
-            height_new = surface_height(r_new, model)
-            g_apo_new = np.einsum("ij,ij->i", surface_normal(r_new, model), v_new)
-            apo = ok & ~apogee_seen[ids] & (g_apo > 0) & (g_apo_new <= 0)
+            g_apo_new = _rising(y_new, model)
+            apo = ok & ~apogee_seen_ws & (g_apo > 0) & (g_apo_new <= 0)
             hit = ok & (height_new < 0.0)
-            if np.any(apo):
-                store_event("apogee", apo, tau, r, v, acc, tau_new, r_new, v_new, acc_new)
+            if apo.any():
+                store_event("apogee", apo, tau, y, k[0, 3:], tau_new, y_new, k[6, 3:])
                 apogee_seen[ids[apo]] = True
-            if np.any(hit):
-                store_event("impact", hit, tau, r, v, acc, tau_new, r_new, v_new, acc_new)
+                apogee_seen_ws |= apo
+            if hit.any():
+                store_event("impact", hit, tau, y, k[0, 3:], tau_new, y_new, k[6, 3:])
                 impacted[ids[hit]] = True
-            # Accept.
-            tau = np.where(ok, tau_new, tau)
-            r = np.where(ok[:, None], r_new, r)
-            v = np.where(ok[:, None], v_new, v)
-            acc_minus = np.where(ok[:, None], acc_new, acc)
-            g_apo = np.where(ok, g_apo_new, g_apo)
-            steps[ids[ok]] += 1
+            # Accept: the new node's acceleration is the last stage's (FSAL).
+            if all_ok:
+                tau = tau_new
+                y, y_stage = y_stage, y
+                g_apo = g_apo_new
+                height = height_new
+                k[0] = k[6]
+            else:
+                np.copyto(tau, tau_new, where=ok)
+                np.copyto(y, y_new, where=ok)
+                np.copyto(g_apo, g_apo_new, where=ok)
+                np.copyto(height, height_new, where=ok)
+                np.copyto(k[0], k[6], where=ok)
+            acc_minus = k[6, 3:]
             # A boundary reached: new piece, recompute the acceleration from the right.
-            crossed = ok & to_limit & (limit == boundary)
-            acc = acc_minus
-            if np.any(crossed):
-                if boost is not None:
+            if boundary is not None:
+                crossed = ok & to_limit & (limit == boundary)
+                if crossed.any():
                     was_thrusting = forces.thrusting.copy()
                     forces.set_piece(tau)
                     cut = crossed & was_thrusting & ~forces.thrusting
-                    if np.any(cut):
+                    if cut.any():
                         burnout_tau[ids[cut]] = tau[cut]
-                        burnout_state[ids[cut]] = np.concatenate([r[cut], v[cut]], -1)
-                acc = forces.acceleration(tau, r, v)
-                acc = np.where(crossed[:, None], acc, acc_minus)
+                        burnout_state[ids[cut]] = y[:, cut].T
+                    acc_plus = np.empty((3, m))
+                    forces.acceleration(tau, y, acc_plus)
+                    np.copyto(k[0, 3:], acc_plus, where=crossed)
             if dense:
-                sel = np.nonzero(ok)[0]
+                sel = slice(None) if all_ok else np.nonzero(ok)[0]
                 dest = ids[sel]
-                slot = count[dest]
-                if slot.max() >= cap:
-                    grow = cap
-                    node_tau = np.concatenate([node_tau, np.zeros((n, grow))], 1)
-                    node_r, node_v, node_am, node_ap = (
-                        np.concatenate([arr, np.zeros((n, grow, 3))], 1)
-                        for arr in (node_r, node_v, node_am, node_ap)
+                a_plus = None
+                if boundary is not None and crossed.any():
+                    any_crossed = True
+                    a_plus = k[0][3:, sel].copy()
+                node_chunks.append(
+                    (
+                        dest,
+                        count[dest],
+                        tau[sel].copy(),
+                        y[:, sel].copy(),
+                        acc_minus[:, sel].copy(),
+                        a_plus,
                     )
-                    cap += grow
-                node_tau[dest, slot] = tau[sel]
-                node_r[dest, slot] = r[sel]
-                node_v[dest, slot] = v[sel]
-                node_am[dest, slot] = acc_minus[sel]
-                node_ap[dest, slot] = acc[sel]
-            count[ids[ok]] += 1
-            done = hit | (ok & (tau >= max_flight))
-        else:
-            done = np.zeros(ids.shape, bool)
+                )
+            count[ids] += ok
+            done = hit
+            done |= ok & (tau >= max_flight)
         h = h_next
-        if np.any(done):
-            keep = ~done
-            ids, tau, r, v, acc, h, g_apo, max_flight = (
-                arr[keep] for arr in (ids, tau, r, v, acc, h, g_apo, max_flight)
-            )
-            forces = forces.take(keep)
+        if done is not None and done.any():
+            active &= ~done
+            h[done] = 0.0  # finished: ride along without moving until compaction
+            n_active = int(np.count_nonzero(active))
+            if n_active and m - n_active >= _COMPACT_FRACTION * m:
+                keep = active
+                ids, tau, h, g_apo, max_flight, apogee_seen_ws, height, just_rejected = (
+                    arr[keep]
+                    for arr in (
+                        ids,
+                        tau,
+                        h,
+                        g_apo,
+                        max_flight,
+                        apogee_seen_ws,
+                        height,
+                        just_rejected,
+                    )
+                )
+                y = np.ascontiguousarray(y[:, keep])
+                k0 = k[0][:, keep]
+                k = np.empty((7, 6, n_active))
+                k[0] = k0
+                y_stage = np.empty((6, n_active))
+                forces = forces.take(keep)
+                active = np.ones(n_active, bool)
 
     # Events by root finding on the interpolant.
     apogee_tau = np.full(n, np.nan)
@@ -692,12 +905,27 @@ def propagate(
 
     dense_fields = {}
     if dense:
+        cap = int(count.max())
+        node_tau = np.zeros((n, cap))
+        node_r = np.zeros((n, cap, 3))
+        node_v = np.zeros((n, cap, 3))
+        node_am = np.zeros((n, cap, 3))
+        # Without a boost the acceleration is continuous at every node: one array serves both.
+        node_ap = np.zeros((n, cap, 3)) if any_crossed else node_am
+        node_r[:, 0], node_v[:, 0] = x0[:, :3], x0[:, 3:]
+        node_am[:, 0] = node_ap[:, 0] = acc0.T
+        while node_chunks:
+            dest, slot, tau_c, y_c, am_c, ap_c = node_chunks.pop()
+            node_tau[dest, slot] = tau_c
+            node_r[dest, slot] = y_c[:3].T
+            node_v[dest, slot] = y_c[3:].T
+            node_am[dest, slot] = am_c.T
+            if any_crossed:
+                node_ap[dest, slot] = am_c.T if ap_c is None else ap_c.T
         # Pad each row with its last node so that rows stay sorted for searchsorted.
         last = count - 1
-        cols = np.arange(cap)[None, :]
-        pad = cols > last[:, None]
-        rows = np.arange(n)
-        node_tau = np.where(pad, node_tau[rows, last][:, None], node_tau)
+        pad = np.arange(cap)[None, :] > last[:, None]
+        node_tau = np.where(pad, node_tau[np.arange(n), last][:, None], node_tau)
         dense_fields = dict(
             node_tau=node_tau,
             node_r=node_r,
@@ -716,5 +944,6 @@ def propagate(
         apogee_state_eci=apogee_state,
         impact_state_eci=impact_state,
         steps=steps,
+        rejected_steps=rejected,
         **dense_fields,
     )
