@@ -475,6 +475,27 @@ def test_same_numbers_on_every_executor(tmp_path, dask_cluster, function):
         _same_numbers(store.query(events), timeline, "event timelines", real)
 
 
+@pytest.mark.slow
+def test_local_cluster_runs_lean_and_returns_columnar_rows(tmp_path):
+    """The local cluster's workers get LOCAL_CLUSTER_CONFIG (no statistical profiler, slower
+    housekeeping ticks), and a task comes back as the store's columnar rows, equal to the rows
+    of the same task run in this process."""
+    import dask
+
+    scenario = load_scenario("lisbon2010")
+    runner = camp.Runner(replication=tiny_replication)
+    task = camp.Task(0, 3, ("independent", "sectoral"))
+    with camp.DaskExecutor(workers=1) as executor:
+        seen = executor.client.run(
+            lambda: {key: dask.config.get(key) for key in camp.LOCAL_CLUSTER_CONFIG}
+        )
+        [(got_task, rows)] = list(executor.imap_unordered(runner, [scenario], [task], 8))
+    assert list(seen.values()) == [camp.LOCAL_CLUSTER_CONFIG]
+    _, local = camp.execute_task(runner, scenario, task, 8)
+    assert got_task == task and rows == local
+    assert rows.keys == (("independent", 3), ("sectoral", 3))
+
+
 def test_unreachable_scheduler_is_a_user_error(tmp_path):
     done = _jointbmd(
         "campaign", "lisbon2010", "-r", "1", "--store", str(tmp_path / "s.duckdb"),

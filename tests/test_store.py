@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 
 import duckdb
@@ -10,7 +11,7 @@ import pytest
 
 from jointbmd.errors import UserError
 from jointbmd.outcomes import Event, ReplicationResult, ThreatOutcome
-from jointbmd.store import SCHEMA_VERSION, TABLES, Store
+from jointbmd.store import SCHEMA_VERSION, TABLES, ResultRows, Store, result_rows
 
 
 def _threat(threat_id: int, killed: bool, shots: int = 2) -> ThreatOutcome:
@@ -84,6 +85,48 @@ def test_round_trip_and_derived_columns(tmp_path):
         assert killed == [(True, 180.0), (False, None)]
         record = store.campaign()
         assert record.campaign_id == cid and record.seed == 7 and record.points == ({},)
+
+
+def _all_rows(store: Store) -> dict[str, list[tuple]]:
+    out = {}
+    for table in ("replications", "threat_outcomes", "events"):
+        columns = [
+            row[0]
+            for row in store.query(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+                "ORDER BY ordinal_position",
+                [table],
+            )
+            if row[0] != "finished_at"
+        ]
+        out[table] = store.query(f"SELECT {', '.join(columns)} FROM {table} ORDER BY ALL")
+    return out
+
+
+def test_columnar_rows_from_another_process_store_the_same_rows(tmp_path):
+    """A Dask worker returns ``result_rows(results)`` (pickled across the process boundary);
+    writing those must store exactly what writing the records does, including a replication
+    with no threats and no events, and a threat with the optional intercept point."""
+    located = ThreatOutcome(**{**_threat(0, True).__dict__, "intercept_lat_deg": 41.5,
+                               "intercept_lon_deg": 31.25})  # fmt: skip
+    results = [
+        _result(0),
+        ReplicationResult("joint", 1, (located,), (), {"NATO": 2}, {}),
+        ReplicationResult("joint", 2, (), (), {}, {}),
+    ]
+    rows = pickle.loads(pickle.dumps(result_rows(results)))
+    assert isinstance(rows, ResultRows) and len(rows) == 3
+    assert rows.keys == (("joint", 0), ("joint", 1), ("joint", 2))
+    stored = {}
+    for name, batch in (("records", results), ("rows", rows)):
+        with Store(tmp_path / f"{name}.duckdb") as store:
+            cid = _campaign(store)
+            store.write(cid, 0, batch)
+            stored[name] = _all_rows(store)
+    assert stored["rows"] == stored["records"]
+    assert stored["rows"]["replications"][2][4:9] == (True, 0, 0, 0, "{}")  # no threats: no leak
+    assert stored["rows"]["threat_outcomes"][2][-2:] == (41.5, 31.25)
+    assert len(stored["rows"]["events"]) == 2
 
 
 def test_duplicate_key_rolls_back_the_whole_write(tmp_path):

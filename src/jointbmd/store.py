@@ -1,6 +1,7 @@
 """The results store: an embedded DuckDB file holding campaigns and their replications.
 
-In: ``ReplicationResult`` records (``jointbmd.outcomes``) as the campaign driver receives them.
+In: ``ReplicationResult`` records (``jointbmd.outcomes``), or their columnar ``ResultRows`` as a
+campaign worker builds them.
 Out: the stored rows, the set of replications already done (for resume), the per-group inputs of
 the aggregation, and a Parquet export.
 
@@ -10,8 +11,9 @@ The schema is versioned (``meta.schema_version``) and documented in ``docs/store
   replication index) plus its rows in ``threat_outcomes`` and ``events``, all written in ONE
   transaction. A campaign killed at any instant therefore leaves each replication either wholly
   stored or not at all, and a resumed campaign runs exactly the missing ones.
-- only the process that opened the store writes it (DuckDB locks the file); Dask workers return
-  records to the driver and never touch the file.
+- only the process that opened the store writes it (DuckDB locks the file); Dask workers turn
+  their records into columnar rows (``result_rows`` -> ``ResultRows``, Arrow IPC bytes), return
+  those to the driver and never touch the file. The driver only inserts them.
 - a file that is not a jointbmd store, or a store written by a newer schema, is refused with a
   ``UserError`` and left untouched.
 """
@@ -128,10 +130,24 @@ CREATE TABLE events (
 
 TABLES = ("meta", "campaigns", "sweep_points", "replications", "threat_outcomes", "events")
 
+# Columnar rows of a batch of replications (``ResultRows``), without the columns the driver adds
+# (campaign_id and point in every table, finished_at in replications). Column order = table order.
+_REPLICATION_SCHEMA = pa.schema(
+    [
+        ("arrangement", pa.string()),
+        ("replication", pa.int32()),
+        ("no_leak", pa.bool_()),
+        ("threats", pa.int32()),
+        ("leakers", pa.int32()),
+        ("interceptors_spent", pa.int32()),
+        ("shots_by_partner", pa.string()),
+        ("rejected_messages", pa.string()),
+        ("first_firm_track_delay_mean_s", pa.float64()),
+        ("first_launch_delay_mean_s", pa.float64()),
+    ]
+)
 _THREAT_SCHEMA = pa.schema(
     [
-        ("campaign_id", pa.int32()),
-        ("point", pa.int32()),
         ("arrangement", pa.string()),
         ("replication", pa.int32()),
         ("threat_id", pa.int32()),
@@ -155,8 +171,6 @@ _THREAT_SCHEMA = pa.schema(
 )
 _EVENT_SCHEMA = pa.schema(
     [
-        ("campaign_id", pa.int32()),
-        ("point", pa.int32()),
         ("arrangement", pa.string()),
         ("replication", pa.int32()),
         ("seq", pa.int32()),
@@ -167,6 +181,91 @@ _EVENT_SCHEMA = pa.schema(
         ("detail", pa.string()),
     ]
 )
+
+
+def _ipc(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _from_ipc(data: bytes) -> pa.Table:
+    return pa.ipc.open_stream(data).read_all()
+
+
+@dataclass(frozen=True)
+class ResultRows:
+    """Finished replications as the columnar rows the store inserts, built where they ran.
+
+    ``result_rows`` turns ``ReplicationResult`` records into three Arrow tables (replications,
+    threat outcomes, events) and keeps each as an Arrow IPC stream: a Dask worker builds it and
+    ships three byte strings instead of hundreds of small pickled dataclasses, and the driver only
+    inserts them (``Store.write``). ``keys`` lists the (arrangement, replication) of each row of
+    ``replications``, in order.
+    """
+
+    keys: tuple[tuple[str, int], ...]
+    replications: bytes
+    threats: bytes
+    events: bytes
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def tables(self) -> tuple[pa.Table, pa.Table, pa.Table]:
+        return _from_ipc(self.replications), _from_ipc(self.threats), _from_ipc(self.events)
+
+
+def result_rows(results: Sequence[ReplicationResult]) -> ResultRows:
+    """The columnar rows of some replications (any process; no store needed)."""
+    rep: dict[str, list[Any]] = {name: [] for name in _REPLICATION_SCHEMA.names}
+    threat: dict[str, list[Any]] = {name: [] for name in _THREAT_SCHEMA.names}
+    event: dict[str, list[Any]] = {name: [] for name in _EVENT_SCHEMA.names}
+    threat_fields = [(name, threat[name]) for name in THREAT_FIELDS]
+    optional_fields = [(name, threat[name]) for name in THREAT_OPTIONAL_FIELDS]
+    for result in results:
+        name, index = result.arrangement, result.replication
+        threats = result.threats
+        starts = [t.launch_time_s for t in threats]
+        for column, value in (
+            ("arrangement", name),
+            ("replication", index),
+            ("no_leak", result.no_leak),
+            ("threats", len(threats)),
+            ("leakers", result.leakers),
+            ("interceptors_spent", result.interceptors_spent),
+            ("shots_by_partner", canonical_json(dict(result.shots_by_partner))),
+            ("rejected_messages", canonical_json(dict(result.rejected_messages))),
+            (
+                "first_firm_track_delay_mean_s",
+                _mean_delay(starts, [t.first_firm_track_s for t in threats]),
+            ),
+            ("first_launch_delay_mean_s", _mean_delay(starts, [t.first_launch_s for t in threats])),
+        ):
+            rep[column].append(value)
+        threat["arrangement"] += [name] * len(threats)
+        threat["replication"] += [index] * len(threats)
+        for t in threats:
+            for field, column in threat_fields:
+                column.append(getattr(t, field))
+            for field, column in optional_fields:
+                column.append(getattr(t, field, None))
+        events = result.events
+        event["arrangement"] += [name] * len(events)
+        event["replication"] += [index] * len(events)
+        event["seq"] += range(len(events))
+        event["t_s"] += [e.t_s for e in events]
+        event["kind"] += [e.kind for e in events]
+        event["partner"] += [e.partner for e in events]
+        event["threat_id"] += [e.threat_id for e in events]
+        event["detail"] += [e.detail for e in events]
+    return ResultRows(
+        keys=tuple((r.arrangement, r.replication) for r in results),
+        replications=_ipc(pa.table(rep, schema=_REPLICATION_SCHEMA)),
+        threats=_ipc(pa.table(threat, schema=_THREAT_SCHEMA)),
+        events=_ipc(pa.table(event, schema=_EVENT_SCHEMA)),
+    )
 
 
 @dataclass(frozen=True)
@@ -405,64 +504,34 @@ class Store:
             ).fetchone()[0]
         )
 
-    def write(self, campaign_id: int, point: int, results: Sequence[ReplicationResult]) -> None:
+    def write(
+        self,
+        campaign_id: int,
+        point: int,
+        results: Sequence[ReplicationResult] | ResultRows,
+    ) -> None:
         """Store finished replications of one sweep point, all in one transaction.
 
-        A key already stored raises (``duckdb.ConstraintException``) and nothing of the call is
-        kept: the caller runs only what ``done`` does not list.
+        ``results``: ``ReplicationResult`` records or their ``ResultRows`` (as a Dask worker
+        returns them). A key already stored raises (``duckdb.ConstraintException``) and nothing of
+        the call is kept: the caller runs only what ``done`` does not list.
         """
-        rep_rows: list[list[Any]] = []
-        threat_cols: dict[str, list[Any]] = {name: [] for name in _THREAT_SCHEMA.names}
-        event_cols: dict[str, list[Any]] = {name: [] for name in _EVENT_SCHEMA.names}
-        finished = _now()
-        for result in results:
-            key = (campaign_id, point, result.arrangement, result.replication)
-            threats = result.threats
-            starts = [t.launch_time_s for t in threats]
-            rep_rows.append(
-                [
-                    *key,
-                    result.no_leak,
-                    len(threats),
-                    result.leakers,
-                    result.interceptors_spent,
-                    canonical_json(dict(result.shots_by_partner)),
-                    canonical_json(dict(result.rejected_messages)),
-                    _mean_delay(starts, [t.first_firm_track_s for t in threats]),
-                    _mean_delay(starts, [t.first_launch_s for t in threats]),
-                    finished,
-                ]
-            )
-            for threat in threats:
-                for name, value in zip(
-                    ("campaign_id", "point", "arrangement", "replication"), key, strict=True
-                ):
-                    threat_cols[name].append(value)
-                for name in THREAT_FIELDS:
-                    threat_cols[name].append(getattr(threat, name))
-                for name in THREAT_OPTIONAL_FIELDS:
-                    threat_cols[name].append(getattr(threat, name, None))
-            for seq, event in enumerate(result.events):
-                for name, value in zip(
-                    ("campaign_id", "point", "arrangement", "replication"), key, strict=True
-                ):
-                    event_cols[name].append(value)
-                event_cols["seq"].append(seq)
-                event_cols["t_s"].append(event.t_s)
-                event_cols["kind"].append(event.kind)
-                event_cols["partner"].append(event.partner)
-                event_cols["threat_id"].append(event.threat_id)
-                event_cols["detail"].append(event.detail)
-        threat_table = pa.table(threat_cols, schema=_THREAT_SCHEMA)  # noqa: F841 (used in SQL)
-        event_table = pa.table(event_cols, schema=_EVENT_SCHEMA)  # noqa: F841 (used in SQL)
+        rows = results if isinstance(results, ResultRows) else result_rows(results)
+        if not rows.keys:
+            return
+        # The three tables are read below by DuckDB's replacement scan (by variable name).
+        _rep_rows, _threat_rows, _event_rows = rows.tables()
+        key = [campaign_id, point]
         with self._transaction():
-            self._con.executemany(
-                "INSERT INTO replications VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rep_rows
+            self._con.execute(
+                "INSERT INTO replications SELECT ?, ?, *, ? FROM _rep_rows", [*key, _now()]
             )
-            if threat_table.num_rows:
-                self._con.execute("INSERT INTO threat_outcomes SELECT * FROM threat_table")
-            if event_table.num_rows:
-                self._con.execute("INSERT INTO events SELECT * FROM event_table")
+            if _threat_rows.num_rows:
+                self._con.execute(
+                    "INSERT INTO threat_outcomes SELECT ?, ?, * FROM _threat_rows", key
+                )
+            if _event_rows.num_rows:
+                self._con.execute("INSERT INTO events SELECT ?, ?, * FROM _event_rows", key)
 
     # -- reading --------------------------------------------------------------------------------
 
