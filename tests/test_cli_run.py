@@ -84,3 +84,17 @@ def test_same_seed_same_numbers_in_any_process():
         assert done.returncode == 0, done.stderr
         outputs.append(done.stdout)
     assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_run_json_has_nulls_not_placeholders():
+    done = jointbmd("run", "lisbon2010", "-r", "1", "--arrangement", "independent", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    # lisbon2010's IRBMs at NATO cities are never engaged by NATO alone.
+    unengaged = [t for t in result["threats"] if t["shots"] == 0]
+    assert unengaged and all(t["engaged_by"] is None for t in unengaged)
+    assert all(e["partner"] in (None, "NATO", "Russia") for e in result["timeline_replication_0"])
+    assert all(
+        e["threat_id"] is None or isinstance(e["threat_id"], int)
+        for e in result["timeline_replication_0"]
+    )

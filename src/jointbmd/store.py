@@ -539,6 +539,12 @@ class Store:
         """Run a read query on the store (for reports and tests)."""
         return self._con.execute(sql, list(params)).fetchall()
 
+    def records(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Run a read query and return its rows as dicts of plain Python values (NULL -> None)."""
+        cursor = self._con.execute(sql, list(params))
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
     def columns(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any]:
         """Run a read query and return its columns as numpy arrays (NULL -> NaN in floats)."""
         import numpy as np
@@ -551,7 +557,10 @@ class Store:
                 elif column.dtype.kind in "iub":
                     column = np.ma.filled(column.astype(float), np.nan)
                 else:
-                    column = np.asarray(column.astype(object).filled(None))
+                    # ``filled(None)`` would fill with numpy's default '?': set the NULLs by hand.
+                    data = np.asarray(column.data, dtype=object).copy()
+                    data[np.ma.getmaskarray(column)] = None
+                    column = data
             out[name] = np.asarray(column)
         return out
 

@@ -170,17 +170,11 @@ def run_command(
 
 
 def _rows(results, sql: str, campaign_id: int) -> list[dict[str, Any]]:
-    columns = results.columns(sql, [campaign_id])
-    names = list(columns)
-    count = len(columns[names[0]]) if names else 0
     drop = {"campaign_id", "point"}
     return [
-        {name: _plain(columns[name][i]) for name in names if name not in drop} for i in range(count)
+        {key: value for key, value in row.items() if key not in drop}
+        for row in results.records(sql, [campaign_id])
     ]
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
 
 
 def _rejected_by_arrangement(results, campaign_id: int) -> dict[str, dict[str, int]]:
