@@ -247,3 +247,26 @@ def test_parquet_export(tmp_path):
     threats = pq.read_table(out / "threat_outcomes.parquet")
     assert threats.num_rows == 4
     assert threats.column("killed").to_pylist() == [True, False, True, False]
+
+
+def test_aggregate_reports_what_was_asked_for_not_all_that_is_stored(tmp_path):
+    import json as _json
+    import subprocess as _subprocess
+
+    store = tmp_path / "asked.duckdb"
+
+    def campaign(*args):
+        done = _subprocess.run(
+            ["jointbmd", "campaign", "lisbon2010", "--store", str(store), "--json", *args],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr
+        return _json.loads(done.stdout)["rows"]
+
+    assert {row["replications"] for row in campaign("-r", "2")} == {2}
+    # Asking for fewer (or one arrangement) reports those, though the store holds more.
+    assert {row["replications"] for row in campaign("-r", "1")} == {1}
+    rows = campaign("-r", "1", "--arrangement", "independent")
+    assert [(row["arrangement"], row["replications"]) for row in rows] == [("independent", 1)]

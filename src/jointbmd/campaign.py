@@ -14,12 +14,12 @@ truth and sensor picture (computed once, as they are equal by construction); a p
 function is called once per arrangement. Tasks are ordered replication-major, so a campaign
 stopped part-way has every group at nearly the same count.
 
-Randomness. Every task calls ``run_replication(scenario, arrangement, replication, seed)`` with
-the campaign's master seed; the replication function derives its generator from
-``SeedSequence(seed, spawn_key=(replication,))``. So a replication index sees the same random
-numbers for every arrangement and sweep point (common random numbers: differences between
-arrangements are not drowned in sampling noise), and the numbers do not depend on the executor,
-the worker count or the order in which tasks finish.
+Randomness. Every task runs with the campaign's master seed and its replication index; the
+simulation derives every generator from ``SeedSequence(seed, spawn_key=(replication, stream))``
+(see ``jointbmd.simulation``): sensing, the picture's links and the kill draws are the same for
+every arrangement and sweep point (common random numbers: differences between arrangements are
+not drowned in sampling noise); each arrangement's decision links have a stream of their own.
+The numbers do not depend on the executor, the worker count or the order in which tasks finish.
 
 Resume. A campaign is identified by its key: the hash of the scenario (without its campaign
 section), the seed and the sweep. Running the same command again finds the campaign, asks the
@@ -671,25 +671,40 @@ class GroupAggregate:
         }
 
 
-def aggregate(store: Store, campaign_id: int) -> list[GroupAggregate]:
+def aggregate(
+    store: Store,
+    campaign_id: int,
+    *,
+    replications: int | None = None,
+    arrangements: Sequence[str] | None = None,
+) -> list[GroupAggregate]:
     """The aggregate of every (sweep point, arrangement) group stored for a campaign.
 
+    ``replications``/``arrangements`` restrict it to what a run asked for (the first
+    ``replications`` indices, those arrangements); by default everything stored counts.
     Ordered by point, then by the campaign's arrangement order.
     """
     import json
 
     record = store.campaign(campaign_id)
+    where = "campaign_id = ?"
+    params: list[Any] = [campaign_id]
+    if replications is not None:
+        where += " AND replication < ?"
+        params.append(int(replications))
+    if arrangements is not None:
+        where += f" AND arrangement IN ({', '.join('?' * len(arrangements))})"
+        params.extend(arrangements)
     counts = store.query(
         "SELECT point, arrangement, count(*), sum(no_leak::INTEGER), "
         "sum(leakers::HUGEINT), sum((leakers::HUGEINT) * leakers), "
         "sum(interceptors_spent::HUGEINT), sum((interceptors_spent::HUGEINT) * interceptors_spent) "
-        "FROM replications WHERE campaign_id = ? GROUP BY point, arrangement",
-        [campaign_id],
+        f"FROM replications WHERE {where} GROUP BY point, arrangement",
+        params,
     )
     shots: dict[tuple[int, str], dict[str, int]] = {}
     for point, arrangement, text in store.query(
-        "SELECT point, arrangement, shots_by_partner FROM replications WHERE campaign_id = ?",
-        [campaign_id],
+        f"SELECT point, arrangement, shots_by_partner FROM replications WHERE {where}", params
     ):
         tally = shots.setdefault((point, arrangement), {})
         for partner, value in json.loads(text).items():
@@ -697,8 +712,8 @@ def aggregate(store: Store, campaign_id: int) -> list[GroupAggregate]:
     delays: dict[tuple[int, str], tuple[list[float], list[float]]] = {}
     for point, arrangement, track, launch in store.query(
         "SELECT point, arrangement, first_firm_track_s - launch_time_s, "
-        "first_launch_s - launch_time_s FROM threat_outcomes WHERE campaign_id = ?",
-        [campaign_id],
+        f"first_launch_s - launch_time_s FROM threat_outcomes WHERE {where}",
+        params,
     ):
         tracks, launches = delays.setdefault((point, arrangement), ([], []))
         if track is not None:

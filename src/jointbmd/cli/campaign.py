@@ -153,7 +153,7 @@ def campaign_command(
         loaded = camp.with_campaign(loaded, _load_campaign_file(Path(campaign_file)), campaign_file)
     names = _arrangements(arrangement)
     # Validate everything (flags, sweep) before opening the store or starting workers.
-    camp.plan_campaign(loaded, replications=replications, seed=seed, arrangements=names)
+    plan = camp.plan_campaign(loaded, replications=replications, seed=seed, arrangements=names)
     with Store(store) as results:
         function = (
             camp.resolve_replication_function(replication_function)
@@ -174,7 +174,16 @@ def campaign_command(
             )
         finally:
             executor.close()
-        rows = [row.as_dict() for row in camp.aggregate(results, run.campaign_id)]
+        # What this command asked for, even if the store holds more of the same campaign.
+        rows = [
+            row.as_dict()
+            for row in camp.aggregate(
+                results,
+                run.campaign_id,
+                replications=plan.replications,
+                arrangements=plan.arrangements,
+            )
+        ]
         record = results.campaign(run.campaign_id)
     summary = {
         "campaign_id": run.campaign_id,

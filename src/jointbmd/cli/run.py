@@ -84,7 +84,10 @@ def run_command(
             finally:
                 executor.close()
             rows = {
-                row.arrangement: row.as_dict() for row in camp.aggregate(results, done.campaign_id)
+                row.arrangement: row.as_dict()
+                for row in camp.aggregate(
+                    results, done.campaign_id, replications=replications, arrangements=names
+                )
             }
             rejected = _rejected_by_arrangement(results, done.campaign_id)
             threats = _rows(
