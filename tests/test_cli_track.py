@@ -65,3 +65,28 @@ def test_track_bad_input_is_one_line_and_exit_2(args, where):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and where in lines[0]
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_keys_kept_in_a_directory_sign_the_ledgers_a_verifier_trusts(tmp_path):
+    keys, other = tmp_path / "keys", tmp_path / "other-keys"
+    for directory, ledger in ((keys, "a.ledger"), (keys, "b.ledger"), (other, "c.ledger")):
+        done = jointbmd(
+            "track", "lisbon2010", "--keys", str(directory), "--ledger", str(tmp_path / ledger)
+        )
+        assert done.returncode == 0, done.stderr
+    assert (keys / "NATO.key.pem").exists() and (keys / "DFC.pub.pem").exists()
+    # The second run reused the kept keys: both ledgers verify against them...
+    for ledger in ("a.ledger", "b.ledger"):
+        assert (
+            jointbmd("ledger", "verify", str(tmp_path / ledger), "--keys", str(keys)).returncode
+            == 0
+        )
+    # ...and a ledger signed with other keys does not.
+    assert (
+        jointbmd("ledger", "verify", str(tmp_path / "c.ledger"), "--keys", str(keys)).returncode
+        == 1
+    )
+    (keys / "Russia.key.pem").unlink()
+    done = jointbmd("track", "lisbon2010", "--keys", str(keys))
+    assert done.returncode == 2 and "Russia.key.pem" in done.stderr

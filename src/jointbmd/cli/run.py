@@ -48,6 +48,12 @@ def run_command(
     records: Path | None = typer.Option(
         None, "--records", help="Write every per-threat record and event as JSON lines here."
     ),
+    keys: Path | None = typer.Option(
+        None,
+        "--keys",
+        help="Sign the ledgers with the nodes' keys in this directory (NAME.key.pem); an empty "
+        "or new directory gets fresh keys first.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Run the scenario end to end and compare its arrangements."""
@@ -105,7 +111,11 @@ def run_command(
             if records is not None:
                 _write_records(results, done.campaign_id, records)
     if ledger is not None:
-        run_arrangements(loaded, names, 0, seed, ledger_dir=ledger)
+        from jointbmd.exchange.signing import node_keys
+        from jointbmd.simulation.picture import centre_name
+
+        nodes = [*(p.name for p in loaded.partners), centre_name(loaded)]
+        run_arrangements(loaded, names, 0, seed, ledger_dir=ledger, keys=node_keys(nodes, keys))
     arrangements: dict[str, Any] = {}
     for name in names:
         row = rows[name]

@@ -9,6 +9,7 @@ import numpy as np
 import typer
 
 from ..arrangements import Rules
+from ..exchange.signing import node_keys
 from ..scenario import load_scenario
 from ..simulation import generator
 from ..simulation.picture import build_picture, centre_name
@@ -31,6 +32,13 @@ def track(
     ledger: Annotated[
         Path | None,
         typer.Option(help="write the fusion centre's ledger here (partners' ledgers beside it)"),
+    ] = None,
+    keys: Annotated[
+        Path | None,
+        typer.Option(
+            help="sign with the nodes' keys in this directory (NAME.key.pem); an empty or new "
+            "directory gets fresh keys first (default: fresh keys, not kept)"
+        ),
     ] = None,
     json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
 ) -> None:
@@ -56,6 +64,7 @@ def track(
         generator(seed, 0, 1),
         sharing=sharing,
         ledger_paths=ledger_paths,
+        keys=node_keys([*(p.name for p in loaded.partners), centre_name(loaded)], keys),
     )
     sources = picture.by_source()
     threats = []

@@ -33,6 +33,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from jointbmd.errors import UserError
+
 from .messages import (
     Body,
     Envelope,
@@ -119,6 +121,41 @@ def load_private_key(path: str | Path) -> Ed25519PrivateKey:
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError(f"{path}: not an Ed25519 private key")
     return key
+
+
+def node_keys(names: Iterable[str], directory: str | Path | None) -> dict[str, Ed25519PrivateKey]:
+    """The private keys of a run's nodes: fresh ones (``directory`` None); or those in
+    ``directory`` (``NAME.key.pem``), where a directory without any key file is first filled
+    with fresh keys, so that a run's ledgers can be checked later against ``--keys DIR``.
+    A directory holding some keys but not all, or an unreadable key, is a user error."""
+    names = list(names)
+    if directory is None:
+        return generate_keys(names)
+    directory = Path(directory)
+    where = str(directory)
+    if directory.exists() and not directory.is_dir():
+        raise UserError("is not a directory", file=where, field="--keys")
+    present = [n for n in names if (directory / f"{_check_file_name(n)}.key.pem").exists()]
+    if not present:
+        keys = generate_keys(names)
+        try:
+            save_keys(keys, directory)
+        except OSError as error:
+            raise UserError(
+                f"cannot write keys: {error.strerror}", file=where, field="--keys"
+            ) from None
+        return keys
+    missing = [n for n in names if n not in present]
+    if missing:
+        raise UserError(f"no key file {missing[0]}.key.pem", file=where, field="--keys")
+    keys = {}
+    for name in names:
+        path = directory / f"{name}.key.pem"
+        try:
+            keys[name] = load_private_key(path)
+        except (OSError, ValueError) as error:
+            raise UserError(f"not a usable Ed25519 private key ({error})", file=str(path)) from None
+    return keys
 
 
 def load_public_key(path: str | Path) -> Ed25519PublicKey:

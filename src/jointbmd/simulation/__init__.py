@@ -23,7 +23,7 @@ arrangements are their own.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +86,7 @@ def run_arrangements(
     ledger_dir: str | Path | None = None,
     settings: PictureSettings | None = None,
     common_kill_draws: bool = True,
+    keys: Mapping | None = None,
 ) -> list[ReplicationResult]:
     """Run one replication of several arrangements, sharing the truth and the picture.
 
@@ -93,12 +94,13 @@ def run_arrangements(
     (stream 3): the s-th interceptor fired at a threat hits or misses alike under every
     arrangement, so differences between arrangements are not kill-draw noise. Without it each
     arrangement draws from its own stream (independent samples, e.g. for validation).
+    ``keys`` maps every node to its Ed25519 private key (default: fresh keys).
     """
     names = arrangement_names(scenario, arrangements)
     rules = [Rules.from_scenario(scenario, name) for name in names]
     truth = build_truth(scenario)
     nodes = (*(p.name for p in scenario.partners), centre_name(scenario))
-    keys = generate_keys(nodes)
+    keys = dict(keys) if keys is not None else generate_keys(nodes)
     sharing = any(r.shares_picture for r in rules)
     picture = build_picture(
         scenario,
