@@ -432,7 +432,8 @@ def dask_cluster(tmp_path):
         process.terminate()
     for process in processes:
         try:
-            process.wait(timeout=30)
+            # A dask worker's graceful close can wait long for its scheduler: don't.
+            process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
