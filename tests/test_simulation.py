@@ -357,3 +357,20 @@ def test_per_threat_records_are_consistent_lisbon(lisbon):
         assert result.interceptors_spent > 0
         assert any(t.killed for t in result.threats)
     assert np.isfinite([t.impact_time_s for t in results[0].threats]).all()
+
+
+@pytest.mark.slow
+def test_ledgers_stay_in_time_order_when_requests_are_retried(tmp_path):
+    """Lossy links make the joint centre retry requests long after the first shots; every
+    ledger (decisions, votes, orders, kill assessments) must still be written in time order
+    and verify."""
+    lisbon = load_scenario("lisbon2010")
+    lossy = set_field(lisbon, "links[NATO-DFC].loss_probability", 0.4)
+    lossy = set_field(lossy, "links[Russia-DFC].loss_probability", 0.4)
+    result = run_replication(lossy, "joint-consensus", 0, 11, ledger_dir=tmp_path)
+    assert len([e for e in result.events if e.kind == "request"]) > len(
+        {e.threat_id for e in result.events if e.kind == "request"}
+    ), "no request was retried: the test would prove nothing"
+    for ledger in sorted(tmp_path.rglob("*.ledger")):
+        report = verify_ledger(ledger)
+        assert report.ok, f"{ledger}: {report.reason}"

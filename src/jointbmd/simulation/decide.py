@@ -146,20 +146,14 @@ class _Exchange:
     def __init__(self, scenario, keys, rng, ledger_dir: str | Path | None):
         self.centre = centre_name(scenario)
         self.nodes = (*(p.name for p in scenario.partners), self.centre)
-        ring = KeyRing.from_private(keys)
+        self.ring = KeyRing.from_private(keys)
         self.signers = {name: Signer(name, keys[name]) for name in self.nodes}
         self.network = network_of(scenario, rng)
-        self.ledgers: dict[str, Ledger] = {}
-        if ledger_dir is not None:
-            Path(ledger_dir).mkdir(parents=True, exist_ok=True)
-            for name in self.nodes:
-                self.ledgers[name] = Ledger(
-                    Path(ledger_dir) / f"{name}.ledger", name, ring, signer=self.signers[name]
-                )
-        self.receivers = {
-            name: Receiver(name, ring, max_age_s=3600.0, ledger=self.ledgers.get(name))
-            for name in self.nodes
-        }
+        self.ledger_dir = ledger_dir
+        self.receivers = {name: Receiver(name, self.ring, max_age_s=3600.0) for name in self.nodes}
+        # What each node signed or accepted, written to its ledger in time order at the end
+        # (decisions and the kill assessments after them are run in two passes).
+        self._record: list[tuple[float, int, str, SignedMessage]] = []
         self.on_message: Callable[[str, SignedMessage, float], None] = lambda *_: None
         self._queue: list[tuple[float, int, Callable[[float], None]]] = []
         self._order = itertools.count()
@@ -174,6 +168,7 @@ class _Exchange:
         """Sign ``body`` at ``t``, record it in the sender's ledger and send it to ``to``."""
         message = self.signers[sender].sign(body, float(t))
         self.receivers[sender].record_own(message, float(t))
+        self._record.append((float(t), next(self._order), sender, message))
         for destination in to:
             if self.linked(sender, destination):
                 self.network.send(sender, destination, message.wire, float(t))
@@ -191,6 +186,7 @@ class _Exchange:
             for delivery in self.network.deliver(node, t_delivery):
                 message = self.receivers[node].receive(delivery.data, delivery.t_arrival)
                 if message is not None:
+                    self._record.append((delivery.t_arrival, next(self._order), node, message))
                     self.on_message(node, message, delivery.t_arrival)
 
     def _next_delivery(self) -> tuple[str, float]:
@@ -202,9 +198,22 @@ class _Exchange:
         return best, t_best
 
     def finish(self) -> dict[str, int]:
-        """Close the ledgers; rejections by reason over every node."""
-        for ledger in self.ledgers.values():
-            ledger.close()
+        """Write the ledgers (when asked for); rejections by reason over every node."""
+        if self.ledger_dir is not None:
+            Path(self.ledger_dir).mkdir(parents=True, exist_ok=True)
+            ledgers = {
+                name: Ledger(
+                    Path(self.ledger_dir) / f"{name}.ledger",
+                    name,
+                    self.ring,
+                    signer=self.signers[name],
+                )
+                for name in self.nodes
+            }
+            for t, _, node, message in sorted(self._record, key=lambda row: row[:2]):
+                ledgers[node].append(message, t)
+            for ledger in ledgers.values():
+                ledger.close()
         rejected: dict[str, int] = {}
         for receiver in self.receivers.values():
             for reason, count in receiver.rejections.items():
