@@ -414,3 +414,24 @@ def test_one_arrangement_alone_equals_the_same_inside_all(pair, pair_runs):
 def test_one_arrangement_alone_equals_the_same_inside_all_lisbon(lisbon, lisbon_runs):
     for name in ("independent", "joint-consensus"):
         assert run_replication(lisbon, name, 1, SEED) == lisbon_runs[1][name]
+
+
+@pytest.mark.slow
+def test_joint_orders_are_resent_until_acknowledged_over_lossy_links(lisbon):
+    """Links drop 40 % of messages: requests, votes and orders are sent again until the unit's
+    partner acknowledges the order, so most ordered threats are still shot at (a few are not:
+    the delay can put the intercept out of reach)."""
+    lossy = lisbon
+    for link in ("NATO-DFC", "Russia-DFC"):
+        lossy = set_field(lossy, f"links[{link}].loss_probability", 0.4)
+    ordered_total = shot_total = resent = 0
+    for rep in range(4):
+        result = run_replication(lossy, "joint-consensus", rep, 2010)
+        ordered = {e.threat_id for e in events(result, "order")}
+        shot = {t.threat_id for t in result.threats if t.shots > 0}
+        assert shot <= ordered  # nothing fires without an order
+        ordered_total += len(ordered)
+        shot_total += len(shot)
+        resent += sum("again" in e.detail for e in events(result, "order"))
+    assert resent > 0, "no order was lost: the test would prove nothing"
+    assert shot_total >= 0.8 * ordered_total

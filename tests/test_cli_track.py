@@ -90,3 +90,36 @@ def test_keys_kept_in_a_directory_sign_the_ledgers_a_verifier_trusts(tmp_path):
     (keys / "Russia.key.pem").unlink()
     done = jointbmd("track", "lisbon2010", "--keys", str(keys))
     assert done.returncode == 2 and "Russia.key.pem" in done.stderr
+
+
+def test_keys_directory_is_never_overwritten_and_bad_keys_are_one_line(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    published = tmp_path / "published"
+    published.mkdir()
+    key = Ed25519PrivateKey.generate()
+    pub = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    for name in ("NATO", "Russia", "DFC"):
+        (published / f"{name}.pub.pem").write_bytes(pub)
+    done = jointbmd("track", "lisbon2010", "--keys", str(published))
+    assert done.returncode == 2 and "NATO.key.pem" in done.stderr
+    assert all((published / f"{n}.pub.pem").read_bytes() == pub for n in ("NATO", "Russia", "DFC"))
+    # An encrypted private key is refused in one line, not with a traceback.
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    for name in ("NATO", "Russia", "DFC"):
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"secret"),
+        )
+        (locked / f"{name}.key.pem").write_bytes(pem)
+    done = jointbmd("track", "lisbon2010", "--keys", str(locked))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    # --keys only makes sense with ledgers to sign.
+    done = jointbmd("run", "lisbon2010", "--keys", str(locked))
+    assert done.returncode == 2 and "--ledger" in done.stderr

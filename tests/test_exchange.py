@@ -19,6 +19,7 @@ from scipy import stats
 from jointbmd.exchange import (
     BODY_KINDS,
     REASONS,
+    Acknowledgement,
     EngagementRequest,
     Envelope,
     FusedPicture,
@@ -91,6 +92,7 @@ def sample_bodies(rng: np.random.Generator) -> list:
         Vote("req-1", "Russia", "veto", 301.0),
         Order("ord-1", "req-1", "Deveselu", 4, 302.0, True, 2),
         KillAssessment("ord-1", 4, 700.0, "killed"),
+        Acknowledgement("ord-1", "Russia", 650.5),
         FusedPicture(
             t=200.0,
             track_id=[1, 2, 5],

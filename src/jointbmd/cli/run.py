@@ -68,7 +68,16 @@ def run_command(
         raise UserError(f"must be in [0, 2**63), got {seed}", field="--seed")
     if workers is not None and workers < 1:
         raise UserError(f"must be at least 1, got {workers}", field="--workers")
+    if keys is not None and ledger is None:
+        raise UserError("keys sign ledgers: give --ledger DIR too", field="--keys")
     loaded = load_scenario(scenario)
+    signing_keys = None
+    if ledger is not None:
+        from jointbmd.exchange.signing import node_keys
+        from jointbmd.simulation.picture import centre_name
+
+        # Resolved before the campaign, so that a bad key directory fails at once.
+        signing_keys = node_keys([*(p.name for p in loaded.partners), centre_name(loaded)], keys)
     names = arrangement_names(
         loaded, "all" if arrangement == "all" else [a.strip() for a in arrangement.split(",")]
     )
@@ -95,27 +104,26 @@ def run_command(
                     results, done.campaign_id, replications=replications, arrangements=names
                 )
             }
-            rejected = _rejected_by_arrangement(results, done.campaign_id)
+            # Only what this run asked for, even from a store that holds more.
+            marks = ", ".join("?" * len(names))
+            asked = f"campaign_id = ? AND replication < ? AND arrangement IN ({marks})"
+            params = [done.campaign_id, replications, *names]
+            rejected = _rejected_by_arrangement(results, asked, params)
             threats = _rows(
                 results,
-                "SELECT * FROM threat_outcomes WHERE campaign_id = ? "
+                f"SELECT * FROM threat_outcomes WHERE {asked} "
                 "ORDER BY arrangement, replication, threat_id",
-                done.campaign_id,
+                params,
             )
             timeline = _rows(
                 results,
-                "SELECT * FROM events WHERE campaign_id = ? AND replication = 0 "
-                "ORDER BY arrangement, seq",
-                done.campaign_id,
+                f"SELECT * FROM events WHERE {asked} AND replication = 0 ORDER BY arrangement, seq",
+                params,
             )
             if records is not None:
-                _write_records(results, done.campaign_id, records)
+                _write_records(results, asked, params, records)
     if ledger is not None:
-        from jointbmd.exchange.signing import node_keys
-        from jointbmd.simulation.picture import centre_name
-
-        nodes = [*(p.name for p in loaded.partners), centre_name(loaded)]
-        run_arrangements(loaded, names, 0, seed, ledger_dir=ledger, keys=node_keys(nodes, keys))
+        run_arrangements(loaded, names, 0, seed, ledger_dir=ledger, keys=signing_keys)
     arrangements: dict[str, Any] = {}
     for name in names:
         row = rows[name]
@@ -182,19 +190,18 @@ def run_command(
     )
 
 
-def _rows(results, sql: str, campaign_id: int) -> list[dict[str, Any]]:
+def _rows(results, sql: str, params: list[Any]) -> list[dict[str, Any]]:
     drop = {"campaign_id", "point"}
     return [
         {key: value for key, value in row.items() if key not in drop}
-        for row in results.records(sql, [campaign_id])
+        for row in results.records(sql, params)
     ]
 
 
-def _rejected_by_arrangement(results, campaign_id: int) -> dict[str, dict[str, int]]:
+def _rejected_by_arrangement(results, where: str, params: list[Any]) -> dict[str, dict[str, int]]:
     totals: dict[str, dict[str, int]] = {}
     for arrangement, text in results.query(
-        "SELECT arrangement, rejected_messages FROM replications WHERE campaign_id = ?",
-        [campaign_id],
+        f"SELECT arrangement, rejected_messages FROM replications WHERE {where}", params
     ):
         tally = totals.setdefault(arrangement, {})
         for reason, count in json.loads(text).items():
@@ -202,15 +209,13 @@ def _rejected_by_arrangement(results, campaign_id: int) -> dict[str, dict[str, i
     return totals
 
 
-def _write_records(results, campaign_id: int, path: Path) -> None:
+def _write_records(results, where: str, params: list[Any], path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", encoding="utf-8") as out:
             for table in ("threat_outcomes", "events"):
-                sql = (
-                    f"SELECT * FROM {table} WHERE campaign_id = ? ORDER BY arrangement, replication"
-                )
-                for row in _rows(results, sql, campaign_id):
+                sql = f"SELECT * FROM {table} WHERE {where} ORDER BY arrangement, replication"
+                for row in _rows(results, sql, params):
                     out.write(json.dumps({"table": table, **row}) + "\n")
     except OSError as error:
         raise UserError(f"cannot write: {error.strerror}", field="--records") from None

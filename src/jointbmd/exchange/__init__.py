@@ -41,6 +41,7 @@ from .links import Delivery, Link, NoLink, SimulatedNetwork, Transport
 from .messages import (
     BODY_KINDS,
     VERSION,
+    Acknowledgement,
     Body,
     EngagementRequest,
     Envelope,
@@ -72,6 +73,7 @@ from .signing import (
 )
 
 __all__ = [
+    "Acknowledgement",
     "BODY_KINDS",
     "REASONS",
     "VERSION",

@@ -491,6 +491,19 @@ class KillAssessment(Body):
     outcome: str
 
 
+@dataclass(frozen=True, eq=False)
+class Acknowledgement(Body):
+    """``by`` confirms at time ``t`` that it received the order ``order_id`` (so that the sender
+    stops sending it again over a lossy link)."""
+
+    KIND: ClassVar[str] = "acknowledgement"
+    FIELDS: ClassVar[dict[str, _Codec]] = {"order_id": _NAME, "by": _NAME, "t": _TIME}
+
+    order_id: str
+    by: str
+    t: float
+
+
 def _check_track_arrays(body: Any, kind: str) -> None:
     lengths = {len(getattr(body, f.name)) for f in fields(body) if f.name not in ("t", "source")}
     if len(lengths) != 1:

@@ -26,7 +26,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
@@ -119,15 +119,16 @@ def load_private_key(path: str | Path) -> Ed25519PrivateKey:
     """Read an unencrypted PKCS#8 PEM Ed25519 private key."""
     key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
     if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError(f"{path}: not an Ed25519 private key")
+        raise ValueError("not an Ed25519 private key")
     return key
 
 
 def node_keys(names: Iterable[str], directory: str | Path | None) -> dict[str, Ed25519PrivateKey]:
     """The private keys of a run's nodes: fresh ones (``directory`` None); or those in
-    ``directory`` (``NAME.key.pem``), where a directory without any key file is first filled
-    with fresh keys, so that a run's ledgers can be checked later against ``--keys DIR``.
-    A directory holding some keys but not all, or an unreadable key, is a user error."""
+    ``directory`` (``NAME.key.pem``), where a directory holding no key file at all is first
+    filled with fresh keys, so that a run's ledgers can be checked later against ``--keys DIR``.
+    A directory holding some keys but not all, public keys only, a public key that does not
+    match its private key, or an unusable key file, is a user error (nothing is overwritten)."""
     names = list(names)
     if directory is None:
         return generate_keys(names)
@@ -135,8 +136,9 @@ def node_keys(names: Iterable[str], directory: str | Path | None) -> dict[str, E
     where = str(directory)
     if directory.exists() and not directory.is_dir():
         raise UserError("is not a directory", file=where, field="--keys")
-    present = [n for n in names if (directory / f"{_check_file_name(n)}.key.pem").exists()]
-    if not present:
+    private = {n: directory / f"{_check_file_name(n)}.key.pem" for n in names}
+    public = {n: directory / f"{_check_file_name(n)}.pub.pem" for n in names}
+    if not any(p.exists() for p in (*private.values(), *public.values())):
         keys = generate_keys(names)
         try:
             save_keys(keys, directory)
@@ -145,16 +147,29 @@ def node_keys(names: Iterable[str], directory: str | Path | None) -> dict[str, E
                 f"cannot write keys: {error.strerror}", file=where, field="--keys"
             ) from None
         return keys
-    missing = [n for n in names if n not in present]
+    missing = [n for n in names if not private[n].exists()]
     if missing:
-        raise UserError(f"no key file {missing[0]}.key.pem", file=where, field="--keys")
+        raise UserError(
+            f"no private key {missing[0]}.key.pem (this directory's keys are kept, not replaced)",
+            file=where,
+            field="--keys",
+        )
     keys = {}
     for name in names:
-        path = directory / f"{name}.key.pem"
         try:
-            keys[name] = load_private_key(path)
-        except (OSError, ValueError) as error:
-            raise UserError(f"not a usable Ed25519 private key ({error})", file=str(path)) from None
+            keys[name] = load_private_key(private[name])
+        except (OSError, ValueError, TypeError, UnsupportedAlgorithm) as error:
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise UserError(
+                f"not a usable unencrypted Ed25519 private key: {reason}", file=str(private[name])
+            ) from None
+        if public[name].exists():
+            try:
+                published = raw_public_bytes(load_public_key(public[name]))
+            except (OSError, ValueError, TypeError, UnsupportedAlgorithm):
+                published = b""
+            if published != raw_public_bytes(keys[name].public_key()):
+                raise UserError("does not match the private key beside it", file=str(public[name]))
     return keys
 
 
@@ -162,7 +177,7 @@ def load_public_key(path: str | Path) -> Ed25519PublicKey:
     """Read a PEM Ed25519 public key."""
     key = serialization.load_pem_public_key(Path(path).read_bytes())
     if not isinstance(key, Ed25519PublicKey):
-        raise ValueError(f"{path}: not an Ed25519 public key")
+        raise ValueError("not an Ed25519 public key")
     return key
 
 

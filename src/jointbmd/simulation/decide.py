@@ -61,6 +61,7 @@ from ..engagement import (
     intercept_geometry,
 )
 from ..exchange import (
+    Acknowledgement,
     EngagementRequest,
     KeyRing,
     KillAssessment,
@@ -405,14 +406,32 @@ def _joint_votes(
     requests: dict[str, tuple[int, int]] = {}
     votes: dict[str, dict[str, str]] = {}
     decided: dict[str, str] = {}
+    orders: dict[str, Order] = {}  # the order given for a request, re-sent until acknowledged
+    acknowledged: set[str] = set()
+    unit_index = {name: j for j, name in enumerate(units.units.name)}
 
     def still_in(t: float) -> list[str]:
         return [p for p in partners if leaves.get(p, np.inf) > t]
 
+    def tick(request_id: str, attempt: int, t: float) -> None:
+        """Send the request, or the order once decided, again every ``retry_s`` until the
+        order is acknowledged, refused, or too late (links drop messages; they do not retry)."""
+        k, j = requests[request_id]
+        done = request_id in acknowledged or decided.get(request_id) == "refuse"
+        if done or t >= truth.impact_time[k] or attempt >= MAX_REQUESTS:
+            return
+        if request_id in orders:
+            order = orders[request_id]
+            owner = units.partner[unit_index[order.fire_unit]]
+            if leaves.get(owner, np.inf) > t:
+                exchange.send(centre, order, t, [owner])
+                events.append(Event(t, "order", None, k, f"{order.fire_unit} (again)"))
+        else:
+            send_request(request_id, attempt, t)
+        exchange.at(t + retry_s, lambda t2: tick(request_id, attempt + 1, t2))
+
     def send_request(request_id: str, attempt: int, t: float) -> None:
         k, j = requests[request_id]
-        if request_id in decided or t >= truth.impact_time[k] or attempt >= MAX_REQUESTS:
-            return
         body = EngagementRequest(
             request_id=request_id,
             requester=centre,
@@ -427,7 +446,6 @@ def _joint_votes(
         )
         exchange.send(centre, body, t, still_in(t))
         events.append(Event(t, "request", None, k, f"{units.units.name[j]} (#{attempt + 1})"))
-        exchange.at(t + retry_s, lambda t2: send_request(request_id, attempt + 1, t2))
 
     def decide(request_id: str, t: float) -> None:
         if request_id in decided:
@@ -459,31 +477,40 @@ def _joint_votes(
             fire=True,
             shots=int(units.units.salvo[j]),
         )
+        orders[request_id] = order
         exchange.send(centre, order, t, [owner])
         events.append(Event(t, "order", None, k, f"joint {rules.vote_rule}: {units.units.name[j]}"))
 
     def on_message(node: str, message: SignedMessage, t: float) -> None:
         body = message.body
         if node != centre and message.kind == "engagement_request":
-            if body.request_id not in requests:
+            if message.sender != centre or body.request_id not in requests:
                 return
             t_vote = t + rules.vote_latency_s.get(node, 0.0)
             if t_vote >= leaves.get(node, np.inf):
                 return  # it leaves before it could vote
             choice = vote(rules, node)
-            k = requests[body.request_id][0]
             ballot = Vote(body.request_id, node, choice, float(t_vote))
             exchange.at(t_vote, lambda t2: exchange.send(node, ballot, t2, [centre]))
-            events.append(Event(t_vote, "vote", node, k, choice))
+            events.append(Event(t_vote, "vote", node, body.track_id, choice))
         elif node == centre and message.kind == "vote":
             if body.request_id in requests and body.voter == message.sender:
                 votes.setdefault(body.request_id, {})[body.voter] = body.choice
                 decide(body.request_id, t)
         elif node != centre and message.kind == "order":
-            if body.request_id in requests and message.sender == centre:
-                k, j = requests[body.request_id]
-                if units.partner[j] == node and not np.isfinite(earliest[k, j]):
-                    earliest[k, j] = t + rules.decision_latency_s
+            # The partner acts on the signed order itself: the unit and the threat it names.
+            j = unit_index.get(body.fire_unit)
+            if message.sender != centre or not body.fire or j is None or units.partner[j] != node:
+                return
+            k = body.track_id
+            if 0 <= k < earliest.shape[0] and not np.isfinite(earliest[k, j]):
+                earliest[k, j] = t + rules.decision_latency_s
+            ack = Acknowledgement(body.order_id, node, float(t))
+            exchange.send(node, ack, t, [centre])
+        elif node == centre and message.kind == "acknowledgement":
+            for request_id, order in orders.items():
+                if order.order_id == body.order_id and body.by == message.sender:
+                    acknowledged.add(request_id)
 
     exchange.on_message = on_message
     for k, j in pairs:
@@ -491,7 +518,7 @@ def _joint_votes(
             continue
         request_id = f"{rules.name}-{k}-{j}"
         requests[request_id] = (k, j)
-        exchange.at(float(t_request[k]), lambda t, rid=request_id: send_request(rid, 0, t))
+        exchange.at(float(t_request[k]), lambda t, rid=request_id: tick(rid, 0, t))
 
 
 def _replacement(k: int, planned, allowed, units: FireUnitSet, partners) -> int | None:
