@@ -109,6 +109,8 @@ def verify(
             f"{sealed}; keys from {report.keys_from}\n"
             f"head {report.head}  (INDEX:HASH of the last good entry)"
         )
+        if report.meta:
+            typer.echo("run " + ", ".join(f"{k}={v}" for k, v in sorted(report.meta.items())))
     if not report.ok:
         _fail(f"{file}: verification failed at entry {report.first_bad}: {report.reason}")
 

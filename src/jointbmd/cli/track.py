@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +14,7 @@ from ..exchange.signing import node_keys
 from ..scenario import load_scenario
 from ..simulation import generator
 from ..simulation.picture import build_picture, centre_name
-from ..simulation.truth import build_truth
+from ..simulation.truth import build_truth, scenario_key
 from ._app import app
 from ._output import print_json, print_table
 
@@ -65,6 +66,14 @@ def track(
         sharing=sharing,
         ledger_paths=ledger_paths,
         keys=node_keys([*(p.name for p in loaded.partners), centre_name(loaded)], keys),
+        ledger_meta={
+            "scenario": loaded.name,
+            "scenario_hash": scenario_key(loaded),
+            "seed": seed,
+            "replication": 0,
+            "run": uuid.uuid4().hex,
+            "stage": "picture",
+        },
     )
     sources = picture.by_source()
     threats = []

@@ -309,6 +309,7 @@ class LedgerReport:
     keys_from: str
     signed: bool = False
     messages: tuple[SignedMessage, ...] = field(default=(), repr=False, compare=False)
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -322,6 +323,7 @@ class LedgerReport:
             "signed": self.signed,
             "sealed": self.sealed,
             "keys_from": self.keys_from,
+            "meta": self.meta,
         }
 
 
@@ -408,6 +410,7 @@ def verify_ledger(
         lines = lines[:-1]
     state: dict[str, Any] = {
         "owner": None, "count": 0, "head": None, "sealed": False, "signed": False, "hashes": [],
+        "meta": {},
     }  # fmt: skip
     messages: list[SignedMessage] = []
     keys_from = "trusted" if keyring is not None else "header"
@@ -425,10 +428,12 @@ def verify_ledger(
         return LedgerReport(
             str(path), False, state["owner"], len(lines) - 1, bad.index, bad.reason,
             state["head"], state["sealed"], keys_from, state["signed"], tuple(messages),
+            state["meta"],
         )  # fmt: skip
     return LedgerReport(
         str(path), True, state["owner"], state["count"], None, None,
         state["head"], state["sealed"], keys_from, state["signed"], tuple(messages),
+        state["meta"],
     )  # fmt: skip
 
 
@@ -472,6 +477,7 @@ def _verify_lines(
         raise _Bad(0, "header owner or keys malformed")
     owner = header["owner"]
     state["owner"] = owner
+    state["meta"] = header["meta"] if type(header["meta"]) is dict else {}
     try:
         header_keys = KeyRing.from_hex(header["keys"])
     except (ValueError, TypeError):

@@ -22,6 +22,7 @@ arrangements are their own.
 
 from __future__ import annotations
 
+import uuid
 import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -102,6 +103,14 @@ def run_arrangements(
     nodes = (*(p.name for p in scenario.partners), centre_name(scenario))
     keys = dict(keys) if keys is not None else generate_keys(nodes)
     sharing = any(r.shares_picture for r in rules)
+    # Every ledger says which run it records, so a ledger of another run cannot pass for it.
+    meta = {
+        "scenario": scenario.name,
+        "scenario_hash": scenario_key(scenario),
+        "seed": int(seed),
+        "replication": int(replication),
+        "run": uuid.uuid4().hex,
+    }
     picture = build_picture(
         scenario,
         truth,
@@ -113,6 +122,7 @@ def run_arrangements(
         else ledger_paths_in(Path(ledger_dir) / "picture", nodes),
         settings=settings or PictureSettings(),
         keys=keys,
+        ledger_meta={**meta, "stage": "picture"},
     )
     units, geometry = _engagement_setup(scenario, truth)
     kill_draws = None
@@ -130,6 +140,7 @@ def run_arrangements(
             keys,
             None if ledger_dir is None else Path(ledger_dir) / rule.name,
             kill_draws,
+            {**meta, "stage": "decisions", "arrangement": rule.name},
         )
         rejected = dict(decisions.rejected_messages)
         if rule.shares_picture:

@@ -144,13 +144,14 @@ class _Exchange:
     depends on a message its receiver rejected.
     """
 
-    def __init__(self, scenario, keys, rng, ledger_dir: str | Path | None):
+    def __init__(self, scenario, keys, rng, ledger_dir: str | Path | None, ledger_meta=None):
         self.centre = centre_name(scenario)
         self.nodes = (*(p.name for p in scenario.partners), self.centre)
         self.ring = KeyRing.from_private(keys)
         self.signers = {name: Signer(name, keys[name]) for name in self.nodes}
         self.network = network_of(scenario, rng)
         self.ledger_dir = ledger_dir
+        self.ledger_meta = dict(ledger_meta or {})
         self.receivers = {name: Receiver(name, self.ring, max_age_s=3600.0) for name in self.nodes}
         # What each node signed or accepted, written to its ledger in time order at the end
         # (decisions and the kill assessments after them are run in two passes).
@@ -207,6 +208,7 @@ class _Exchange:
                     Path(self.ledger_dir) / f"{name}.ledger",
                     name,
                     self.ring,
+                    meta=self.ledger_meta,
                     signer=self.signers[name],
                 )
                 for name in self.nodes
@@ -236,6 +238,7 @@ def decide_and_engage(
     keys: Mapping,
     ledger_dir: str | Path | None = None,
     kill_draws: FloatArray | None = None,
+    ledger_meta: Mapping[str, object] | None = None,
 ) -> Decisions:
     """Steps 1-4 of the module docstring for one arrangement. ``geometry`` is
     ``intercept_geometry_of(truth, units)``, shared by every arrangement of a scenario;
@@ -247,7 +250,7 @@ def decide_and_engage(
     events = [
         Event(float(truth.launch_time[k]), "launch", None, k, truth.raid[k]) for k in range(n)
     ]
-    exchange = _Exchange(scenario, keys, rng, ledger_dir)
+    exchange = _Exchange(scenario, keys, rng, ledger_dir, ledger_meta)
     if units is None:
         outcomes = _outcomes(picture, shared, None, None, n)
         return Decisions(

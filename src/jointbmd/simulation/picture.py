@@ -224,11 +224,13 @@ def build_picture(
     sharing: bool = True,
     ledger_paths: Mapping[str, str | Path] | None = None,
     settings: PictureSettings | None = None,
+    ledger_meta: Mapping[str, object] | None = None,
     keys: Mapping | None = None,
 ) -> Picture:
     """Sense, track, exchange and fuse one replication (see the module docstring).
 
-    ``ledger_paths`` maps a node (partner or fusion centre) to the file of its ledger.
+    ``ledger_paths`` maps a node (partner or fusion centre) to the file of its ledger;
+    ``ledger_meta`` says which run it records (written into every ledger's header).
     """
     settings = settings or PictureSettings()
     partners = tuple(p.name for p in scenario.partners)
@@ -256,6 +258,7 @@ def build_picture(
         ledger_paths,
         settings,
         keys,
+        ledger_meta,
     )
 
 
@@ -386,6 +389,7 @@ def exchange_and_fuse(
     ledger_paths: Mapping[str, str | Path] | None,
     settings: PictureSettings,
     keys: Mapping | None,
+    ledger_meta: Mapping[str, object] | None = None,
 ) -> Picture:
     """Steps 3 and 4 of the module docstring."""
     centre = centre_name(scenario)
@@ -397,7 +401,9 @@ def exchange_and_fuse(
     ledgers: dict[str, Ledger] = {}
     for name, path in (ledger_paths or {}).items():
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        ledgers[name] = Ledger(Path(path), name, ring, signer=signers[name])
+        ledgers[name] = Ledger(
+            Path(path), name, ring, meta=dict(ledger_meta or {}), signer=signers[name]
+        )
     receivers = {
         name: Receiver(name, ring, max_age_s=settings.max_message_age_s, ledger=ledgers.get(name))
         for name in nodes
