@@ -100,21 +100,10 @@ class ExtendedKalmanPredictor:
         return x_pred, _symmetrise(p_pred)
 
 
-class ExtendedKalmanUpdater:
-    """Batched EKF measurement prediction and Joseph-form update."""
-
-    def predict_measurement(
-        self, x: ArrayLike, P: ArrayLike, t: ArrayLike, measurement_model: RadarMeasurementModel
-    ) -> MeasurementPrediction:
-        x = np.asarray(x, float)
-        P = np.asarray(P, float)
-        both = getattr(measurement_model, "function_and_jacobian", None)
-        if both is not None:
-            z, h = both(x, t)
-        else:
-            z, h = measurement_model.function(x, t), measurement_model.jacobian(x, t)
-        pxz = P @ np.swapaxes(h, -1, -2)
-        return MeasurementPrediction(z, _symmetrise(h @ pxz), pxz, h)
+class _Updater:
+    """The update step shared by the EKF and UKF updaters: form the innovation ν = z ⊖ ẑ and
+    S = Pzz + R, then ``update_with_innovation`` (which a gate can call directly with the ν, S
+    and S⁻¹ it has already computed)."""
 
     def update(
         self,
@@ -129,6 +118,23 @@ class ExtendedKalmanUpdater:
         s = mp.Pzz + R
         nu = RadarMeasurementModel.residual(np.asarray(z, float), mp.z)
         return self.update_with_innovation(x, P, mp, R, nu, s, inverse_3x3(s))
+
+
+class ExtendedKalmanUpdater(_Updater):
+    """Batched EKF measurement prediction and Joseph-form update."""
+
+    def predict_measurement(
+        self, x: ArrayLike, P: ArrayLike, t: ArrayLike, measurement_model: RadarMeasurementModel
+    ) -> MeasurementPrediction:
+        x = np.asarray(x, float)
+        P = np.asarray(P, float)
+        both = getattr(measurement_model, "function_and_jacobian", None)
+        if both is not None:
+            z, h = both(x, t)
+        else:
+            z, h = measurement_model.function(x, t), measurement_model.jacobian(x, t)
+        pxz = P @ np.swapaxes(h, -1, -2)
+        return MeasurementPrediction(z, _symmetrise(h @ pxz), pxz, h)
 
     def update_with_innovation(
         self,
@@ -205,7 +211,7 @@ class UnscentedKalmanPredictor:
         return x_pred, _symmetrise(p_pred + self.transition_model.covar(dt))
 
 
-class UnscentedKalmanUpdater:
+class UnscentedKalmanUpdater(_Updater):
     """Batched UKF measurement prediction (unscented transform) and update."""
 
     def __init__(
@@ -232,19 +238,6 @@ class UnscentedKalmanUpdater:
         pxz = np.einsum("s,...si,...sj->...ij", self._sigma.wc, dx, dz)
         z_pred[..., 1] = np.mod(z_pred[..., 1], 2.0 * np.pi)
         return MeasurementPrediction(z_pred, _symmetrise(pzz), pxz, None)
-
-    def update(
-        self,
-        x: ArrayLike,
-        P: ArrayLike,
-        mp: MeasurementPrediction,
-        z: ArrayLike,
-        R: ArrayLike,
-    ) -> tuple[FloatArray, FloatArray]:
-        R = np.broadcast_to(np.asarray(R, float), mp.Pzz.shape)
-        s = mp.Pzz + R
-        nu = RadarMeasurementModel.residual(np.asarray(z, float), mp.z)
-        return self.update_with_innovation(x, P, mp, R, nu, s, inverse_3x3(s))
 
     def update_with_innovation(
         self,
