@@ -25,8 +25,8 @@ class ThreatOutcome:
     aimpoint_partner: str
     launch_time_s: float
     impact_time_s: float
-    first_detection_s: float | None
-    first_firm_track_s: float | None
+    first_detection_s: float | None  # by any partner's sensors
+    first_firm_track_s: float | None  # held by whoever decides on it under the arrangement
     first_launch_s: float | None  # first interceptor launched at it
     engaged_by: str | None  # partner whose interceptors engaged it first
     shots: int

@@ -252,7 +252,7 @@ def decide_and_engage(
     ]
     exchange = _Exchange(scenario, keys, rng, ledger_dir, ledger_meta)
     if units is None:
-        outcomes = _outcomes(picture, shared, None, None, n)
+        outcomes = _outcomes(picture, rules, shared, None, None, n)
         return Decisions(
             tuple(outcomes), tuple(events), dict.fromkeys(partners, 0), exchange.finish()
         )
@@ -338,7 +338,7 @@ def decide_and_engage(
     shots_by_partner = dict.fromkeys(partners, 0)
     for j, count in enumerate(outcome.shots_by_unit):
         shots_by_partner[units.partner[j]] += int(count)
-    outcomes = _outcomes(picture, shared, units, outcome, n)
+    outcomes = _outcomes(picture, rules, shared, units, outcome, n)
     events.sort(key=lambda e: (e.t_s, e.kind))
     return Decisions(tuple(outcomes), tuple(events), shots_by_partner, exchange.finish())
 
@@ -536,11 +536,28 @@ def _replacement(k: int, planned, allowed, units: FireUnitSet, partners) -> int 
     return min(candidates, key=lambda j: planned.t_intercept[k, j])
 
 
-def _outcomes(picture: Picture, shared: bool, units, outcome, n: int) -> list[ThreatOutcome]:
+def _decider_firm_track(picture: Picture, rules: Rules, shared: bool) -> FloatArray:
+    """When whoever decides on each threat under the arrangement first held a firm track on it:
+    the threatened partner (independent, data-exchange), the joint centre (joint), any partner
+    (sectoral: the sector's owner, whichever it turns out to be)."""
+    truth = picture.truth
+    if rules.kind in ("independent", "data-exchange"):
+        by_partner = {p: picture.firm_track_time(p, shared) for p in picture.partners}
+        return np.array([by_partner[p][k] for k, p in enumerate(truth.aimpoint_partner)])
+    if rules.kind == "joint":
+        if not shared:
+            return np.full(truth.n, np.nan)
+        return picture.fused.first_firm_track_s
+    return np.fmin.reduce([picture.firm_track_time(p, shared) for p in picture.partners])
+
+
+def _outcomes(
+    picture: Picture, rules: Rules, shared: bool, units, outcome, n: int
+) -> list[ThreatOutcome]:
     truth = picture.truth
     partners = picture.partners
     detection = np.fmin.reduce([picture.own[p].first_detection_s for p in partners])
-    firm = np.fmin.reduce([picture.firm_track_time(p, shared) for p in partners])
+    firm = _decider_firm_track(picture, rules, shared)
     ground = ([], [])
     if outcome is not None and outcome.shots.threat_idx.size:
         lat, lon, _ = earth.ecef_to_geodetic(
