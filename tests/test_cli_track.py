@@ -123,3 +123,20 @@ def test_keys_directory_is_never_overwritten_and_bad_keys_are_one_line(tmp_path)
     # --keys only makes sense with ledgers to sign.
     done = jointbmd("run", "lisbon2010", "--keys", str(locked))
     assert done.returncode == 2 and "--ledger" in done.stderr
+
+
+@pytest.mark.slow
+def test_ledger_compare_refuses_ledgers_of_different_runs(tmp_path):
+    for run in ("one", "two"):
+        done = jointbmd("track", "lisbon2010", "--ledger", str(tmp_path / run / "c.ledger"))
+        assert done.returncode == 0, done.stderr
+    same = jointbmd(
+        "ledger", "compare", str(tmp_path / "one" / "c.NATO.ledger"),
+        str(tmp_path / "one" / "c.Russia.ledger"), "--json",
+    )  # fmt: skip
+    assert json.loads(same.stdout)["consistent"] is True
+    other = jointbmd(
+        "ledger", "compare", str(tmp_path / "one" / "c.NATO.ledger"),
+        str(tmp_path / "two" / "c.Russia.ledger"),
+    )  # fmt: skip
+    assert other.returncode == 1 and "different runs" in other.stderr

@@ -149,6 +149,9 @@ def compare(
     ring = _trusted_keys(keys)
     picture_a = _picture(a, ring, allow_unsealed, allow_unsigned)
     picture_b = _picture(b, ring, allow_unsealed, allow_unsigned)
+    runs = (picture_a.get("run"), picture_b.get("run"))
+    if None not in runs and runs[0] != runs[1]:
+        _fail(f"{a} and {b} record different runs ({runs[0]} and {runs[1]}): nothing to compare")
     result = compare_pictures(picture_a, picture_b)
     if json_output:
         print_json(

@@ -587,6 +587,7 @@ def export_picture(
     verified first (``keyring``, ``require_seal``, ``allow_unsigned`` as in `verify_ledger`); a
     bad one raises `LedgerInvalid`.
     """
+    run = None
     if isinstance(source, str | Path):
         report = verify_ledger(
             source, keyring, require_seal=require_seal, allow_unsigned=allow_unsigned
@@ -594,6 +595,7 @@ def export_picture(
         if not report.ok:
             raise LedgerInvalid(report)
         messages: Iterable[SignedMessage] = report.messages
+        run = report.meta.get("run")
     elif isinstance(source, Ledger):
         messages = (entry.message for entry in source.entries)
     elif hasattr(source, "accepted"):
@@ -617,6 +619,7 @@ def export_picture(
     )
     return {
         "format": PICTURE_FORMAT,
+        "run": run,  # the run id in the ledger's header, when read from a file
         "count": len(pictures),
         "pictures": pictures,
         "digest": hashlib.sha256(canonical_json(pictures)).hexdigest(),
