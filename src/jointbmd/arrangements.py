@@ -72,10 +72,6 @@ class Rules:
         """Whether partners send tracks to the fusion centre and receive the fused picture."""
         return self.kind != "independent"
 
-    @property
-    def national_decisions(self) -> bool:
-        return self.kind in ("independent", "data-exchange")
-
     @classmethod
     def from_scenario(cls, scenario, name: str) -> Rules:
         """The rules of the arrangement called ``name`` in a loaded scenario."""
