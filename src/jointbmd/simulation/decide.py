@@ -268,11 +268,12 @@ def decide_and_engage(
     else:
         plan = np.stack([np.nan_to_num(firm[p], nan=np.inf) for p in units.partner], axis=1)
     plan = plan + rules.decision_latency_s
-    allowed = engagement_mask(
-        rules if rules.kind != "sectoral" else Rules(rules.name, "joint"),
-        units.partner,
-        truth.aimpoint_partner,
-    )
+    if rules.kind == "sectoral":
+        # Any threat, anyone's asset: the sector itself is enforced in the geometry above,
+        # sample by sample, rather than on one candidate intercept point.
+        allowed = np.ones(plan.shape, dtype=bool)
+    else:
+        allowed = engagement_mask(rules, units.partner, truth.aimpoint_partner)
     planned = geometry.earliest_all(plan)
     feasible = planned.feasible
 
