@@ -94,20 +94,31 @@ def ground_point_deg(scenario, threat: int, t: float) -> tuple[float, float]:
 # --------------------------------------------------------------------------------------------
 
 
+def shared_pictures(scenario, replication: int, seed: int):
+    """The picture the sharing arrangements see: each partner's own sensors cued by every launch
+    report it received, and the fused picture."""
+    truth = build_truth(scenario)
+    return build_picture(
+        scenario, truth, generator(seed, replication, 0), generator(seed, replication, 1)
+    )
+
+
 def _check_decisions_on_own_tracks(scenario, runs, seed):
     """Under independent every national order comes exactly when the deciding partner's own
-    tracks became firm; under data-exchange the same partners decide earlier at least once
-    (the check would catch the use of shared data)."""
+    tracks became firm; under data-exchange the same partners decide no later than their own
+    sensors (cued by the shared launch warning) allowed, and earlier at least once (the check
+    would catch the use of shared data)."""
     earlier_with_exchange = 0
     for rep, by_arrangement in runs.items():
         own = own_pictures(scenario, rep, seed).own
+        warned = shared_pictures(scenario, rep, seed).own
         orders = events(by_arrangement["independent"], "order")
         assert orders, "no decisions at all: the test would prove nothing"
         for order in orders:
             assert order.detail.startswith("national")
             assert order.t_s == own[order.partner].first_firm_track_s[order.threat_id]
         for order in events(by_arrangement["data-exchange"], "order"):
-            t_own = own[order.partner].first_firm_track_s[order.threat_id]
+            t_own = warned[order.partner].first_firm_track_s[order.threat_id]
             assert not order.t_s > t_own  # never later than its own picture (NaN: never own)
             earlier_with_exchange += bool(not order.t_s >= t_own)
     assert earlier_with_exchange > 0

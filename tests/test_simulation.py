@@ -14,8 +14,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-import jointbmd.simulation.decide as decide_module
 import jointbmd.simulation.picture as picture_module
+import jointbmd.simulation.runtime as runtime_module
 from jointbmd.analysis.validation_scenarios import two_partner
 from jointbmd.cli import main
 from jointbmd.exchange import (
@@ -242,10 +242,11 @@ class Adversary(Transport):
 
 @pytest.fixture
 def attack(monkeypatch):
-    """``attack(module)`` puts an adversary on every network that module (the picture stage or
-    the decision stage) builds from then on and returns the list collecting them. A stale
-    replay arrives after the stage's receivers' time window: 60 s for the picture
-    (``PictureSettings.max_message_age_s``), 3600 s for decisions."""
+    """``attack(module)`` puts an adversary on every network that module (the picture stage's
+    track exchange, or the event runtime of the launch warning and the decisions) builds from
+    then on and returns the list collecting them. A stale replay arrives after the stage's
+    receivers' time window: 60 s for the picture (``PictureSettings.max_message_age_s``), 3600 s
+    for the runtime."""
     real_network_of = picture_module.network_of
 
     def start(module) -> list[Adversary]:
@@ -286,7 +287,7 @@ def test_bad_messages_are_rejected_counted_and_change_nothing_else(pair, attack,
 def test_replayed_decision_messages_do_not_delay_joint_decisions(pair, attack):
     clean = run_replication(pair, "joint-consensus", 0, SEED)
     assert clean.rejected_messages == {}
-    adversaries = attack(decide_module)
+    adversaries = attack(runtime_module)
     attacked = run_replication(pair, "joint-consensus", 0, SEED)
     injected = sum((a.delivered for a in adversaries), Counter())
     assert attacked.rejected_messages == dict(injected)

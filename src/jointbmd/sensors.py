@@ -52,6 +52,23 @@ of z = (range, az, el) is diagonal.
   refraction (below);
 - the line of sight clears the Earth, with refraction.
 
+*Search and cued acquisition.* A radar that is given a ``search_frame`` time searches its
+whole volume once per frame and looks at an object there only at the frame rate, with the SNR of
+a search dwell: the same energy spread over the many beam positions of the volume, so a search
+look sits ``search_loss_db`` below a dedicated look (the search radar equation makes the SNR
+proportional to P_av A t_frame / Ω, for a solid angle Ω searched in frame time t_frame:
+Skolnik §2.13, Richards §2.8; the loss is 10 log10 of the ratio of a dedicated dwell to a search
+dwell). Once it has an object -- its first search detection, or a cue -- it looks at it every
+``revisit`` seconds with dedicated dwells. A *cue* is a launch report (own space-based infrared
+or a partner's, relayed) or any other outside designation of the object: from the cue time on
+the radar spends dedicated dwells on the small volume where the object is predicted, so it
+acquires the object as soon as it is visible at the full SNR instead of waiting for a search
+look at the search SNR. A cue is assumed to point at the right volume (report errors of a few
+km against a beam of tens of km at these ranges); false and ambiguous cues are not modelled.
+Without ``search_frame`` the radar looks at every object every ``revisit`` seconds at the
+full SNR, cued or not (the model before search was added, kept for checks against textbook
+formulas).
+
 *Refraction and the horizon.* The classic effective-Earth-radius model (Skolnik §8.2, facts.md)
 replaces the Earth of radius R by one of radius kR, k = 4/3, and draws rays straight. It describes
 the lower atmosphere, where the refractivity gradient is about -40 N-units/km. Applied all the way
@@ -96,7 +113,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -300,6 +317,24 @@ class LaunchReport:
     truth_id: int
 
 
+class _Looks(NamedTuple):
+    """Every look of one radar at ``n`` objects at ``S`` scan times: ``detected (n, S)``, the
+    true ``aer (n, S, 3)`` (range, az, el), the mean ``snr_db (n, S)`` and the unit-variance
+    noise ``(n, S, 3)`` drawn for each look."""
+
+    t: FloatArray
+    detected: NDArray[np.bool_]
+    aer: FloatArray
+    snr_db: FloatArray
+    unit_noise: FloatArray
+
+    def select(self, keep: NDArray[np.bool_]) -> tuple:
+        """The kept looks as ``(t, aer, snr, unit_noise, truth_id)`` rows."""
+        obj, scan = np.nonzero(keep)
+        return (self.t[scan], self.aer[obj, scan], self.snr_db[obj, scan],
+                self.unit_noise[obj, scan], obj.astype(np.int64))  # fmt: skip
+
+
 # --------------------------------------------------------------------------------------------
 # Radar
 # --------------------------------------------------------------------------------------------
@@ -337,6 +372,8 @@ class Radar:
     false_alarms_per_scan: float = 0.0
     refraction_k: float = REFRACTION_K
     refraction_ceiling: float = REFRACTION_CEILING_M
+    search_frame: float | None = None
+    search_loss_db: float = 0.0
     model: Literal["full", "ideal"] = "full"
 
     # ---- construction from scenario units -----------------------------------------------------
@@ -367,9 +404,13 @@ class Radar:
         range_noise_floor_m: float = 0.0,
         angle_noise_floor_mrad: float = 0.0,
         false_alarms_per_scan: float = 0.0,
+        search_frame_s: float | None = None,
+        search_loss_db: float = 0.0,
         model: Literal["full", "ideal"] = "full",
     ) -> Radar:
-        """A radar from the numbers a scenario file holds (degrees, km, mrad, s)."""
+        """A radar from the numbers a scenario file holds (degrees, km, mrad, s). Fields of the
+        scenario that describe the radar without entering the model (its band, the span of its
+        reference cross-section) are not taken here."""
         checks = {
             "reference_range_km": reference_range_km > 0,
             "revisit_s": revisit_s > 0,
@@ -381,6 +422,8 @@ class Radar:
             "az_half_width_deg": 0 < az_half_width_deg <= 180,
             "max_elevation_deg": -90 <= min_elevation_deg < max_elevation_deg <= 90,
             "false_alarms_per_scan": false_alarms_per_scan >= 0,
+            "search_frame_s": search_frame_s is None or search_frame_s > 0,
+            "search_loss_db": search_loss_db >= 0,
         }
         for key, ok in checks.items():
             if not ok:
@@ -408,6 +451,8 @@ class Radar:
             range_noise_floor=float(range_noise_floor_m),
             angle_noise_floor=angle_noise_floor_mrad * 1e-3,
             false_alarms_per_scan=float(false_alarms_per_scan),
+            search_frame=None if search_frame_s is None else float(search_frame_s),
+            search_loss_db=float(search_loss_db),
             model=model,
         )
 
@@ -502,12 +547,19 @@ class Radar:
 
     # ---- measuring ----------------------------------------------------------------------------
 
-    def scan_times(self, t_start: float, t_end: float, rng: np.random.Generator) -> FloatArray:
-        """Scan times every ``revisit`` seconds from a random phase in [t_start, t_start +
-        revisit)."""
-        t0 = t_start + rng.uniform(0.0, self.revisit)
-        count = max(int(np.floor((t_end - t0) / self.revisit)) + 1, 0)
-        return t0 + self.revisit * np.arange(count)
+    def scan_times(
+        self,
+        t_start: float,
+        t_end: float,
+        rng: np.random.Generator,
+        period: float | None = None,
+    ) -> FloatArray:
+        """Scan times every ``period`` seconds (default ``revisit``) from a random phase in
+        [t_start, t_start + period)."""
+        period = self.revisit if period is None else period
+        t0 = t_start + rng.uniform(0.0, period)
+        count = max(int(np.floor((t_end - t0) / period)) + 1, 0)
+        return t0 + period * np.arange(count)
 
     def observe(
         self,
@@ -515,12 +567,19 @@ class Radar:
         r_ecef: ArrayLike,
         rcs_m2: ArrayLike,
         rng: np.random.Generator,
+        cue_time: ArrayLike | None = None,
     ) -> Measurements:
         """Measure objects whose truth is sampled at ``times (T,)`` as ``r_ecef (n, T, 3)``.
 
         Scans run every ``revisit`` s from a random phase; positions (and an ``(n, T)``
         cross-section) are interpolated to the scan times with cubic Lagrange polynomials on the
         truth grid (linear next to a gap or an end). ``rcs_m2`` is ``(n,)`` or ``(n, T)``.
+
+        With a ``search_frame``, objects are first looked at by search frames (at the search
+        SNR) and, from their acquisition on -- the first search detection, or ``cue_time (n,)``
+        (s; inf or NaN: never cued) if earlier -- by dedicated looks every ``revisit`` s (see
+        the module docstring). The random draws do not depend on the cues, so the same
+        generator state with and without a cue gives paired samples.
         """
         times = np.asarray(times, float)
         r_ecef = np.asarray(r_ecef, float)
@@ -528,12 +587,36 @@ class Radar:
             raise ValueError(f"r_ecef must be (n, {times.shape[0]}, 3), got {r_ecef.shape}")
         if times.shape[0] < 2:  # nothing to interpolate: one look at the given instant
             return self.measure(times, r_ecef, rcs_m2, rng)
-        scans = self.scan_times(times[0], times[-1], rng)
-        r_scan = interpolate_truth(times, r_ecef, scans)
         rcs = np.asarray(rcs_m2, float)
-        if rcs.ndim == 2:
-            rcs = interpolate_truth(times, rcs[..., None], scans)[..., 0]
-        return self.measure(scans, r_scan, rcs, rng)
+
+        def at(scans: FloatArray) -> tuple[FloatArray, FloatArray]:
+            r_scan = interpolate_truth(times, r_ecef, scans)
+            if rcs.ndim == 2:
+                return r_scan, interpolate_truth(times, rcs[..., None], scans)[..., 0]
+            return r_scan, rcs
+
+        if self.search_frame is None:
+            scans = self.scan_times(times[0], times[-1], rng)
+            return self.measure(scans, *at(scans), rng)
+        search = self.scan_times(times[0], times[-1], rng, self.search_frame)
+        dedicated = self.scan_times(times[0], times[-1], rng)
+        search_looks = self._looks(search, *at(search), rng, self.search_loss_db)
+        dedicated_looks = self._looks(dedicated, *at(dedicated), rng, 0.0)
+        fa = self._false_alarms(search, rng, self.search_loss_db)
+        n = r_ecef.shape[0]
+        cued = np.full(n, np.inf) if cue_time is None else np.asarray(cue_time, float)
+        cued = np.where(np.isnan(cued), np.inf, cued)
+        first_search = np.where(
+            search_looks.detected.any(axis=1),
+            search[np.argmax(search_looks.detected, axis=1)],
+            np.inf,
+        )
+        acquired = np.fmin(first_search, cued)
+        keep_search = search_looks.detected & (search[None, :] <= acquired[:, None])
+        keep_dedicated = dedicated_looks.detected & (dedicated[None, :] > acquired[:, None])
+        return self._assemble(
+            [search_looks.select(keep_search), dedicated_looks.select(keep_dedicated)], fa
+        )
 
     def measure(
         self,
@@ -543,28 +626,48 @@ class Radar:
         rng: np.random.Generator,
     ) -> Measurements:
         """Detect and measure objects at the given scan times ``t (S,)``: ``r_ecef (n, S, 3)``,
-        ``rcs_m2`` scalar, ``(n,)`` or ``(n, S)``. One look per object per scan."""
+        ``rcs_m2`` scalar, ``(n,)`` or ``(n, S)``. One look per object per scan, at the full SNR
+        of a dedicated look."""
         t = np.asarray(t, float)
+        looks = self._looks(t, r_ecef, rcs_m2, rng, 0.0)
+        fa = self._false_alarms(t, rng)
+        return self._assemble([looks.select(looks.detected)], fa)
+
+    def _looks(
+        self,
+        t: FloatArray,
+        r_ecef: ArrayLike,
+        rcs_m2: ArrayLike,
+        rng: np.random.Generator,
+        loss_db: float,
+    ) -> _Looks:
+        """One look per object per scan time at ``loss_db`` below the full SNR: which were
+        detected, and the measured (range, az, el) of every look. Draws in a fixed order and
+        shape, whatever is detected, so runs repeat exactly."""
         r_ecef = np.asarray(r_ecef, float)
         n, s = r_ecef.shape[:2]
         rcs = np.asarray(rcs_m2, float)
         rcs = np.broadcast_to(rcs[:, None] if rcs.ndim == 1 else rcs, (n, s))
         az, el, rng_m = self.aer(r_ecef)
         h2 = earth.altitude(r_ecef, self.model)
-        snr = self.snr_db(rng_m, rcs)
+        snr = self.snr_db(rng_m, rcs) - loss_db
         pd = np.where(self._visible(az, el, rng_m, h2), self.detection_probability(snr), 0.0)
-        # Draws in a fixed order and shape, whatever is detected, so runs repeat exactly.
         detected = rng.uniform(size=(n, s)) < pd
         unit_noise = rng.standard_normal(size=(n, s, 3))
-        obj, scan = np.nonzero(detected)
-        snr_d = snr[obj, scan]
+        return _Looks(np.asarray(t, float), detected, np.stack([rng_m, az, el], -1), snr,
+                      unit_noise)  # fmt: skip
+
+    def _assemble(self, parts: list[tuple], fa) -> Measurements:
+        """Measurements from selected looks ``(t, truth, snr, unit_noise, truth_id)`` and the
+        false alarms, time-ordered."""
+        t_out = np.concatenate([p[0] for p in parts])
+        truth = np.concatenate([p[1] for p in parts])
+        snr_d = np.concatenate([p[2] for p in parts])
+        unit = np.concatenate([p[3] for p in parts])
+        truth_id = np.concatenate([p[4] for p in parts])
         sigma_r, sigma_a = self.noise_sigma(snr_d)
         sigma = np.stack([sigma_r, sigma_a, sigma_a], axis=-1)
-        truth = np.stack([rng_m[obj, scan], az[obj, scan], el[obj, scan]], axis=-1)
-        z = truth + sigma * unit_noise[obj, scan]
-        t_out, truth_id = t[scan], obj.astype(np.int64)
-
-        fa = self._false_alarms(t, rng)
+        z = truth + sigma * unit
         if fa is not None:
             t_out = np.concatenate([t_out, fa[0]])
             z = np.concatenate([z, fa[1]])
@@ -591,14 +694,16 @@ class Radar:
             model=self.model,
         )
 
-    def _false_alarms(self, t: FloatArray, rng: np.random.Generator):
+    def _false_alarms(self, t: FloatArray, rng: np.random.Generator, loss_db: float = 0.0):
         """Poisson false alarms per scan, uniform in range, azimuth sector and elevation band,
-        reported at the floor (or reference) SNR with the matching noise."""
+        reported at the floor (or reference) SNR with the matching noise; the range reaches
+        the detection range of the look (``loss_db`` below a dedicated look)."""
         if self.false_alarms_per_scan <= 0.0 or t.size == 0:
             return None
         counts = rng.poisson(self.false_alarms_per_scan, size=t.shape)
         m = int(counts.sum())
-        r_max = min(self.max_range, self.detection_range(self.reference_rcs))
+        reach = self.detection_range(self.reference_rcs) * 10.0 ** (-loss_db / 40)
+        r_max = min(self.max_range, reach)
         rng_m = rng.uniform(self.min_range, r_max, m)
         half = min(self.az_half_width, np.pi)
         az = np.mod(self.boresight_az + rng.uniform(-half, half, m), _TWO_PI)

@@ -137,7 +137,15 @@ class RadarType(_Model):
     A target is detected when SNR >= ``detection_snr_db``; ``range_noise_m`` and
     ``angle_noise_mrad`` are the 1-sigma errors at ``reference_snr_db`` and grow as
     1/sqrt(SNR) below it. The public detection range of a radar is quoted as
-    ``reference_range_km`` with ``reference_snr_db == detection_snr_db``.
+    ``reference_range_km`` with ``reference_snr_db == detection_snr_db``; where the public
+    record does not say against which cross-section it was quoted, ``reference_rcs_span_m2``
+    gives the plausible span of ``reference_rcs_m2`` (documented, and the range a study samples).
+
+    ``search_frame_s`` and ``search_loss_db`` describe the radar's search when it is not cued:
+    it looks at any one point of its volume once per frame, ``search_loss_db`` below the SNR of
+    a dedicated (cued or track) look; after a cue or its first search detection it looks at the
+    object every ``revisit_s`` at the full SNR. Without ``search_frame_s`` every object is looked
+    at every ``revisit_s`` at the full SNR. ``band`` is the radar's IEEE frequency band.
     """
 
     name: Name
@@ -153,12 +161,23 @@ class RadarType(_Model):
     min_range_km: Annotated[
         float, Strict(), Field(allow_inf_nan=False, ge=0.0, le=MAX_RANGE_KM)
     ] = 0.0
+    reference_rcs_span_m2: tuple[PositiveReal, PositiveReal] | None = None
+    search_frame_s: DurationS | None = None
+    search_loss_db: _finite(ge=0.0, le=60.0) = 0.0
+    band: Literal["HF", "VHF", "UHF", "L", "S", "C", "X", "Ku", "K", "Ka"] | None = None
     source: Source = None
 
     @model_validator(mode="after")
     def _min_range_below_reference(self) -> RadarType:
         if self.min_range_km >= self.reference_range_km:
             raise ValueError("min_range_km must be less than reference_range_km")
+        return self
+
+    @model_validator(mode="after")
+    def _span_holds_reference(self) -> RadarType:
+        span = self.reference_rcs_span_m2
+        if span is not None and not span[0] <= self.reference_rcs_m2 <= span[1]:
+            raise ValueError("reference_rcs_span_m2 must be [low, high] around reference_rcs_m2")
         return self
 
 

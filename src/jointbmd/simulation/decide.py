@@ -39,9 +39,7 @@ event timeline.
 from __future__ import annotations
 
 import dataclasses
-import heapq
-import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,17 +61,14 @@ from ..engagement import (
 from ..exchange import (
     Acknowledgement,
     EngagementRequest,
-    KeyRing,
     KillAssessment,
-    Ledger,
     Order,
-    Receiver,
     SignedMessage,
-    Signer,
     Vote,
 )
 from ..outcomes import Event, ThreatOutcome
-from .picture import Picture, centre_name, network_of
+from .picture import Picture
+from .runtime import Exchange as _Exchange
 
 FloatArray = NDArray[np.float64]
 
@@ -132,100 +127,6 @@ class Decisions:
     events: tuple[Event, ...]
     shots_by_partner: dict[str, int]
     rejected_messages: dict[str, int]
-
-
-class _Exchange:
-    """The decision messages of one arrangement: signed, carried over the scenario's links,
-    checked by each node's receiver and recorded in its ledger, all in time order.
-
-    A small discrete-event loop: ``at(t, action)`` schedules an action (sending a message);
-    ``run()`` takes the next scheduled action or the next delivery, whichever comes first, and
-    hands each *accepted* message to ``on_message(node, message, t)``. Nothing a node does
-    depends on a message its receiver rejected.
-    """
-
-    def __init__(self, scenario, keys, rng, ledger_dir: str | Path | None, ledger_meta=None):
-        self.centre = centre_name(scenario)
-        self.nodes = (*(p.name for p in scenario.partners), self.centre)
-        self.ring = KeyRing.from_private(keys)
-        self.signers = {name: Signer(name, keys[name]) for name in self.nodes}
-        self.network = network_of(scenario, rng)
-        self.ledger_dir = ledger_dir
-        self.ledger_meta = dict(ledger_meta or {})
-        self.receivers = {name: Receiver(name, self.ring, max_age_s=3600.0) for name in self.nodes}
-        # What each node signed or accepted, written to its ledger in time order at the end
-        # (decisions and the kill assessments after them are run in two passes).
-        self._record: list[tuple[float, int, str, SignedMessage]] = []
-        self.on_message: Callable[[str, SignedMessage, float], None] = lambda *_: None
-        self._queue: list[tuple[float, int, Callable[[float], None]]] = []
-        self._order = itertools.count()
-
-    def linked(self, a: str, b: str) -> bool:
-        return (a, b) in self.network.links
-
-    def at(self, t: float, action: Callable[[float], None]) -> None:
-        heapq.heappush(self._queue, (float(t), next(self._order), action))
-
-    def send(self, sender: str, body, t: float, to) -> None:
-        """Sign ``body`` at ``t``, record it in the sender's ledger and send it to ``to``."""
-        message = self.signers[sender].sign(body, float(t))
-        self.receivers[sender].record_own(message, float(t))
-        self._record.append((float(t), next(self._order), sender, message))
-        for destination in to:
-            if self.linked(sender, destination):
-                self.network.send(sender, destination, message.wire, float(t))
-
-    def run(self) -> None:
-        while True:
-            t_action = self._queue[0][0] if self._queue else np.inf
-            node, t_delivery = self._next_delivery()
-            if not np.isfinite(min(t_action, t_delivery)):
-                return
-            if t_action <= t_delivery:
-                t, _, action = heapq.heappop(self._queue)
-                action(t)
-                continue
-            for delivery in self.network.deliver(node, t_delivery):
-                message = self.receivers[node].receive(delivery.data, delivery.t_arrival)
-                if message is not None:
-                    self._record.append((delivery.t_arrival, next(self._order), node, message))
-                    self.on_message(node, message, delivery.t_arrival)
-
-    def _next_delivery(self) -> tuple[str, float]:
-        best, t_best = "", np.inf
-        for node in self.nodes:
-            t = self.network.next_arrival(node)
-            if t is not None and t < t_best:
-                best, t_best = node, t
-        return best, t_best
-
-    def finish(self) -> dict[str, int]:
-        """Write the ledgers (when asked for); rejections by reason over every node."""
-        if self.ledger_dir is not None:
-            Path(self.ledger_dir).mkdir(parents=True, exist_ok=True)
-            ledgers = {
-                name: Ledger(
-                    Path(self.ledger_dir) / f"{name}.ledger",
-                    name,
-                    self.ring,
-                    meta=self.ledger_meta,
-                    signer=self.signers[name],
-                )
-                for name in self.nodes
-            }
-            for t, _, node, message in sorted(self._record, key=lambda row: row[:2]):
-                ledgers[node].append(message, t)
-            for ledger in ledgers.values():
-                ledger.close()
-        rejected: dict[str, int] = {}
-        for receiver in self.receivers.values():
-            for reason, count in receiver.rejections.items():
-                rejected[reason] = rejected.get(reason, 0) + count
-        return rejected
-
-    def max_delay_s(self) -> float:
-        """The longest a message can take on any link."""
-        return max((link.max_delay_s for link in self.network.links.values()), default=0.0)
 
 
 def decide_and_engage(

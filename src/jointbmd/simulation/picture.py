@@ -30,6 +30,7 @@ track to the threat of most of its member tracks.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,26 +46,21 @@ from ..exchange import (
 from ..exchange import (
     KeyRing,
     Ledger,
-    Link,
     Receiver,
     Signer,
     SimulatedNetwork,
     TrackBatchReport,
     generate_keys,
 )
-from ..exchange import (
-    LaunchReport as LaunchReportMessage,
-)
 from ..fusion import FusionCentre
 from ..sensors import LaunchReport, Measurements, Radar, SpaceInfrared
 from ..tracking import ExtendedKalmanPredictor, Tracker, TrackLog
 from ..tracking.models import BallisticTransition
+from .runtime import centre_name, network_of
 from .truth import Truth
+from .warning import LaunchWarning, own_warning, share_launch_warning
 
 FloatArray = NDArray[np.float64]
-
-#: Name of the fusion centre when the scenario does not name one.
-DEFAULT_CENTRE = "fusion"
 
 
 @dataclass(frozen=True)
@@ -92,7 +88,10 @@ class FusionGain:
 class Picture:
     """One replication's sensing, tracking, exchange and fusion, scored against the truth.
 
-    ``own`` maps each partner to what its own sensors gave it; ``fused`` is the fusion centre's
+    ``alone`` maps each partner to what its own sensors gave it with nothing from anyone else
+    (the independent arrangement's view); ``own`` to what its own sensors gave it in this
+    picture, cued by every launch report it received (the same as ``alone`` without sharing,
+    or when the shared warning cued nothing earlier); ``fused`` is the fusion centre's
     picture; ``received`` maps each partner to the fused picture as it arrived over its link (the
     same tracks, later, or never when the link is down). ``fused`` is None when the picture was
     built without any exchange (the independent arrangement).
@@ -116,12 +115,16 @@ class Picture:
     national_logs: Mapping[str, TrackLog] = field(default_factory=dict)
     rmse_at_centre_m: Mapping[str, FloatArray] = field(default_factory=dict)
     fusion_gain: FusionGain | None = None
+    alone: Mapping[str, SourceView] = field(default_factory=dict)
 
     def firm_track_time(self, partner: str, shared: bool) -> FloatArray:
-        """When ``partner`` first had a firm track on each threat: from its own sensors, or the
-        earlier of its own and the fused picture it received."""
+        """When ``partner`` first had a firm track on each threat: alone (its own sensors cued by
+        its own launch reports), or, when it shares, the earlier of its own sensors' (cued by
+        every launch report it received) and the fused picture it received."""
+        if not shared:
+            return self.alone[partner].first_firm_track_s
         own = self.own[partner].first_firm_track_s
-        if not shared or partner not in self.received:
+        if partner not in self.received:
             return own
         return np.fmin(own, self.received[partner].first_firm_track_s)
 
@@ -138,6 +141,10 @@ class Picture:
 # --------------------------------------------------------------------------------------------
 
 
+#: Radar-type fields of the scenario that describe a radar without entering its model.
+RADAR_TYPE_DESCRIPTIVE = frozenset({"name", "kind", "source", "band", "reference_rcs_span_m2"})
+
+
 def radars_of(scenario) -> list[Radar]:
     """Every radar of the scenario as a ``sensors.Radar``."""
     radars = []
@@ -149,7 +156,7 @@ def radars_of(scenario) -> list[Radar]:
                 site.lat_deg,
                 site.lon_deg,
                 site.alt_m,
-                **sensor_type.model_dump(exclude={"name", "kind", "source"}),
+                **sensor_type.model_dump(exclude=RADAR_TYPE_DESCRIPTIVE),
                 **sensor.model_dump(exclude={"name", "type", "source"}),
                 model=scenario.model,
             )
@@ -178,29 +185,6 @@ def ledger_paths_in(directory: str | Path, nodes) -> dict[str, Path]:
     return {name: Path(directory) / f"{name}.ledger" for name in nodes}
 
 
-def centre_name(scenario) -> str:
-    return scenario.fusion_centre.name if scenario.fusion_centre is not None else DEFAULT_CENTRE
-
-
-def network_of(scenario, rng: np.random.Generator) -> SimulatedNetwork:
-    """The scenario's links, both directions, with partner drop-outs applied as cuts."""
-    links: dict[tuple[str, str], Link] = {}
-    for spec in scenario.links:
-        link = Link(
-            latency_s=spec.latency_s,
-            jitter_s=spec.jitter_s,
-            loss_probability=spec.loss_probability,
-            outages=tuple((o.start_s, o.end_s) for o in spec.outages),
-        )
-        links[(spec.a, spec.b)] = link
-        links[(spec.b, spec.a)] = link
-    network = SimulatedNetwork(links, rng)
-    for event in scenario.events:
-        if event.kind == "partner-drops-out":
-            network.cut(event.partner, event.time_s)
-    return network
-
-
 # --------------------------------------------------------------------------------------------
 # The picture
 # --------------------------------------------------------------------------------------------
@@ -226,50 +210,71 @@ def build_picture(
     settings: PictureSettings | None = None,
     ledger_meta: Mapping[str, object] | None = None,
     keys: Mapping | None = None,
+    rng_warning: np.random.Generator | None = None,
+    warning_ledger_dir: str | Path | None = None,
 ) -> Picture:
     """Sense, track, exchange and fuse one replication (see the module docstring).
 
     ``ledger_paths`` maps a node (partner or fusion centre) to the file of its ledger;
-    ``ledger_meta`` says which run it records (written into every ledger's header).
+    ``ledger_meta`` says which run it records (written into every ledger's header);
+    ``warning_ledger_dir`` holds the launch warning's ledgers (one per node), ``rng_warning``
+    drives its links (default: a child of ``rng_links``).
     """
     settings = settings or PictureSettings()
     partners = tuple(p.name for p in scenario.partners)
-    measurements, launch_reports = sense(scenario, truth, rng_sensing)
-    logs = {
-        p: track_partner(
-            scenario, measurements.get(p, []), launch_reports.get(p, []), settings.tracker_filter
-        )
-        for p in partners
-    }
-    own = {
-        p: score_partner(truth, measurements.get(p, []), launch_reports.get(p, []), logs[p])
-        for p in partners
-    }
+    radars = radars_of(scenario)
+    streams = _sensing_streams(rng_sensing, len(radars))
+    reports = launch_reports(scenario, truth, np.random.default_rng(streams[-1]))
+    alone = national_picture(scenario, truth, radars, streams, own_warning(reports), settings)
     if not sharing or not scenario.links:
-        return Picture(truth, partners, own, None, {}, {}, 0, 0, (), logs)
-    return exchange_and_fuse(
+        return Picture(truth, partners, alone.views, None, {}, {}, 0, 0, (), alone.logs,
+                       alone=alone.views)  # fmt: skip
+    nodes = (*partners, centre_name(scenario))
+    keys = dict(keys) if keys is not None else generate_keys(nodes)
+    warning = share_launch_warning(
+        scenario,
+        reports,
+        keys,
+        rng_warning if rng_warning is not None else rng_links.spawn(1)[0],
+        warning_ledger_dir,
+        {**(ledger_meta or {}), "stage": "warning"},
+    )
+    warned = national_picture(scenario, truth, radars, streams, warning, settings, alone)
+    picture = exchange_and_fuse(
         scenario,
         truth,
         partners,
-        logs,
-        own,
-        launch_reports,
+        warned.logs,
+        warned.views,
         rng_links,
         ledger_paths,
         settings,
         keys,
         ledger_meta,
     )
+    rejected = dict(picture.rejected_messages)
+    for reason, count in warning.rejected_messages.items():
+        rejected[reason] = rejected.get(reason, 0) + count
+    return dataclasses.replace(
+        picture,
+        alone=alone.views,
+        rejected_messages=rejected,
+        messages_sent=picture.messages_sent + warning.messages_sent,
+        messages_accepted=picture.messages_accepted + warning.messages_accepted,
+    )
 
 
-def sense(
+def _sensing_streams(rng: np.random.Generator, n_radars: int) -> NDArray[np.int64]:
+    """One seed per radar and one for the infrared sensors, drawn from the sensing stream: each
+    radar's looks then repeat exactly whatever it is cued on (paired samples with and without
+    shared warning)."""
+    return rng.integers(0, 2**63 - 1, size=n_radars + 1)
+
+
+def launch_reports(
     scenario, truth: Truth, rng: np.random.Generator
-) -> tuple[dict[str, list[Measurements]], dict[str, list[LaunchReport]]]:
-    """Radar measurements and launch reports, grouped by partner."""
-    measurements: dict[str, list[Measurements]] = {}
-    for radar in radars_of(scenario):
-        observed = radar.observe(truth.times, truth.r_ecef, truth.rcs_m2, rng)
-        measurements.setdefault(radar.partner, []).append(observed)
+) -> dict[str, list[LaunchReport]]:
+    """Every space-based infrared sensor's launch reports, grouped by partner."""
     reports: dict[str, list[LaunchReport]] = {}
     for sensor in infrared_of(scenario):
         made = sensor.report(
@@ -282,7 +287,53 @@ def sense(
             truth_id=np.arange(truth.n),
         )
         reports.setdefault(sensor.partner, []).extend(made)
-    return measurements, reports
+    return reports
+
+
+@dataclass(frozen=True)
+class NationalPicture:
+    """Every partner's radar measurements, national tracks and their score under one launch
+    warning (``cues``: when each partner was first cued on each threat)."""
+
+    measurements: Mapping[str, list[Measurements]]
+    logs: Mapping[str, TrackLog]
+    views: Mapping[str, SourceView]
+    cues: Mapping[str, FloatArray]
+
+
+def national_picture(
+    scenario,
+    truth: Truth,
+    radars: list[Radar],
+    streams: NDArray[np.int64],
+    warning: LaunchWarning,
+    settings: PictureSettings,
+    reuse: NationalPicture | None = None,
+) -> NationalPicture:
+    """Steps 1 and 2: each partner's radars, cued by the launch reports it holds, and its
+    tracker over them. A partner whose cues are those of ``reuse`` is taken from it."""
+    partners = tuple(p.name for p in scenario.partners)
+    measurements, logs, views, cues = {}, {}, {}, {}
+    for p in partners:
+        cues[p] = warning.cue_times(p, truth.n)
+        if reuse is not None and np.array_equal(cues[p], reuse.cues[p]):
+            measurements[p], logs[p], views[p] = (
+                reuse.measurements[p],
+                reuse.logs[p],
+                reuse.views[p],
+            )
+            continue
+        measurements[p] = [
+            radar.observe(
+                truth.times, truth.r_ecef, truth.rcs_m2, np.random.default_rng(seed), cues[p]
+            )
+            for radar, seed in zip(radars, streams, strict=False)
+            if radar.partner == p
+        ]
+        held = list(warning.held.get(p, ()))
+        logs[p] = track_partner(scenario, measurements[p], held, settings.tracker_filter)
+        views[p] = score_partner(truth, measurements[p], held, logs[p])
+    return NationalPicture(measurements, logs, views, cues)
 
 
 def track_partner(
@@ -384,7 +435,6 @@ def exchange_and_fuse(
     partners: tuple[str, ...],
     logs: Mapping[str, TrackLog],
     own: Mapping[str, SourceView],
-    launch_reports: Mapping[str, list[LaunchReport]],
     rng_links: np.random.Generator,
     ledger_paths: Mapping[str, str | Path] | None,
     settings: PictureSettings,
@@ -429,9 +479,6 @@ def exchange_and_fuse(
     received_first = {p: np.full(n, np.nan) for p in partners}
     sent = 0
 
-    pending_reports = sorted(
-        (r for p in partners for r in launch_reports.get(p, [])), key=lambda r: r.t_report
-    )
     cycle_times = np.arange(
         truth.times[0], truth.times[-1] + settings.report_interval_s, settings.report_interval_s
     )
@@ -444,14 +491,6 @@ def exchange_and_fuse(
         truth, np.repeat(np.arange(n), n_cycles), np.tile(cycle_times, n)
     ).reshape(n, n_cycles, 3)
     for cycle, t in enumerate(cycle_times):
-        # Launch reports made since the last cycle travel to the centre as they are made.
-        while pending_reports and pending_reports[0].t_report <= t:
-            report = pending_reports.pop(0)
-            if report.partner in linked:
-                body = LaunchReportMessage.from_sensor(report, f"{report.sensor}-{sent}")
-                wire = signers[report.partner].sign(body, report.t_report).wire
-                network.send(report.partner, centre, wire, report.t_report)
-                sent += 1
         # National track batches.
         for p in partners:
             if p not in linked:

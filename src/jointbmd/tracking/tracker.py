@@ -419,13 +419,17 @@ class Tracker:
                 x[rows], P[rows] = self._updater.update_with_innovation(
                     x[rows], P[rows], sub, R[cols], nu[rows, cols], s[rows, cols], s_inv[rows, cols]
                 )
-                second = (self._n_updates[rows] == 1) & ~self._cued[rows]
+                second = self._n_updates[rows] == 1
                 if second.any():
                     r2, p2 = position_fix(z[cols[second]], R[cols[second]], t, mm)
                     i = rows[second]
-                    x[i], P[i] = two_point_from_positions(
+                    x2, P2 = two_point_from_positions(
                         self._fix_r[i], self._fix_P[i], self._fix_t[i], r2, p2, t, self.model
                     )
+                    # A cued track keeps its update unless the two points pin its velocity
+                    # better than the launch report did.
+                    take = ~self._cued[i] | (_velocity_variance(P2) < _velocity_variance(P[i]))
+                    x[i[take]], P[i[take]] = x2[take], P2[take]
                 self._n_updates[rows] += 1
             self._x, self._P, self._t = x, P, np.full(k, t)
             hit = np.zeros(k, bool)
@@ -626,3 +630,8 @@ def run_tracker(
             next_report += 1
         tracker._step(scan.t, scan, coverage.get(scan.sensor))
     return tracker.log()
+
+
+def _velocity_variance(P: FloatArray) -> FloatArray:
+    """Trace of the velocity block of state covariances (k, 6, 6)."""
+    return np.trace(P[:, 3:, 3:], axis1=-2, axis2=-1)
