@@ -12,7 +12,7 @@ import typer
 from ..arrangements import Rules
 from ..exchange.signing import node_keys
 from ..scenario import load_scenario
-from ..simulation import generator
+from ..simulation import WARNING, generator
 from ..simulation.picture import build_picture, centre_name
 from ..simulation.truth import build_truth, scenario_key
 from ._app import app
@@ -65,6 +65,7 @@ def track(
         generator(seed, 0, 1),
         sharing=sharing,
         ledger_paths=ledger_paths,
+        rng_warning=generator(seed, 0, WARNING),
         keys=node_keys([*(p.name for p in loaded.partners), centre_name(loaded)], keys),
         ledger_meta={
             "scenario": loaded.name,

@@ -7,13 +7,14 @@ Out: ``ReplicationResult`` records (``jointbmd.outcomes``), one per arrangement.
     from jointbmd.simulation import run_replication
     result = run_replication(load_scenario("lisbon2010"), "joint-consensus", replication=0, seed=1)
 
-Stages: ``truth`` (the raid's trajectories, computed once per scenario), ``picture`` (sensing,
-national tracking, the signed exchange, the fusion centre), ``decide`` (the arrangement's
-decisions, weapon-target assignment, shots and kill draws).
+Stages: ``truth`` (the raid's trajectories, computed once per scenario), ``picture`` (launch
+warning, sensing, national tracking, the signed exchange, the fusion centre), ``decide`` (the
+arrangement's decisions, weapon-target assignment, shots and kill draws).
 
 Random numbers. Every replication derives its generators from ``SeedSequence(seed,
 spawn_key=(replication, stream))``: stream 0 for sensing, 1 for the picture's links, 3 for the
-kill draws, and one per arrangement (``2`` and the arrangement's name) for its decision links.
+kill draws, 4 for the launch warning's links, and one per arrangement (``2`` and the
+arrangement's name) for its decision links.
 So the same seed and replication give the same numbers whatever the executor, the worker count,
 or which other arrangements run alongside; and every arrangement sees the same detections, the
 same fused picture and the same kill draws (common random numbers), so differences between
@@ -48,7 +49,7 @@ __all__ = [
     "run_replication",
 ]
 
-SENSING, LINKS, DECISIONS, KILLS = 0, 1, 2, 3
+SENSING, LINKS, DECISIONS, KILLS, WARNING = 0, 1, 2, 3, 4
 
 #: Kill draws kept per threat: the s-th interceptor fired at a threat uses column s.
 KILL_DRAWS_PER_THREAT = 64
@@ -123,6 +124,8 @@ def run_arrangements(
         settings=settings or PictureSettings(),
         keys=keys,
         ledger_meta={**meta, "stage": "picture"},
+        rng_warning=generator(seed, replication, WARNING),
+        warning_ledger_dir=None if ledger_dir is None else Path(ledger_dir) / "warning",
     )
     units, geometry = _engagement_setup(scenario, truth)
     kill_draws = None

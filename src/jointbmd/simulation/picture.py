@@ -6,20 +6,26 @@ partner alone, the fusion centre, and each partner's copy of the fused picture) 
 detection, of the first firm track and the track's position error -- plus the rejected-message
 counts and the ledger.
 
-Steps, in the order of the data flow (DESIGN.md):
+Steps, in the order of the data flow:
 
-1. Sensing. Every radar observes the truth (``sensors.Radar.observe``); every space-based infrared
-   sensor reports launches (``sensors.SpaceInfrared.report``).
-2. National tracking. Each partner runs one tracker (``tracking.Tracker``) over its own radars'
-   measurements, cued by its own launch reports. National tracks never use another partner's data:
-   that is what "independent" means, and it is also the input every other arrangement shares.
-3. Exchange. Every ``report_interval_s`` each partner signs one ``TrackBatchReport`` with the
-   latest state of its confirmed tracks and sends it over its link to the fusion centre; launch
-   reports go the same way as they are made. Links add latency and jitter, lose messages and go
-   down in outages or when a partner drops out. The centre's ``Receiver`` checks every message
-   (signature, sender, replay, time window, form), counts what it rejects and writes what it
-   accepts to its hash-chained ledger.
-4. Fusion. At each cycle the centre fuses the national tracks it holds (gating, optimal
+1. Launch warning. Every space-based infrared sensor reports launches
+   (``sensors.SpaceInfrared.report``). A partner holds its own reports; under sharing the
+   reports travel, signed, to the fusion centre, which relays them to the other partners
+   (``warning.share_launch_warning``, its own ledgers).
+2. Sensing. Every radar observes the truth (``sensors.Radar.observe``), searching until its
+   partner holds a launch report on a threat (a cue) or its search finds it, then looking at
+   it with dedicated dwells. Each radar draws from its own seed, so the picture with and
+   without shared warning are paired samples.
+3. National tracking. Each partner runs one tracker (``tracking.Tracker``) over its own radars'
+   measurements, cued by the launch reports it holds. ``alone`` is each partner with nothing
+   from anyone (the independent arrangement's input); ``own`` its own sensors and tracker under
+   the shared warning (recomputed only for partners whose cues it changes).
+4. Exchange. Every ``report_interval_s`` each partner signs one ``TrackBatchReport`` with the
+   latest state of its confirmed tracks and sends it over its link to the fusion centre. Links
+   add latency and jitter, lose messages and go down in outages or when a partner drops out.
+   The centre's ``Receiver`` checks every message (signature, sender, replay, time window,
+   form), counts what it rejects and writes what it accepts to its hash-chained ledger.
+5. Fusion. At each cycle the centre fuses the national tracks it holds (gating, optimal
    assignment, covariance intersection; ``fusion.FusionCentre``), signs the fused picture and sends
    the same bytes to every partner, whose receivers check and record it in their own ledgers.
 
@@ -310,7 +316,7 @@ def national_picture(
     settings: PictureSettings,
     reuse: NationalPicture | None = None,
 ) -> NationalPicture:
-    """Steps 1 and 2: each partner's radars, cued by the launch reports it holds, and its
+    """Steps 2 and 3: each partner's radars, cued by the launch reports it holds, and its
     tracker over them. A partner whose cues are those of ``reuse`` is taken from it."""
     partners = tuple(p.name for p in scenario.partners)
     measurements, logs, views, cues = {}, {}, {}, {}
@@ -441,7 +447,7 @@ def exchange_and_fuse(
     keys: Mapping | None,
     ledger_meta: Mapping[str, object] | None = None,
 ) -> Picture:
-    """Steps 3 and 4 of the module docstring."""
+    """Steps 4 and 5 of the module docstring."""
     centre = centre_name(scenario)
     nodes = (*partners, centre)
     private = dict(keys) if keys is not None else generate_keys(nodes)
