@@ -6,12 +6,11 @@ import numpy as np
 import pytest
 
 from jointbmd.arrangements import (
-    Rules,
-    engagement_mask,
+    ARRANGEMENTS,
+    DataExchange,
+    Joint,
+    Sectoral,
     inside_polygon,
-    launch_permission_time,
-    order_time,
-    tally,
 )
 
 LATENCY = {"NATO": 20.0, "Russia": 30.0, "Ukraine": 10.0}
@@ -19,52 +18,52 @@ PARTNERS = ["NATO", "Russia", "Ukraine"]
 
 
 def joint(rule, **kw):
-    return Rules(name="j", kind="joint", vote_rule=rule, vote_latency_s=LATENCY, **kw)
+    return Joint(name="j", vote_rule=rule, vote_latency_s=LATENCY, **kw)
 
 
 def test_consensus_waits_for_the_last_vote_and_one_veto_stops_the_shot():
-    assert order_time(joint("consensus"), 100.0, PARTNERS) == 130.0
-    assert order_time(joint("consensus", veto=frozenset({"Ukraine"})), 100.0, PARTNERS) == np.inf
+    assert joint("consensus").order_time(100.0, PARTNERS) == 130.0
+    assert joint("consensus", veto=frozenset({"Ukraine"})).order_time(100.0, PARTNERS) == np.inf
 
 
 def test_majority_orders_with_the_deciding_vote():
-    assert order_time(joint("majority"), 100.0, PARTNERS) == 120.0
+    assert joint("majority").order_time(100.0, PARTNERS) == 120.0
     # One veto of three: the two others still make a majority.
-    assert order_time(joint("majority", veto=frozenset({"NATO"})), 100.0, PARTNERS) == 130.0
+    assert joint("majority", veto=frozenset({"NATO"})).order_time(100.0, PARTNERS) == 130.0
     assert (
-        order_time(joint("majority", veto=frozenset({"NATO", "Russia"})), 100.0, PARTNERS) == np.inf
+        joint("majority", veto=frozenset({"NATO", "Russia"})).order_time(100.0, PARTNERS) == np.inf
     )
 
 
 def test_any_may_fire_takes_the_first_yes():
-    assert order_time(joint("any-may-fire"), 100.0, PARTNERS) == 110.0
-    assert order_time(joint("any-may-fire", veto=frozenset({"Ukraine"})), 100.0, PARTNERS) == 120.0
+    assert joint("any-may-fire").order_time(100.0, PARTNERS) == 110.0
+    assert joint("any-may-fire", veto=frozenset({"Ukraine"})).order_time(100.0, PARTNERS) == 120.0
 
 
 def test_abstaining_and_departed_partners_do_not_vote():
     rules = joint("consensus", abstain=frozenset({"Russia"}))
-    assert order_time(rules, 0.0, PARTNERS) == 20.0
-    assert order_time(joint("consensus"), 0.0, ["NATO"]) == 20.0
-    assert order_time(joint("consensus"), 0.0, []) == np.inf
+    assert rules.order_time(0.0, PARTNERS) == 20.0
+    assert joint("consensus").order_time(0.0, ["NATO"]) == 20.0
+    assert joint("consensus").order_time(0.0, []) == np.inf
 
 
 def test_votes_arriving_over_links_override_the_nominal_latency():
-    assert order_time(joint("consensus"), 0.0, ["NATO", "Russia"], {"NATO": 50.0}) == 50.0
+    assert joint("consensus").order_time(0.0, ["NATO", "Russia"], {"NATO": 50.0}) == 50.0
 
 
 def test_decision_latency_is_added_and_national_arrangements_do_not_vote():
-    national = Rules(name="d", kind="data-exchange", decision_latency_s=15.0)
-    assert launch_permission_time(national, 100.0, PARTNERS) == 115.0
-    rules = Rules(name="j", kind="joint", decision_latency_s=5.0, vote_latency_s=LATENCY)
-    assert launch_permission_time(rules, 100.0, ["NATO"]) == 125.0
+    national = DataExchange(name="d", decision_latency_s=15.0)
+    assert national.launch_permitted_at(national.order_time(100.0, PARTNERS)) == 115.0
+    rules = Joint(name="j", decision_latency_s=5.0, vote_latency_s=LATENCY)
+    assert rules.launch_permitted_at(rules.order_time(100.0, ["NATO"])) == 125.0
 
 
 def test_national_arrangements_defend_their_own_assets_and_joint_defends_all():
     units, targets = ["NATO", "Russia"], ["Russia", "NATO", "Russia"]
     for kind in ("independent", "data-exchange"):
-        mask = engagement_mask(Rules(name=kind, kind=kind), units, targets)
+        mask = ARRANGEMENTS[kind](name=kind).may_engage(units, targets)
         assert mask.tolist() == [[False, True], [True, False], [False, True]]
-    assert engagement_mask(Rules(name="j", kind="joint"), units, targets).all()
+    assert Joint(name="j").may_engage(units, targets).all()
 
 
 def test_sectoral_fires_only_inside_its_own_sector():
@@ -72,15 +71,15 @@ def test_sectoral_fires_only_inside_its_own_sector():
         "NATO": np.array([[40.0, 20.0], [50.0, 20.0], [50.0, 35.0], [40.0, 35.0]]),
         "Russia": np.array([[40.0, 35.0], [60.0, 35.0], [60.0, 50.0], [40.0, 50.0]]),
     }
-    rules = Rules(name="s", kind="sectoral", sectors=sectors)
+    rules = Sectoral(name="s", sectors=sectors)
     units = ["NATO", "Russia"]
     lat = np.array([[45.0, 45.0], [45.0, 45.0], [10.0, 10.0]])
     lon = np.array([[30.0, 30.0], [40.0, 40.0], [30.0, 30.0]])
-    mask = engagement_mask(rules, units, ["Russia", "NATO", "NATO"], lat, lon)
+    mask = rules.may_engage(units, ["Russia", "NATO", "NATO"], lat, lon)
     # Threat 0 (aimed at Russia) crosses NATO's sector: NATO engages it, Russia may not.
     assert mask.tolist() == [[True, False], [False, True], [False, False]]
     with pytest.raises(ValueError):
-        engagement_mask(rules, units, ["NATO"])
+        rules.may_engage(units, ["NATO"])
 
 
 @pytest.mark.parametrize(
@@ -97,7 +96,7 @@ def test_sectoral_fires_only_inside_its_own_sector():
     ],
 )
 def test_tally_decides_as_votes_arrive(rule, votes, expected):
-    assert tally(joint(rule), votes, PARTNERS) == expected
+    assert joint(rule).tally(votes, PARTNERS) == expected
 
 
 def test_tally_agrees_with_order_time_once_every_vote_is_in():
@@ -105,8 +104,8 @@ def test_tally_agrees_with_order_time_once_every_vote_is_in():
         for veto in (frozenset(), frozenset({"Russia"}), frozenset({"NATO", "Russia"})):
             rules = joint(rule, veto=veto)
             votes = {p: ("veto" if p in veto else "yes") for p in PARTNERS}
-            decided = tally(rules, votes, PARTNERS)
-            assert (decided == "order") == np.isfinite(order_time(rules, 0.0, PARTNERS))
+            decided = rules.tally(votes, PARTNERS)
+            assert (decided == "order") == np.isfinite(rules.order_time(0.0, PARTNERS))
 
 
 def test_inside_polygon_even_odd_rule_on_a_concave_sector():

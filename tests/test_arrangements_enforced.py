@@ -15,7 +15,7 @@ import pytest
 
 from jointbmd import earth
 from jointbmd.analysis.validation_scenarios import SECTOR_SPLIT_LON_DEG, two_partner
-from jointbmd.arrangements import Rules, sector_owner
+from jointbmd.arrangements import Arrangement
 from jointbmd.exchange import EngagementRequest, Vote, verify_ledger
 from jointbmd.scenario import load_scenario, set_field
 from jointbmd.simulation import (
@@ -186,12 +186,12 @@ def test_independent_exchanges_no_messages(pair, tmp_path):
 
 
 def _check_intercepts_in_sector(scenario, runs, name="sectoral"):
-    rules = Rules.from_scenario(scenario, name)
+    rules = Arrangement.from_scenario(scenario, name)
     checked = 0
     for by_arrangement in runs.values():
         for event in events(by_arrangement[name], "intercept"):
             lat, lon = ground_point_deg(scenario, event.threat_id, event.t_s)
-            owner = sector_owner(rules, np.array([lat]), np.array([lon]))[0]
+            owner = rules.sector_owner(np.array([lat]), np.array([lon]))[0]
             assert owner == event.partner, (
                 f"{event.detail} (partner {event.partner}) intercepts threat {event.threat_id} "
                 f"at t={event.t_s:.3f} s over ({lat:.4f}, {lon:.4f}), {owner}'s sector"

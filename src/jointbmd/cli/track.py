@@ -9,7 +9,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from ..arrangements import Rules
+from ..arrangements import Arrangement
 from ..exchange.signing import node_keys
 from ..scenario import load_scenario
 from ..simulation import WARNING, generator
@@ -50,7 +50,7 @@ def track(
         from ..simulation import arrangement_names
 
         (name,) = arrangement_names(loaded, arrangement)
-        sharing = Rules.from_scenario(loaded, name).shares_picture
+        sharing = Arrangement.from_scenario(loaded, name).shares_picture
     truth = build_truth(loaded)
     ledger_paths = None
     if ledger is not None:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..arrangements import Rules
+from ..arrangements import Arrangement
 from ..errors import UserError
 from ..exchange import generate_keys
 from ..outcomes import ReplicationResult
@@ -99,7 +99,7 @@ def run_arrangements(
     ``keys`` maps every node to its Ed25519 private key (default: fresh keys).
     """
     names = arrangement_names(scenario, arrangements)
-    rules = [Rules.from_scenario(scenario, name) for name in names]
+    rules = [Arrangement.from_scenario(scenario, name) for name in names]
     truth = build_truth(scenario)
     nodes = (*(p.name for p in scenario.partners), centre_name(scenario))
     keys = dict(keys) if keys is not None else generate_keys(nodes)

@@ -1,7 +1,7 @@
 """Decision and engagement: the arrangement decides who may fire when; interceptors fly.
 
 In: the ``Picture`` of a replication (when each partner, and the fusion centre, had a firm track
-on each threat), the arrangement's ``Rules``, the scenario's fire units, the intercept geometry,
+on each threat), the ``Arrangement``, the scenario's fire units, the intercept geometry,
 a generator for this arrangement's links and the replication's kill draws. Out: one
 ``ThreatOutcome`` per threat, the shots per partner, the decision messages' rejections and an
 event timeline.
@@ -10,7 +10,7 @@ event timeline.
    unit's partner's firm track (its own under independent; the earlier of its own and the fused
    one it received otherwise) plus the decision latency; under joint, the centre's firm fused
    track plus the nominal time of a vote and an order over the links. Who may engage what:
-   ``arrangements.engagement_mask`` (own assets under independent and data-exchange; anyone's
+   ``Arrangement.may_engage`` (own assets under independent and data-exchange; anyone's
    under sectoral and joint) and, under sectoral, only over the partner's own sector.
 2. Assign. Weapon-target assignment (``engagement.assign_weapons``: one fire unit per threat,
    maximising expected kills) among allowed pairs with a feasible intercept under the plan.
@@ -39,7 +39,7 @@ event timeline.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +47,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import earth
-from ..arrangements import Rules, engagement_mask, order_time, sector_owner, tally, vote
+from ..arrangements import Arrangement
 from ..engagement import (
     FireUnits,
     InterceptGeometry,
@@ -129,10 +129,36 @@ class Decisions:
     rejected_messages: dict[str, int]
 
 
+@dataclass
+class _Context:
+    """What one arrangement's decisions in one replication work with."""
+
+    scenario: object
+    picture: Picture
+    rules: Arrangement
+    units: FireUnitSet
+    truth: object
+    exchange: _Exchange
+    events: list[Event]
+    shared: bool
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Step 1: per (threat, fire unit) (n, m) when the decider may first ask for an order, the
+    earliest launch the arrangement could allow, who may engage what, and the intercepts that
+    launch would give."""
+
+    t_request: FloatArray
+    launch: FloatArray
+    allowed: NDArray[np.bool_]
+    planned: object  # engagement.InterceptSolution (n, m)
+
+
 def decide_and_engage(
     scenario,
     picture: Picture,
-    rules: Rules,
+    rules: Arrangement,
     units: FireUnitSet | None,
     geometry: InterceptGeometry | None,
     rng: np.random.Generator,
@@ -145,104 +171,124 @@ def decide_and_engage(
     ``intercept_geometry_of(truth, units)``, shared by every arrangement of a scenario;
     ``kill_draws (n, K)`` the replication's kill draws, shared by every arrangement."""
     truth = picture.truth
-    n = truth.n
-    partners = picture.partners
     shared = rules.shares_picture and picture.fused is not None
-    events = [
-        Event(float(truth.launch_time[k]), "launch", None, k, truth.raid[k]) for k in range(n)
-    ]
+    events = _launch_events(truth)
     exchange = _Exchange(scenario, keys, rng, ledger_dir, ledger_meta)
     if units is None:
-        outcomes = _outcomes(picture, rules, shared, None, None, n)
+        outcomes = _outcomes(picture, rules, shared, None, None, truth.n)
         return Decisions(
-            tuple(outcomes), tuple(events), dict.fromkeys(partners, 0), exchange.finish()
+            tuple(outcomes), tuple(events), dict.fromkeys(picture.partners, 0), exchange.finish()
         )
-
-    # 1. Plan: the earliest launch the arrangement could allow, and who may engage what.
+    ctx = _Context(scenario, picture, rules, units, truth, exchange, events, shared)
     geometry = _constrained(geometry, rules, units, truth)
-    firm = {p: picture.firm_track_time(p, shared) for p in partners}
-    if rules.kind == "joint":
-        t_request = picture.fused.first_firm_track_s if shared else np.full(n, np.nan)
-        nominal = _nominal_vote_delay(rules, exchange, partners)
-        decided = np.nan_to_num(t_request, nan=np.inf) + nominal
-        plan = np.repeat(decided[:, None], units.units.m, axis=1)
-    else:
-        plan = np.stack([np.nan_to_num(firm[p], nan=np.inf) for p in units.partner], axis=1)
-    plan = plan + rules.decision_latency_s
-    if rules.kind == "sectoral":
-        # Any threat, anyone's asset: the sector itself is enforced in the geometry above,
-        # sample by sample, rather than on one candidate intercept point.
-        allowed = np.ones(plan.shape, dtype=bool)
-    else:
-        allowed = engagement_mask(rules, units.partner, truth.aimpoint_partner)
-    planned = geometry.earliest_all(plan)
-    feasible = planned.feasible
-
-    # 2. Assign.
-    pk = np.broadcast_to(engagement_pk(units.units.sspk, units.units.salvo), plan.shape)
-    assignment = assign_weapons(pk, allowed & feasible, default_capacity(units.units))
-    pairs = list(zip(assignment.threat_idx.tolist(), assignment.unit_idx.tolist(), strict=True))
-
-    # 3. Decide through the exchange.
-    earliest = np.full(plan.shape, np.inf)
-    if rules.kind == "joint":
-        _joint_votes(
-            rules, exchange, pairs, t_request, planned, allowed, units, truth, events, earliest,
-            scenario,
-        )  # fmt: skip
-    else:
-        for k, j in pairs:
-            p = units.partner[j]
-            t_order = float(firm[p][k])
-            order = Order(
-                order_id=f"{rules.name}-{k}-{j}",
-                request_id=f"{p}-national-{k}",
-                fire_unit=units.units.name[j],
-                track_id=k,
-                t=t_order,
-                fire=True,
-                shots=int(units.units.salvo[j]),
-            )
-            to = [exchange.centre] if shared else []
-            exchange.at(t_order, lambda t, p=p, order=order, to=to: exchange.send(p, order, t, to))
-            events.append(Event(t_order, "order", p, k, f"national: {units.units.name[j]}"))
-            earliest[k, j] = t_order + rules.decision_latency_s
+    plan = _plan(ctx, geometry)
+    pairs = _assign(plan, units)
+    earliest = np.full(plan.launch.shape, np.inf)
+    ORDER_PROCEDURES[rules.procedure](ctx, plan, pairs, earliest)
     exchange.run()
+    outcome = _fire(ctx, geometry, earliest, rng, kill_draws)
+    exchange.run()
+    _note_leaks(ctx, outcome)
+    outcomes = _outcomes(picture, rules, shared, units, outcome, truth.n)
+    events.sort(key=lambda e: (e.t_s, e.kind))
+    return Decisions(
+        tuple(outcomes), tuple(events), _shots_by_partner(ctx, outcome), exchange.finish()
+    )
 
-    # 4. Fire, on the orders given (a joint order may name another unit than planned).
+
+def _launch_events(truth) -> list[Event]:
+    return [
+        Event(float(truth.launch_time[k]), "launch", None, k, truth.raid[k]) for k in range(truth.n)
+    ]
+
+
+def _plan(ctx: _Context, geometry: InterceptGeometry) -> _Plan:
+    """Step 1: the decider's firm-track times, the nominal order delay and the decision latency
+    give the earliest launch the arrangement could allow; who may engage what."""
+    picture, rules, units = ctx.picture, ctx.rules, ctx.units
+    firm = {p: picture.firm_track_time(p, ctx.shared) for p in picture.partners}
+    national = np.stack([np.nan_to_num(firm[p], nan=np.inf) for p in units.partner], axis=1)
+    centre = np.full(national.shape, np.inf)
+    if ctx.shared:
+        centre[:] = np.nan_to_num(picture.fused.first_firm_track_s, nan=np.inf)[:, None]
+    t_request = rules.decision_times(national, centre)
+    delay = rules.planned_order_delay(_link_latency_by_partner(ctx.exchange, picture.partners))
+    launch = rules.launch_permitted_at(t_request + delay)
+    allowed = rules.plan_mask(units.partner, ctx.truth.aimpoint_partner)
+    return _Plan(t_request, launch, allowed, geometry.earliest_all(launch))
+
+
+def _assign(plan: _Plan, units: FireUnitSet) -> list[tuple[int, int]]:
+    """Step 2: weapon-target assignment among allowed pairs feasible under the plan."""
+    pk = np.broadcast_to(engagement_pk(units.units.sspk, units.units.salvo), plan.launch.shape)
+    mask = plan.allowed & plan.planned.feasible
+    assignment = assign_weapons(pk, mask, default_capacity(units.units))
+    return list(zip(assignment.threat_idx.tolist(), assignment.unit_idx.tolist(), strict=True))
+
+
+def _national_orders(ctx: _Context, plan: _Plan, pairs, earliest: FloatArray) -> None:
+    """Step 3, national: the unit's partner signs an ``Order`` at its firm-track time (and sends
+    it to the centre for the record when it shares); the unit may launch after the decision
+    latency."""
+    rules, units, exchange = ctx.rules, ctx.units, ctx.exchange
+    for k, j in pairs:
+        p = units.partner[j]
+        t_order = float(plan.t_request[k, j])
+        order = Order(
+            order_id=f"{rules.name}-{k}-{j}",
+            request_id=f"{p}-national-{k}",
+            fire_unit=units.units.name[j],
+            track_id=k,
+            t=t_order,
+            fire=True,
+            shots=int(units.units.salvo[j]),
+        )
+        to = [exchange.centre] if ctx.shared else []
+        exchange.at(t_order, lambda t, p=p, order=order, to=to: exchange.send(p, order, t, to))
+        ctx.events.append(Event(t_order, "order", p, k, f"national: {units.units.name[j]}"))
+        earliest[k, j] = rules.launch_permitted_at(t_order)
+
+
+def _fire(ctx: _Context, geometry, earliest: FloatArray, rng, kill_draws):
+    """Step 4: fly the ordered shots (a joint order may name another unit than planned); record
+    each shot and intercept and send its signed ``KillAssessment``."""
     threat_idx, unit_idx = np.nonzero(np.isfinite(earliest))
     outcome = execute_engagements(
         geometry, threat_idx, unit_idx, earliest[threat_idx, unit_idx], rng, kill_draws=kill_draws
     )
-    shots = outcome.shots
+    shots, units, exchange = outcome.shots, ctx.units, ctx.exchange
     for s in range(shots.threat_idx.shape[0]):
         k, j = int(shots.threat_idx[s]), int(shots.unit_idx[s])
-        p = units.partner[j]
+        p, name = units.partner[j], units.units.name[j]
         result = "killed" if shots.hit[s] else "missed"
-        events.append(Event(float(shots.t_launch[s]), "shot", p, k, units.units.name[j]))
-        events.append(
-            Event(
-                float(shots.t_intercept[s]), "intercept", p, k, f"{units.units.name[j]}: {result}"
-            )
+        ctx.events.append(Event(float(shots.t_launch[s]), "shot", p, k, name))
+        ctx.events.append(
+            Event(float(shots.t_intercept[s]), "intercept", p, k, f"{name}: {result}")
         )
         assessment = KillAssessment(
-            order_id=f"{rules.name}-{k}-{j}",
+            order_id=f"{ctx.rules.name}-{k}-{j}",
             track_id=k,
             t=float(shots.t_intercept[s] + units.units.kill_assessment_delay_s[j]),
             outcome=result,
         )
-        to = [exchange.centre] if shared else []
+        to = [exchange.centre] if ctx.shared else []
         exchange.at(assessment.t, lambda t, p=p, a=assessment, to=to: exchange.send(p, a, t, to))
-    exchange.run()
-    for k in range(n):
-        if not outcome.killed[k]:
-            events.append(Event(float(truth.impact_time[k]), "leak", None, k, truth.aimpoint[k]))
-    shots_by_partner = dict.fromkeys(partners, 0)
+    return outcome
+
+
+def _note_leaks(ctx: _Context, outcome) -> None:
+    truth = ctx.truth
+    for k in np.flatnonzero(~outcome.killed):
+        ctx.events.append(
+            Event(float(truth.impact_time[k]), "leak", None, int(k), truth.aimpoint[k])
+        )
+
+
+def _shots_by_partner(ctx: _Context, outcome) -> dict[str, int]:
+    shots = dict.fromkeys(ctx.picture.partners, 0)
     for j, count in enumerate(outcome.shots_by_unit):
-        shots_by_partner[units.partner[j]] += int(count)
-    outcomes = _outcomes(picture, rules, shared, units, outcome, n)
-    events.sort(key=lambda e: (e.t_s, e.kind))
-    return Decisions(tuple(outcomes), tuple(events), shots_by_partner, exchange.finish())
+        shots[ctx.units.partner[j]] += int(count)
+    return shots
 
 
 def intercept_geometry_of(truth, units: FireUnitSet | None) -> InterceptGeometry | None:
@@ -255,56 +301,50 @@ def intercept_geometry_of(truth, units: FireUnitSet | None) -> InterceptGeometry
 
 
 def _constrained(
-    geometry: InterceptGeometry, rules: Rules, units: FireUnitSet, truth
+    geometry: InterceptGeometry, rules: Arrangement, units: FireUnitSet, truth
 ) -> InterceptGeometry:
-    """Under sectoral rules a fire unit may intercept only over its own partner's sector: drop
-    the trajectory samples whose ground point lies outside it."""
-    if rules.kind != "sectoral":
-        return geometry
-    lat, lon, _ = earth.ecef_to_geodetic(truth.r_ecef, truth.trajectories.model)
-    owner = sector_owner(rules, np.degrees(lat), np.degrees(lon))  # (n, T)
+    """Drop the trajectory samples where the arrangement forbids a row's fire unit to intercept
+    (sectoral: outside its own partner's sector)."""
+    lat, lon, _ = _ground_points(truth)
     row_partner = np.asarray(units.partner, dtype=object)[geometry.unit_idx]
-    in_sector = owner[geometry.threat_idx] == row_partner[:, None]
-    # An intercept is refined between a sample and the one before it: both must be inside.
-    in_sector[:, 1:] &= in_sector[:, :-1]
-    return dataclasses.replace(geometry, ok=geometry.ok & in_sector)
+    allowed = rules.allowed_intercept_samples(
+        row_partner, np.degrees(lat)[geometry.threat_idx], np.degrees(lon)[geometry.threat_idx]
+    )
+    if allowed is None:
+        return geometry
+    return dataclasses.replace(geometry, ok=geometry.ok & allowed)
 
 
-def _nominal_vote_delay(rules: Rules, exchange: _Exchange, partners) -> float:
-    """Planning figure for a joint decision: request out, votes back (the rule's deciding vote),
-    order out, each leg at the links' nominal latency."""
-    latency = {
+def _ground_points(truth):
+    """Geodetic ground points of every truth sample (cached on the truth: fixed per scenario)."""
+    cached = getattr(truth, "_ground_points", None)
+    if cached is None:
+        cached = earth.ecef_to_geodetic(truth.r_ecef, truth.trajectories.model)
+        object.__setattr__(truth, "_ground_points", cached)
+    return cached
+
+
+def _link_latency_by_partner(exchange: _Exchange, partners) -> dict[str, float]:
+    """Each partner's slowest nominal link latency (inf without a link)."""
+    return {
         p: max(
             (link.latency_s for (a, b), link in exchange.network.links.items() if p in (a, b)),
             default=np.inf,
         )
         for p in partners
     }
-    arrivals = {p: 2 * latency[p] + rules.vote_latency_s.get(p, 0.0) for p in partners}
-    # The plan does not anticipate how partners will vote: it assumes they all say yes.
-    hopeful = dataclasses.replace(rules, veto=frozenset())
-    decided = order_time(hopeful, 0.0, list(partners), arrivals)
-    return decided + max(latency.values(), default=0.0)
 
 
-def _joint_votes(
-    rules: Rules,
-    exchange: _Exchange,
-    pairs: list[tuple[int, int]],
-    t_request: FloatArray,
-    planned,
-    allowed,
-    units: FireUnitSet,
-    truth,
-    events: list[Event],
-    earliest: FloatArray,
-    scenario,
-) -> None:
-    """Requests, votes and orders for the assigned pairs; fills ``earliest`` from the orders
-    that reach the fire units' partners (step 3 of the module docstring)."""
+def _joint_votes(ctx: _Context, plan: _Plan, pairs, earliest: FloatArray) -> None:
+    """Step 3, joint: requests, votes and orders for the assigned pairs; fills ``earliest``
+    from the orders that reach the fire units' partners (module docstring)."""
+    rules, exchange, units, truth, events = (
+        ctx.rules, ctx.exchange, ctx.units, ctx.truth, ctx.events
+    )  # fmt: skip
+    planned, allowed = plan.planned, plan.allowed
     centre = exchange.centre
-    leaves = drop_out_times(scenario)
-    partners = [p.name for p in scenario.partners]
+    leaves = drop_out_times(ctx.scenario)
+    partners = [p.name for p in ctx.scenario.partners]
     retry_s = (
         2 * exchange.max_delay_s() + max(rules.vote_latency_s.values(), default=0.0)
     ) + REQUEST_RETRY_MARGIN_S
@@ -355,7 +395,7 @@ def _joint_votes(
     def decide(request_id: str, t: float) -> None:
         if request_id in decided:
             return
-        outcome = tally(rules, votes.setdefault(request_id, {}), still_in(t))
+        outcome = rules.tally(votes.setdefault(request_id, {}), still_in(t))
         if outcome == "wait":
             return
         decided[request_id] = outcome
@@ -394,7 +434,7 @@ def _joint_votes(
             t_vote = t + rules.vote_latency_s.get(node, 0.0)
             if t_vote >= leaves.get(node, np.inf):
                 return  # it leaves before it could vote
-            choice = vote(rules, node)
+            choice = rules.vote(node)
             ballot = Vote(body.request_id, node, choice, float(t_vote))
             exchange.at(t_vote, lambda t2: exchange.send(node, ballot, t2, [centre]))
             events.append(Event(t_vote, "vote", node, body.track_id, choice))
@@ -409,7 +449,7 @@ def _joint_votes(
                 return
             k = body.track_id
             if 0 <= k < earliest.shape[0] and not np.isfinite(earliest[k, j]):
-                earliest[k, j] = t + rules.decision_latency_s
+                earliest[k, j] = rules.launch_permitted_at(t)
             ack = Acknowledgement(body.order_id, node, float(t))
             exchange.send(node, ack, t, [centre])
         elif node == centre and message.kind == "acknowledgement":
@@ -419,11 +459,18 @@ def _joint_votes(
 
     exchange.on_message = on_message
     for k, j in pairs:
-        if not np.isfinite(t_request[k]):
+        if not np.isfinite(plan.t_request[k, j]):
             continue
         request_id = f"{rules.name}-{k}-{j}"
         requests[request_id] = (k, j)
-        exchange.at(float(t_request[k]), lambda t, rid=request_id: tick(rid, 0, t))
+        exchange.at(float(plan.t_request[k, j]), lambda t, rid=request_id: tick(rid, 0, t))
+
+
+#: The order procedure of each ``Arrangement.procedure``.
+ORDER_PROCEDURES: dict[str, Callable[[_Context, _Plan, list, FloatArray], None]] = {
+    "national": _national_orders,
+    "vote": _joint_votes,
+}
 
 
 def _replacement(k: int, planned, allowed, units: FireUnitSet, partners) -> int | None:
@@ -438,27 +485,21 @@ def _replacement(k: int, planned, allowed, units: FireUnitSet, partners) -> int 
     return min(candidates, key=lambda j: planned.t_intercept[k, j])
 
 
-def _decider_firm_track(picture: Picture, rules: Rules, shared: bool) -> FloatArray:
-    """When whoever decides on each threat under the arrangement first held a firm track on it:
-    the threatened partner (independent, data-exchange), the joint centre (joint), any partner
-    (sectoral: the sector's owner, whichever it turns out to be)."""
-    truth = picture.truth
-    if rules.kind in ("independent", "data-exchange"):
-        by_partner = {p: picture.firm_track_time(p, shared) for p in picture.partners}
-        return np.array([by_partner[p][k] for k, p in enumerate(truth.aimpoint_partner)])
-    if rules.kind == "joint":
-        if not shared:
-            return np.full(truth.n, np.nan)
-        return picture.fused.first_firm_track_s
-    return np.fmin.reduce([picture.firm_track_time(p, shared) for p in picture.partners])
+def _decider_firm_track(picture: Picture, rules: Arrangement, shared: bool) -> FloatArray:
+    """When whoever decides on each threat under the arrangement first held a firm track on it
+    (``Arrangement.decider_firm_track``)."""
+    by_partner = {p: picture.firm_track_time(p, shared) for p in picture.partners}
+    centre = picture.fused.first_firm_track_s if shared else None
+    return rules.decider_firm_track(by_partner, centre, picture.truth.aimpoint_partner)
 
 
 def _outcomes(
-    picture: Picture, rules: Rules, shared: bool, units, outcome, n: int
+    picture: Picture, rules: Arrangement, shared: bool, units, outcome, n: int
 ) -> list[ThreatOutcome]:
     truth = picture.truth
     partners = picture.partners
-    detection = np.fmin.reduce([picture.own[p].first_detection_s for p in partners])
+    views = picture.own if shared else picture.alone  # a partner alone, under independent
+    detection = np.fmin.reduce([views[p].first_detection_s for p in partners])
     firm = _decider_firm_track(picture, rules, shared)
     ground = ([], [])
     if outcome is not None and outcome.shots.threat_idx.size:
