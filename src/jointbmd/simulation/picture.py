@@ -56,6 +56,7 @@ from ..exchange import (
     LaunchReport as LaunchReportMessage,
 )
 from ..fusion import FusionCentre
+from ..scenario.schema import DEFAULT_FUSION_CENTRE
 from ..sensors import LaunchReport, Measurements, Radar, SpaceInfrared
 from ..tracking import ExtendedKalmanPredictor, Tracker, TrackLog
 from ..tracking.models import BallisticTransition
@@ -63,8 +64,8 @@ from .truth import Truth
 
 FloatArray = NDArray[np.float64]
 
-#: Name of the fusion centre when the scenario does not name one.
-DEFAULT_CENTRE = "fusion"
+#: Name of the fusion centre when the scenario does not name one (stated in the schema).
+DEFAULT_CENTRE = DEFAULT_FUSION_CENTRE
 
 
 @dataclass(frozen=True)
