@@ -85,7 +85,6 @@ Replications = Annotated[int, Strict(), Field(ge=1, le=MAX_REPLICATIONS)]
 Inventory = Annotated[int, Strict(), Field(ge=0, le=MAX_COUNT)]
 
 
-
 def _visible(name: str) -> str:
     problem = invisible_problem(name)
     if problem:
@@ -884,20 +883,39 @@ def _check_sectors(
             )
 
 
+# Fields a sweep may not change, and why: they identify things rather than describe them.
+UNSWEPT_FIELDS = {
+    "name": "a name identifies an entry (references and stored results use it); sweep its values",
+    "kind": "a kind decides what an entry is; write one entry per kind instead",
+    "jointbmd": "the format version is not a model input",
+}
+
+
 def _check_sweeps(s: Scenario) -> None:
     # Imported here: paths.py builds on this module.
     from .loader import set_field, to_data
-    from .paths import resolve_path
+    from .paths import canonical_path, resolve_path
 
     # Sweeps are checked on a copy without the campaign, so that checking does not recurse.
     base = s.model_copy(update={"campaign": None})
     data = to_data(base)
+    fields: dict[str, int] = {}
     for i, sweep in enumerate(s.campaign.sweep):
         path = f"campaign.sweep[{i}]"
         try:
             resolve_path(data, sweep.path)
+            field = canonical_path(data, sweep.path)
         except UserError as error:
             _fail(f"{path}.path", f"{sweep.path!r}: {error.reason}")
+        if field in fields:
+            _fail(
+                f"{path}.path",
+                f"{sweep.path!r} is {field}, already swept by campaign.sweep[{fields[field]}]",
+            )
+        fields[field] = i
+        last = field.rsplit(".", 1)[-1]
+        if last in UNSWEPT_FIELDS:
+            _fail(f"{path}.path", f"{field}: {UNSWEPT_FIELDS[last]}")
         where = f"{path}.values" if sweep.values is not None else f"{path}.range"
         points = sweep.points()
         # A range is an interval: its end points bound every value in it. A list is checked
