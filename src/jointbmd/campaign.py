@@ -210,6 +210,42 @@ def with_campaign(
     return validate_data(data, file=file)
 
 
+def load_campaign_file(path: str) -> dict[str, Any]:
+    """The ``campaign`` mapping of a campaign file (``replications``, ``seed``, ``sweep``, at the
+    top level or under ``campaign:``), read as strictly as a scenario file: the same size limit,
+    UTF-8, duplicate keys refused, nesting bounded. Every error names the file (and the line)."""
+    from pathlib import Path
+
+    from jointbmd.scenario.loader import MAX_FILE_BYTES, decode_text, parse_yaml
+
+    where = str(path)
+    file = Path(path)
+    try:
+        if file.is_dir():
+            raise UserError("is a directory, not a campaign file", file=where)
+        with file.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise UserError("no such file", file=where, field="--campaign-file") from None
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or error
+        raise UserError(f"cannot read: {reason}", file=where) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise UserError(f"file larger than {MAX_FILE_BYTES // 2**20} MiB", file=where)
+    text = decode_text(raw, where)
+    if not text.strip():
+        raise UserError("empty file: a campaign file holds replications, seed, sweep", file=where)
+    data, _ = parse_yaml(text, where)
+    if isinstance(data, dict) and set(data) == {"campaign"}:
+        data = data["campaign"]
+    if not isinstance(data, dict):
+        raise UserError(
+            "a campaign file is a mapping: replications, seed, sweep (or campaign: {...})",
+            file=where,
+        )
+    return data
+
+
 def plan_campaign(
     scenario: Scenario,
     *,
