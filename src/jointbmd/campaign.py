@@ -6,13 +6,15 @@ which master seed and which sweep), a results ``Store`` and an executor. Out: ev
 aggregates read back from the store.
 
 Tasks. The sweep is the cartesian product of each swept field's values (``Sweep.points``); each
-product is a *sweep point*, whose scenario is the base scenario with those fields set
-(``jointbmd.scenario.set_field``). A task is one replication index at one point for the
-arrangements still missing there; it yields one ``ReplicationResult`` per arrangement. With the real
-simulation a task calls ``run_arrangements`` once, so the arrangements share the replication's
-truth and sensor picture (computed once, as they are equal by construction); a plain replication
-function is called once per arrangement. Tasks are ordered replication-major, so a campaign
-stopped part-way has every group at nearly the same count.
+product is a *sweep point*, whose scenario is the base scenario with those fields set. Points are
+computed on demand from their index (``SweepPoints``, mixed radix), never all held at once, and
+each swept path is stored in its canonical spelling (``jointbmd.scenario.paths.canonical_path``),
+so two spellings of one field are one field (refused twice). A task is one replication index at one
+point for the arrangements still missing there; it yields one ``ReplicationResult`` per
+arrangement. With the real simulation a task calls ``run_arrangements`` once, so the arrangements
+share the replication's truth and sensor picture (computed once, as they are equal by
+construction); a plain replication function is called once per arrangement. Tasks are ordered
+replication-major, so a campaign stopped part-way has every group at nearly the same count.
 
 Randomness. Every task runs with the campaign's master seed and its replication index; the
 simulation derives every generator from ``SeedSequence(seed, spawn_key=(replication, stream))``
@@ -20,6 +22,12 @@ simulation derives every generator from ``SeedSequence(seed, spawn_key=(replicat
 every arrangement and sweep point (common random numbers: differences between arrangements are
 not drowned in sampling noise); each arrangement's decision links have a stream of their own.
 The numbers do not depend on the executor, the worker count or the order in which tasks finish.
+
+Limits, checked before anything is written (``plan_campaign``, ``check_points``): at most
+``MAX_SWEEP_POINTS`` sweep points; a campaign of more than ``WORK_LIMIT`` replications (points x
+arrangements x replications) is refused unless asked for (``allow_large``, ``--allow-large``); and
+every sweep point's scenario must validate -- sweeps valid alone but not together (a minimum
+altitude swept above the maximum) are refused with the point named. See docs/scenario.md.
 
 Resume. A campaign is identified by its key: the hash of the scenario (without its campaign
 section), the seed and the sweep. Running the same command again finds the campaign, asks the
@@ -46,17 +54,23 @@ float sums use ``math.fsum``, so the numbers do not depend on the order rows wer
 
 from __future__ import annotations
 
+import copy
 import importlib
 import itertools
 import math
+import os
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from jointbmd.errors import UserError
 from jointbmd.outcomes import ReplicationResult
-from jointbmd.scenario import Scenario, scenario_to_dict, set_field, validate_data
+from jointbmd.scenario import Scenario, scenario_to_dict, validate_data
+from jointbmd.scenario.loader import to_data
+from jointbmd.scenario.paths import canonical_path, loc_of
+from jointbmd.scenario.schema import MAX_REPLICATIONS
 from jointbmd.store import ResultRows, Store, canonical_json, result_rows, sha256_text
 
 ReplicationFunction = Callable[[Scenario, str, int, int], ReplicationResult]
@@ -65,6 +79,14 @@ BatchFunction = Callable[[Scenario, Sequence[str], int, int], list[ReplicationRe
 DEFAULT_REPLICATIONS = 100
 DEFAULT_SEED = 0
 Z95 = 1.959963984540054  # two-sided 95 % standard normal quantile
+# A sweep's points are rows of the store and entries of its resume set: beyond this the sweep is a
+# mistake (six ranges of 100 values are 10**12 points). A grid of 100,000 points is already a
+# 316 x 316 map of two fields.
+MAX_SWEEP_POINTS = 100_000
+# Replications (points x arrangements x replications) a campaign runs without --allow-large: at
+# about 0.1 s of one core per replication of a small scenario, a day of a 2-core machine is some
+# 10**6; beyond it a typo is likelier than a plan.
+WORK_LIMIT = 1_000_000
 
 
 # ---------------------------------------------------------------------------------------------
@@ -93,9 +115,35 @@ class Task:
         return [(self.point, name, self.replication) for name in self.arrangements]
 
 
+class SweepPoints(Sequence):
+    """The cartesian product of the axes' values, point ``i`` computed from ``i`` (the first axis
+    varies slowest, as in ``itertools.product``), so no point is built before it is needed."""
+
+    def __init__(self, axes: Sequence[SweepAxis]) -> None:
+        self._axes = tuple(axes)
+        self._len = math.prod(len(a.values) for a in self._axes)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._len))]
+        if index < 0:
+            index += self._len
+        if not 0 <= index < self._len:
+            raise IndexError(index)
+        point: dict[str, Any] = {}
+        for axis in reversed(self._axes):
+            index, digit = divmod(index, len(axis.values))
+            point[axis.path] = axis.values[digit]
+        return {axis.path: point[axis.path] for axis in self._axes}
+
+
 @dataclass(frozen=True)
 class CampaignPlan:
-    """What a campaign runs. ``points[i]`` maps each swept path to its value at point ``i``."""
+    """What a campaign runs. ``points[i]`` maps each swept path (canonical) to its value at
+    point ``i``; ``points`` is lazy (``SweepPoints``)."""
 
     scenario_name: str
     scenario_hash: str
@@ -103,7 +151,8 @@ class CampaignPlan:
     replications: int
     arrangements: tuple[str, ...]
     sweep: tuple[SweepAxis, ...]
-    points: tuple[dict[str, Any], ...]
+    points: SweepPoints
+    threats: int = 0
 
     @property
     def key(self) -> str:
@@ -161,21 +210,67 @@ def with_campaign(
     return validate_data(data, file=file)
 
 
+def load_campaign_file(path: str) -> dict[str, Any]:
+    """The ``campaign`` mapping of a campaign file (``replications``, ``seed``, ``sweep``, at the
+    top level or under ``campaign:``), read as strictly as a scenario file: the same size limit,
+    UTF-8, duplicate keys refused, nesting bounded. Every error names the file (and the line)."""
+    from pathlib import Path
+
+    from jointbmd.scenario.loader import MAX_FILE_BYTES, decode_text, parse_yaml
+
+    where = str(path)
+    file = Path(path)
+    try:
+        if file.is_dir():
+            raise UserError("is a directory, not a campaign file", file=where)
+        with file.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise UserError("no such file", file=where, field="--campaign-file") from None
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or error
+        raise UserError(f"cannot read: {reason}", file=where) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise UserError(f"file larger than {MAX_FILE_BYTES // 2**20} MiB", file=where)
+    text = decode_text(raw, where)
+    if not text.strip():
+        raise UserError("empty file: a campaign file holds replications, seed, sweep", file=where)
+    data, _ = parse_yaml(text, where)
+    if isinstance(data, dict) and set(data) == {"campaign"}:
+        data = data["campaign"]
+    if not isinstance(data, dict):
+        raise UserError(
+            "a campaign file is a mapping: replications, seed, sweep (or campaign: {...})",
+            file=where,
+        )
+    return data
+
+
 def plan_campaign(
     scenario: Scenario,
     *,
     replications: int | None = None,
     seed: int | None = None,
     arrangements: Sequence[str] | None = None,
+    allow_large: bool = False,
+    file: str | None = None,
 ) -> CampaignPlan:
-    """The campaign a scenario asks for; flags (non-None arguments) override its ``campaign``."""
+    """The campaign a scenario asks for; flags (non-None arguments) override its ``campaign``.
+
+    Refuses (``UserError``; sweep errors name ``file``) a sweep of more than
+    ``MAX_SWEEP_POINTS`` points and, unless ``allow_large``, more than ``WORK_LIMIT``
+    replications in all. Does not build the points' scenarios: ``check_points`` does."""
     section = scenario.campaign
     if replications is None:
         replications = section.replications if section is not None else DEFAULT_REPLICATIONS
     if seed is None:
         seed = section.seed if section is not None else DEFAULT_SEED
-    if not isinstance(replications, int) or replications < 1:
-        raise UserError(f"must be a positive integer, got {replications!r}", field="--replications")
+    if not isinstance(replications, int) or not 1 <= replications <= MAX_REPLICATIONS:
+        raise UserError(
+            f"must be an integer in [1, {MAX_REPLICATIONS}], got {replications!r} "
+            "(docs/scenario.md, Bounds)",
+            field="--replications",
+        )
     if not isinstance(seed, int) or not 0 <= seed < 2**63:
         raise UserError(f"must be an integer in [0, 2**63), got {seed!r}", field="--seed")
     known = [a.name for a in scenario.arrangements]
@@ -190,41 +285,121 @@ def plan_campaign(
                     f"(known: {', '.join(known)}, or 'all')",
                     field="--arrangement",
                 )
-    axes: list[SweepAxis] = []
-    if section is not None:
-        for i, sweep in enumerate(section.sweep):
-            values = tuple(sweep.points())
-            if not values:
-                raise UserError("empty sweep", field=f"campaign.sweep[{i}]")
-            axes.append(SweepAxis(sweep.path, values))
-    paths = [a.path for a in axes]
-    if len(set(paths)) != len(paths):
-        raise UserError("a field is swept twice", field="campaign.sweep")
-    points = tuple(
-        dict(zip(paths, combo, strict=True))
-        for combo in itertools.product(*(a.values for a in axes))
-    )
-    return CampaignPlan(
+    axes = _axes(scenario, file)
+    points = SweepPoints(axes)
+    if len(points) > MAX_SWEEP_POINTS:
+        sizes = " x ".join(str(len(a.values)) for a in axes)
+        raise UserError(
+            f"{sizes} = {len(points)} sweep points; at most {MAX_SWEEP_POINTS} (docs/scenario.md)",
+            file=file,
+            field="campaign.sweep",
+        )
+    plan = CampaignPlan(
         scenario_name=scenario.name,
         scenario_hash=scenario_hash(scenario),
         seed=seed,
         replications=replications,
         arrangements=chosen,
-        sweep=tuple(axes),
+        sweep=axes,
         points=points,
+        threats=scenario.threat_count(),
     )
+    if plan.size > WORK_LIMIT and not allow_large:
+        raise UserError(
+            f"{len(points)} sweep points x {len(chosen)} arrangements x {replications} "
+            f"replications = {plan.size} replications of {plan.threats} missiles each, more than "
+            f"{WORK_LIMIT} (days of computing); give --allow-large to run it",
+            field="--replications",
+        )
+    return plan
 
 
-def point_scenarios(scenario: Scenario, plan: CampaignPlan) -> list[Scenario]:
-    """The scenario of each sweep point (the base scenario with the point's fields set)."""
-    base = scenario.model_copy(update={"campaign": None})
-    out = []
-    for values in plan.points:
-        point = base
+def _axes(scenario: Scenario, file: str | None) -> tuple[SweepAxis, ...]:
+    """The swept fields, each path in its canonical spelling; one field swept twice is refused
+    (the schema refuses it too; this holds for scenarios built without it)."""
+    section = scenario.campaign
+    if section is None:
+        return ()
+    data = to_data(scenario.model_copy(update={"campaign": None}))
+    axes: list[SweepAxis] = []
+    for i, sweep in enumerate(section.sweep):
+        where = f"campaign.sweep[{i}]"
+        try:
+            path = canonical_path(data, sweep.path)
+        except UserError as error:
+            raise UserError(error.reason, file=file, field=f"{where}.path") from None
+        if path in (a.path for a in axes):
+            raise UserError(f"{path} is swept twice", file=file, field=f"{where}.path")
+        values = tuple(sweep.points())
+        if not values:
+            raise UserError("empty sweep", file=file, field=where)
+        axes.append(SweepAxis(path, values))
+    return tuple(axes)
+
+
+class PointScenarios(Sequence):
+    """The scenario of each sweep point, built (and validated) when asked for, the most recently
+    used ``cache`` of them kept. Errors name ``file`` and the point."""
+
+    def __init__(
+        self, scenario: Scenario, plan: CampaignPlan, file: str | None = None, cache: int = 64
+    ) -> None:
+        self._base = to_data(scenario.model_copy(update={"campaign": None}))
+        self._locs = {a.path: loc_of(self._base, a.path) for a in plan.sweep}
+        self._points = plan.points
+        self._file = file
+        self._cache: OrderedDict[int, Scenario] = OrderedDict()
+        self._size = cache
+
+    def __len__(self) -> int:
+        return len(self._points)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index in self._cache:
+            self._cache.move_to_end(index)
+            return self._cache[index]
+        scenario = self._build(index)
+        self._cache[index] = scenario
+        if len(self._cache) > self._size:
+            self._cache.popitem(last=False)
+        return scenario
+
+    def _build(self, index: int) -> Scenario:
+        values = self._points[index]
+        data = copy.deepcopy(self._base)
         for path, value in values.items():
-            point = set_field(point, path, value)
-        out.append(point)
-    return out
+            *parents, last = self._locs[path]
+            container = data
+            for key in parents:
+                container = container[key]
+            container[last] = value
+        try:
+            return validate_data(data)
+        except UserError as error:
+            shown = ", ".join(f"{p} = {v!r}" for p, v in values.items())
+            field = f" at {error.field}" if error.field else ""
+            raise UserError(
+                f"sweep point {index} ({shown}) is not a valid scenario{field}: {error.reason}",
+                file=self._file,
+                field="campaign.sweep",
+            ) from None
+
+
+def point_scenarios(
+    scenario: Scenario, plan: CampaignPlan, file: str | None = None
+) -> PointScenarios:
+    """The scenario of each sweep point (the base scenario with the point's fields set), lazy."""
+    return PointScenarios(scenario, plan, file)
+
+
+def check_points(scenario: Scenario, plan: CampaignPlan, file: str | None = None) -> None:
+    """Validate every sweep point's scenario (one at a time, none kept); the first invalid one
+    raises ``UserError`` naming ``file``, the point and its values. Run before any write."""
+    scenarios = PointScenarios(scenario, plan, file, cache=0)
+    for index in range(len(scenarios)):
+        scenarios._build(index)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -327,6 +502,9 @@ LOCAL_CLUSTER_CONFIG = {
 }
 
 
+SHIPPED_POINTS = 256  # sweep points' scenarios kept on a Dask cluster at once
+
+
 class DaskExecutor:
     """Run tasks on Dask: a local cluster of ``workers`` processes, or an existing ``scheduler``.
 
@@ -352,8 +530,7 @@ class DaskExecutor:
             raise UserError("give one of --workers and --scheduler", field="--workers")
         self._cluster = None
         if workers is not None:
-            if workers < 1:
-                raise UserError(f"must be at least 1, got {workers}", field="--workers")
+            check_workers(workers)
             # The nannies hand this configuration to the worker processes they start.
             with dask.config.set(LOCAL_CLUSTER_CONFIG):
                 self._cluster = LocalCluster(
@@ -395,15 +572,25 @@ class DaskExecutor:
         from distributed import as_completed
 
         client = self._client
-        # Each point's scenario is sent to every worker once, not once per task.
+        # Each point's scenario is sent to every worker once while it is in use, not once per
+        # task; at most SHIPPED_POINTS of them are kept on the cluster (the sweep is lazy).
         # hash=False: unique keys, so that a later campaign on the same client never races the
         # release of this one's copy of an identical scenario (a cancelled-future error).
-        shipped = client.scatter(list(scenarios), broadcast=True, hash=False)
+        shipped: OrderedDict[int, Any] = OrderedDict()
         pending = iter(tasks)
+
+        def scenario_future(point: int):
+            if point in shipped:
+                shipped.move_to_end(point)
+            else:
+                shipped[point] = client.scatter(scenarios[point], broadcast=True, hash=False)
+                if len(shipped) > SHIPPED_POINTS:
+                    shipped.popitem(last=False)  # running tasks keep their own reference
+            return shipped[point]
 
         def submit(task: Task):
             return client.submit(
-                execute_task, function, shipped[task.point], task, seed, pure=False
+                execute_task, function, scenario_future(task.point), task, seed, pure=False
             )
 
         first = [submit(task) for task in itertools.islice(pending, self.window)]
@@ -432,13 +619,36 @@ class DaskExecutor:
         self.close()
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells it)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def check_workers(workers: int) -> None:
+    """``--workers``: 1 to the number of cores. A worker is a process of one thread; more of
+    them than cores run no faster and each holds its own copy of the scenario's arrays."""
+    cores = available_cores()
+    if not 1 <= workers <= cores:
+        raise UserError(
+            f"must be between 1 and the {cores} cores of this machine, got {workers}",
+            field="--workers",
+        )
+
+
 def _check_reachable(address: str) -> None:
     """Fail at once (rather than after the client's time-out) when nothing listens there."""
     import socket
     from urllib.parse import urlsplit
 
-    parts = urlsplit(address)
-    if parts.scheme not in ("tcp", "tls") or not parts.hostname or parts.port is None:
+    try:
+        parts = urlsplit(address)
+        port = parts.port
+    except ValueError as error:  # a port out of range, a bad IPv6 literal
+        raise UserError(f"bad address {address!r}: {error}", field="--scheduler") from None
+    if parts.scheme not in ("tcp", "tls") or not parts.hostname or port is None:
         return  # other transports: let the client judge
     try:
         with socket.create_connection((parts.hostname, parts.port), timeout=5.0):
@@ -494,16 +704,28 @@ def run_campaign(
     executor: Any = None,
     replication_function: ReplicationFunction | Runner | None = None,
     progress: bool = False,
+    allow_large: bool = False,
+    file: str | None = None,
 ) -> CampaignRun:
     """Run (or resume) the campaign ``scenario`` asks for, writing each replication to ``store``.
 
     ``executor``: ``InProcess()`` (default) or a ``DaskExecutor``. ``replication_function``:
     a function ``(scenario, arrangement, replication, seed) -> ReplicationResult`` or a
     ``Runner``; default ``Runner(batch=jointbmd.simulation.run_arrangements)``.
-    ``progress``: draw a rich progress bar on stderr.
+    ``progress``: draw a rich progress bar on stderr. ``allow_large``: run beyond
+    ``WORK_LIMIT``. Every sweep point is validated before the store is written; errors name
+    ``file``.
     """
-    plan = plan_campaign(scenario, replications=replications, seed=seed, arrangements=arrangements)
-    scenarios = point_scenarios(scenario, plan)
+    plan = plan_campaign(
+        scenario,
+        replications=replications,
+        seed=seed,
+        arrangements=arrangements,
+        allow_large=allow_large,
+        file=file,
+    )
+    check_points(scenario, plan, file)
+    scenarios = point_scenarios(scenario, plan, file)
     if replication_function is None:
         runner = default_runner()
     elif isinstance(replication_function, Runner):

@@ -14,17 +14,27 @@ The schema is versioned (``meta.schema_version``) and documented in ``docs/store
 - only the process that opened the store writes it (DuckDB locks the file); Dask workers turn
   their records into columnar rows (``result_rows`` -> ``ResultRows``, Arrow IPC bytes), return
   those to the driver and never touch the file. The driver only inserts them.
-- a file that is not a jointbmd store, or a store written by a newer schema, is refused with a
-  ``UserError`` and left untouched.
+- only a new path, an empty file (0 bytes), an empty DuckDB database or a jointbmd store is ever
+  opened for writing. Anything else -- a SQLite or other non-DuckDB file, a DuckDB database
+  holding anything at all (tables in any schema, views, sequences, macros, types), a store of a
+  newer schema -- is refused with a one-line ``UserError`` naming the file, and left
+  byte-identical: it is inspected read-only (and non-DuckDB files only by their first bytes)
+  before any connection that could write it. DuckDB's extension autoloading is off, so no file
+  makes it fetch code.
+- a damaged store (a corrupt block, a campaigns row whose JSON does not parse) is a one-line
+  ``UserError`` too; the campaign rows are checked when the store is opened, before anything
+  is written.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,6 +139,26 @@ CREATE TABLE events (
 """
 
 TABLES = ("meta", "campaigns", "sweep_points", "replications", "threat_outcomes", "events")
+
+# What the store asks of DuckDB: never fetch or load an extension because of a file's contents.
+DUCKDB_CONFIG = {"autoload_known_extensions": False, "autoinstall_known_extensions": False}
+# A DuckDB database file has "DUCK" at bytes 8-11 (its main header).
+DUCKDB_MAGIC = (8, b"DUCK")
+# Everything a database can hold besides jointbmd's own objects, as (what, query).
+_OBJECT_QUERIES = (
+    ("table", "SELECT schema_name || '.' || table_name FROM duckdb_tables()"),
+    ("view", "SELECT schema_name || '.' || view_name FROM duckdb_views() WHERE NOT internal"),
+    ("sequence", "SELECT schema_name || '.' || sequence_name FROM duckdb_sequences()"),
+    (
+        "macro or function",
+        "SELECT DISTINCT schema_name || '.' || function_name FROM duckdb_functions() "
+        "WHERE NOT internal",
+    ),
+    ("type", "SELECT schema_name || '.' || type_name FROM duckdb_types() WHERE NOT internal"),
+    ("schema", "SELECT schema_name FROM duckdb_schemas() WHERE NOT internal"),
+    ("index", "SELECT schema_name || '.' || index_name FROM duckdb_indexes()"),
+)
+_OWN_OBJECTS = {f"main.{t}" for t in TABLES} | {"main.campaign_ids"}
 
 # Columnar rows of a batch of replications (``ResultRows``), without the columns the driver adds
 # (campaign_id and point in every table, finished_at in replications). Column order = table order.
@@ -299,6 +329,51 @@ def _mean_delay(starts: Iterable[float], ends: Iterable[float | None]) -> float 
     return math.fsum(delays) / len(delays) if delays else None
 
 
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _decoded(text: Any, kind: type, what: str, path: Path) -> Any:
+    """A JSON column of the store, decoded; damage is a ``UserError`` naming the file."""
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        value = None
+    if not isinstance(value, kind):
+        raise UserError(f"damaged store: {what} is not valid JSON", file=str(path))
+    return value
+
+
+class _damage_is_user_error:
+    """Turn DuckDB's errors on a damaged or unusable file into one ``UserError`` line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, error: Any, tb: Any) -> bool:
+        # A constraint violation is a caller's mistake (a key written twice), not damage.
+        if exc_type is None or not issubclass(exc_type, duckdb.Error):
+            return False
+        if issubclass(exc_type, duckdb.ConstraintException):
+            return False
+        raise UserError(
+            f"damaged or unusable results store: {_first_line(error)}", file=str(self.path)
+        ) from None
+
+
+def _guarded(method: Callable) -> Callable:
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
+        with _damage_is_user_error(self.path):
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class Store:
     """A jointbmd results store (a DuckDB file). Use as a context manager or call ``close``.
 
@@ -310,9 +385,15 @@ class Store:
     def __init__(self, path: str | Path = DEFAULT_STORE, *, read_only: bool = False) -> None:
         self.path = Path(path)
         self.read_only = read_only
+        if not read_only and _has_content(self.path):
+            # Judge an existing file read-only first: a write connection may change it.
+            with Store(self.path, read_only=True):
+                pass
         self._con = _connect(self.path, read_only=read_only)
         try:
-            self._check_or_create()
+            with _damage_is_user_error(self.path):
+                self._check_or_create()
+                self._check_campaign_rows()
         except BaseException:
             self._con.close()
             raise
@@ -322,20 +403,35 @@ class Store:
     def _fail(self, reason: str) -> UserError:
         return UserError(reason, file=str(self.path))
 
+    def _objects(self) -> dict[str, list[str]]:
+        """Every object the database holds, by kind (jointbmd's own included)."""
+        found: dict[str, list[str]] = {}
+        for what, sql in _OBJECT_QUERIES:
+            names = [row[0] for row in self._con.execute(sql).fetchall()]
+            if names:
+                found[what] = names
+        return found
+
     def _check_or_create(self) -> None:
-        tables = {
-            row[0]
-            for row in self._con.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
-            ).fetchall()
-        }
-        if not tables:
+        objects = self._objects()
+        if not objects:
             if self.read_only:
                 raise self._fail("empty database, not a jointbmd results store")
             self._create()
             return
-        if "meta" not in tables:
-            raise self._fail("not a jointbmd results store (a DuckDB file without a meta table)")
+        tables = {name.removeprefix("main.") for name in objects.get("table", [])}
+        foreign = [
+            f"{what} {name}"
+            for what, names in objects.items()
+            for name in names
+            if name not in _OWN_OBJECTS
+        ]
+        if "meta" not in tables or foreign:
+            shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+            raise self._fail(
+                "not a jointbmd results store: a DuckDB database holding "
+                f"{shown or 'no meta table'}; it is left as it is"
+            )
         try:
             meta = dict(self._con.execute("SELECT key, value FROM meta").fetchall())
         except duckdb.Error as error:
@@ -354,6 +450,12 @@ class Store:
         if version < 1 or not set(TABLES) <= tables:
             raise self._fail(f"damaged jointbmd store (schema {version}, tables {sorted(tables)})")
         self.schema_version = version
+
+    def _check_campaign_rows(self) -> None:
+        """Decode every campaign's JSON columns now, so that a damaged row stops the command
+        before it writes anything."""
+        for (campaign_id,) in self._con.execute("SELECT campaign_id FROM campaigns").fetchall():
+            self.campaign(campaign_id)
 
     def _create(self) -> None:
         from jointbmd import __version__
@@ -385,6 +487,7 @@ class Store:
 
     # -- campaigns ------------------------------------------------------------------------------
 
+    @_guarded
     def ensure_campaign(
         self,
         *,
@@ -427,13 +530,20 @@ class Store:
                         now,
                     ],
                 ).fetchone()
-                self._con.executemany(
-                    "INSERT INTO sweep_points VALUES (?, ?, ?)",
-                    [[campaign_id, i, canonical_json(values)] for i, values in enumerate(points)],
+                # One Arrow insert (executemany is row by row): a sweep may have 10**5 points.
+                _points = pa.table(
+                    {
+                        "campaign_id": pa.array([campaign_id] * len(points), pa.int32()),
+                        "point": pa.array(range(len(points)), pa.int32()),
+                        "sweep_values": pa.array(
+                            [canonical_json(values) for values in points], pa.string()
+                        ),
+                    }
                 )
+                self._con.execute("INSERT INTO sweep_points SELECT * FROM _points")
                 return int(campaign_id)
             campaign_id, stored_replications, stored_arrangements = row
-            merged = list(json.loads(stored_arrangements))
+            merged = list(_decoded(stored_arrangements, list, "arrangements", self.path))
             merged += [name for name in arrangements if name not in merged]
             self._con.execute(
                 "UPDATE campaigns SET replications = ?, arrangements = ?, updated = ? "
@@ -442,11 +552,16 @@ class Store:
             )
             return int(campaign_id)
 
+    @_guarded
     def campaigns(self) -> list[CampaignRecord]:
         """Every campaign in the store, oldest first."""
-        ids = [r[0] for r in self._con.execute("SELECT campaign_id FROM campaigns ORDER BY 1")]
+        ids = [
+            r[0]
+            for r in self._con.execute("SELECT campaign_id FROM campaigns ORDER BY 1").fetchall()
+        ]
         return [self.campaign(i) for i in ids]
 
+    @_guarded
     def campaign(self, campaign_id: int | None = None) -> CampaignRecord:
         """One campaign by id; the most recently updated one when ``campaign_id`` is None."""
         if campaign_id is None:
@@ -462,14 +577,24 @@ class Store:
             [campaign_id],
         ).fetchone()
         if row is None:
-            known = [r[0] for r in self._con.execute("SELECT campaign_id FROM campaigns")]
+            known = [
+                r[0]
+                for r in self._con.execute(
+                    "SELECT campaign_id FROM campaigns ORDER BY 1"
+                ).fetchall()
+            ]
             raise UserError(
-                f"no campaign {campaign_id} in {self.path} (known: {known})", field="--campaign"
+                f"no campaign {campaign_id} in this store (campaigns: "
+                f"{', '.join(map(str, known)) or 'none'})",
+                file=str(self.path),
+                field="--campaign",
             )
         points = self._con.execute(
             "SELECT sweep_values FROM sweep_points WHERE campaign_id = ? ORDER BY point",
             [campaign_id],
         ).fetchall()
+        where = f"campaign {row[0]}"
+        arrangements = _decoded(row[6], list, f"{where}: arrangements", self.path)
         return CampaignRecord(
             campaign_id=int(row[0]),
             campaign_key=row[1],
@@ -477,15 +602,16 @@ class Store:
             scenario_hash=row[3],
             seed=int(row[4]),
             replications=int(row[5]),
-            arrangements=tuple(json.loads(row[6])),
-            spec=json.loads(row[7]),
-            scenario=json.loads(row[8]),
+            arrangements=tuple(str(a) for a in arrangements),
+            spec=_decoded(row[7], dict, f"{where}: spec", self.path),
+            scenario=_decoded(row[8], dict, f"{where}: scenario", self.path),
             created=row[9],
-            points=tuple(json.loads(p[0]) for p in points),
+            points=tuple(_decoded(p[0], dict, f"{where}: sweep point", self.path) for p in points),
         )
 
     # -- replications ---------------------------------------------------------------------------
 
+    @_guarded
     def done(self, campaign_id: int) -> set[tuple[int, str, int]]:
         """The (point, arrangement, replication) keys already stored for a campaign."""
         rows = self._con.execute(
@@ -494,6 +620,7 @@ class Store:
         ).fetchall()
         return {(int(p), a, int(r)) for p, a, r in rows}
 
+    @_guarded
     def count(self, campaign_id: int | None = None) -> int:
         """How many replications are stored (for one campaign, or in all)."""
         if campaign_id is None:
@@ -504,6 +631,7 @@ class Store:
             ).fetchone()[0]
         )
 
+    @_guarded
     def write(
         self,
         campaign_id: int,
@@ -535,16 +663,19 @@ class Store:
 
     # -- reading --------------------------------------------------------------------------------
 
+    @_guarded
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a read query on the store (for reports and tests)."""
         return self._con.execute(sql, list(params)).fetchall()
 
+    @_guarded
     def records(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Run a read query and return its rows as dicts of plain Python values (NULL -> None)."""
         cursor = self._con.execute(sql, list(params))
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
+    @_guarded
     def columns(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any]:
         """Run a read query and return its columns as numpy arrays (NULL -> NaN in floats)."""
         import numpy as np
@@ -564,26 +695,36 @@ class Store:
             out[name] = np.asarray(column)
         return out
 
+    @_guarded
     def export_parquet(self, out_dir: str | Path, campaign_id: int | None = None) -> list[Path]:
-        """Write each table (rows of one campaign, or all) to ``OUT_DIR/<table>.parquet``."""
+        """Write each table (rows of one campaign, or all) to ``OUT_DIR/<table>.parquet``.
+
+        Checked first (``jointbmd.outputs``): ``out_dir`` is a directory or new, the files are
+        new or Parquet files, none is the store itself."""
+        from jointbmd.outputs import Output, check_directory_flag, check_outputs, make_parents
+
         out = Path(out_dir)
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise UserError(
-                f"cannot create the directory: {error.strerror}", field="--out", file=str(out)
-            ) from None
         if campaign_id is not None:
             self.campaign(campaign_id)  # raises on an unknown id
+        check_directory_flag(out, "--out")
+        outputs = [Output(out / f"{t}.parquet", "--out", "parquet", out) for t in TABLES]
+        check_outputs(outputs, [self.path])
+        make_parents(outputs)
         written = []
-        for table in TABLES:
+        for table, output in zip(TABLES, outputs, strict=True):
             where = ""
             if campaign_id is not None and table != "meta":
                 where = f" WHERE campaign_id = {int(campaign_id)}"
-            path = out / f"{table}.parquet"
-            target = str(path).replace("'", "''")
-            self._con.execute(f"COPY (SELECT * FROM {table}{where}) TO '{target}' (FORMAT parquet)")
-            written.append(path)
+            target = str(output.path).replace("'", "''")
+            try:
+                self._con.execute(
+                    f"COPY (SELECT * FROM {table}{where}) TO '{target}' (FORMAT parquet)"
+                )
+            except duckdb.IOException as error:
+                raise UserError(
+                    f"cannot write: {_first_line(error)}", field="--out", file=str(output.path)
+                ) from None
+            written.append(output.path)
         return written
 
 
@@ -606,6 +747,34 @@ def _now() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC).replace(tzinfo=None)
 
 
+def _has_content(path: Path) -> bool:
+    try:
+        return path.is_file() and path.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def _is_locked(text: str) -> bool:
+    # DuckDB: 'Could not set lock on file "...": Conflicting lock is held in ...'. Matched as a
+    # phrase: the word "lock" also appears inside "block" in reports of corrupt blocks.
+    return "could not set lock on file" in text.lower() or "conflicting lock" in text.lower()
+
+
+def _check_header(path: Path) -> None:
+    """Refuse, by its first bytes and without opening it, a file that is not a DuckDB file."""
+    where = str(path)
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(16)
+    except OSError as error:
+        raise UserError(f"cannot read: {error.strerror or error}", file=where) from None
+    offset, magic = DUCKDB_MAGIC
+    if head[offset : offset + len(magic)] == magic:
+        return
+    kind = "a SQLite database" if head.startswith(b"SQLite format 3\0") else "not a DuckDB file"
+    raise UserError(f"not a jointbmd results store ({kind}); it is left as it is", file=where)
+
+
 def _connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     where = str(path)
     if path.is_dir():
@@ -614,14 +783,25 @@ def _connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
         raise UserError("no results store here (run `jointbmd campaign` first)", file=where)
     if not read_only and not path.parent.exists():
         raise UserError(f"directory {path.parent} does not exist", file=where)
+    if path.exists():
+        if _has_content(path):
+            _check_header(path)
+        elif read_only:
+            raise UserError("empty file, not a jointbmd results store", file=where)
+        else:
+            # An empty file may become a store; DuckDB itself refuses to open one.
+            try:
+                os.remove(path)
+            except OSError as error:
+                raise UserError(f"cannot replace: {error.strerror}", file=where) from None
     try:
-        return duckdb.connect(where, read_only=read_only)
+        return duckdb.connect(where, read_only=read_only, config=DUCKDB_CONFIG)
     except duckdb.Error as error:
         text = str(error)
-        if "lock" in text.lower():
+        if _is_locked(text):
             reason = "the store is in use by another process (DuckDB allows one writer)"
         elif "not a valid DuckDB database" in text:
             reason = "not a jointbmd results store (not a DuckDB file)"
         else:
-            reason = f"cannot open the store: {text}"
+            reason = f"cannot open the store: {_first_line(error)}"
         raise UserError(reason, file=where) from None

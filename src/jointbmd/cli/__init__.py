@@ -1,13 +1,17 @@
 """The ``jointbmd`` command line.
 
-``main`` runs the typer application so that a user's mistake -- a bad flag, a bad scenario --
-prints one line on stderr and exits 2 without a traceback; any other failure exits 1.
+``main`` runs the typer application so that a user's mistake -- a bad flag, a bad scenario, a
+place that cannot be written -- prints one line on stderr and exits 2 without a traceback; any
+other failure exits 1. Python warnings (numpy's floating-point warnings among them) are held
+back while a command runs: after a one-line error stderr holds that line only; after success
+each warning is printed as one line.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 
 from jointbmd.errors import UserError
 
@@ -42,6 +46,21 @@ _ABORT = _classes("Abort")
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``jointbmd`` console script."""
+    with warnings.catch_warnings(record=True) as held:
+        warnings.simplefilter("default")
+        try:
+            _main(argv)
+        except SystemExit as done:
+            if done.code in (None, 0):
+                for warning in held:
+                    sys.stderr.write(
+                        f"jointbmd: warning: {' '.join(str(warning.message).split())} "
+                        f"({warning.category.__name__})\n"
+                    )
+            raise
+
+
+def _main(argv: list[str] | None) -> None:
     import typer.main
 
     command = typer.main.get_command(app)
@@ -68,6 +87,12 @@ def main(argv: list[str] | None = None) -> None:
         _fail("aborted")
     except BrokenPipeError:
         sys.exit(1)
+    except KeyboardInterrupt:
+        _fail("interrupted")
+    except OSError as error:
+        # The environment refused (disk full, permission, a vanished directory): the user's to fix.
+        where = f"{error.filename}: " if error.filename else ""
+        _fail(f"{where}{error.strerror or error}")
     # Without standalone mode, typer.Exit(code) comes back as the return value.
     sys.exit(returned if isinstance(returned, int) else 0)
 

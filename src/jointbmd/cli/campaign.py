@@ -34,35 +34,6 @@ def _arrangements(text: str | None) -> list[str] | None:
     return names
 
 
-def _load_campaign_file(path: Path) -> dict[str, Any]:
-    import yaml
-
-    where = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError("no such file", file=where) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise UserError(f"cannot read: {error}", file=where) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        line = getattr(getattr(error, "problem_mark", None), "line", None)
-        raise UserError(
-            f"not valid YAML: {getattr(error, 'problem', error)}",
-            file=where,
-            line=None if line is None else line + 1,
-        ) from None
-    if isinstance(data, dict) and "campaign" in data:
-        data = data["campaign"]
-    if not isinstance(data, dict):
-        raise UserError(
-            "a campaign file is a mapping: replications, seed, sweep (or campaign: {...})",
-            file=where,
-        )
-    return data
-
-
 def _table(rows: list[dict[str, Any]], title: str) -> None:
     paths: list[str] = []
     for row in rows:
@@ -127,6 +98,9 @@ def campaign_command(
         "--campaign-file",
         help="YAML with replications, seed and sweep (replaces the scenario's campaign section).",
     ),
+    allow_large: bool = typer.Option(
+        False, "--allow-large", help="Run even beyond the work limit (docs/scenario.md, Bounds)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     replication_function: str | None = typer.Option(
         None,
@@ -142,18 +116,27 @@ def campaign_command(
 
     if workers is not None and scheduler is not None:
         raise UserError("give --workers or --scheduler, not both", field="--workers")
-    if replications is not None and replications < 1:
-        raise UserError(f"must be at least 1, got {replications}", field="--replications")
     if seed is not None and not 0 <= seed < 2**63:
         raise UserError(f"must be in [0, 2**63), got {seed}", field="--seed")
-    if workers is not None and workers < 1:
-        raise UserError(f"must be at least 1, got {workers}", field="--workers")
+    if workers is not None:
+        camp.check_workers(workers)
     loaded = load_scenario(scenario)
+    # Errors in the sweep name the file it came from.
+    sweep_file = scenario
     if campaign_file is not None:
-        loaded = camp.with_campaign(loaded, _load_campaign_file(Path(campaign_file)), campaign_file)
+        sweep_file = campaign_file
+        loaded = camp.with_campaign(loaded, camp.load_campaign_file(campaign_file), campaign_file)
     names = _arrangements(arrangement)
-    # Validate everything (flags, sweep) before opening the store or starting workers.
-    plan = camp.plan_campaign(loaded, replications=replications, seed=seed, arrangements=names)
+    # Validate everything (flags, every sweep point) before opening the store or starting workers.
+    plan = camp.plan_campaign(
+        loaded,
+        replications=replications,
+        seed=seed,
+        arrangements=names,
+        allow_large=allow_large,
+        file=sweep_file,
+    )
+    camp.check_points(loaded, plan, sweep_file)
     with Store(store) as results:
         function = (
             camp.resolve_replication_function(replication_function)
@@ -171,6 +154,8 @@ def campaign_command(
                 executor=executor,
                 replication_function=function,
                 progress=not as_json and sys.stderr.isatty(),
+                allow_large=allow_large,
+                file=sweep_file,
             )
         finally:
             executor.close()
@@ -230,7 +215,14 @@ def compare_command(
         rows = camp.aggregate(results, record.campaign_id)
         plots: list[str] = []
         if plot is not None:
+            from jointbmd.outputs import Output, check_directory_flag, check_outputs
             from jointbmd.report import plots as report_plots
+
+            check_directory_flag(Path(plot), "--plot")
+            check_outputs(
+                [Output(Path(plot) / f, "--plot", "png", Path(plot)) for f in report_plots.FILES],
+                [store],
+            )
 
             plots = [str(p) for p in report_plots.campaign_plots(results, record.campaign_id, plot)]
     as_dicts = [row.as_dict() for row in rows]

@@ -54,23 +54,42 @@ def run_command(
         help="Sign the ledgers with the nodes' keys in this directory (NAME.key.pem); an empty "
         "or new directory gets fresh keys first.",
     ),
+    allow_large: bool = typer.Option(
+        False, "--allow-large", help="Run even beyond the work limit (docs/scenario.md, Bounds)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Run the scenario end to end and compare its arrangements."""
     from jointbmd import campaign as camp
+    from jointbmd.outputs import Output, check_directory_flag, check_outputs
     from jointbmd.scenario import load_scenario
-    from jointbmd.simulation import arrangement_names, run_arrangements
+    from jointbmd.simulation import arrangement_names, ledger_files, run_arrangements
     from jointbmd.store import Store
 
-    if replications < 1:
-        raise UserError(f"must be at least 1, got {replications}", field="--replications")
     if not 0 <= seed < 2**63:
         raise UserError(f"must be in [0, 2**63), got {seed}", field="--seed")
-    if workers is not None and workers < 1:
-        raise UserError(f"must be at least 1, got {workers}", field="--workers")
+    if workers is not None:
+        camp.check_workers(workers)
     if keys is not None and ledger is None:
         raise UserError("keys sign ledgers: give --ledger DIR too", field="--keys")
     loaded = load_scenario(scenario)
+    names = arrangement_names(
+        loaded, "all" if arrangement == "all" else [a.strip() for a in arrangement.split(",")]
+    )
+    camp.plan_campaign(
+        loaded, replications=replications, seed=seed, arrangements=names, allow_large=allow_large
+    )
+    # Every file this run writes, checked before any is (jointbmd.outputs).
+    outputs: list[Output] = []
+    if ledger is not None:
+        check_directory_flag(ledger, "--ledger")
+        outputs += [
+            Output(path, "--ledger", "ledger", ledger)
+            for path in ledger_files(loaded, names, ledger)
+        ]
+    if records is not None:
+        outputs.append(Output(records, "--records", "records"))
+    check_outputs(outputs, [scenario, *(p for p in (store, keys) if p is not None)])
     signing_keys = None
     if ledger is not None:
         from jointbmd.exchange.signing import node_keys
@@ -78,9 +97,6 @@ def run_command(
 
         # Resolved before the campaign, so that a bad key directory fails at once.
         signing_keys = node_keys([*(p.name for p in loaded.partners), centre_name(loaded)], keys)
-    names = arrangement_names(
-        loaded, "all" if arrangement == "all" else [a.strip() for a in arrangement.split(",")]
-    )
     # One sweep point: the scenario as written.
     loaded = camp.with_campaign(loaded, {"replications": replications, "seed": seed})
     with tempfile.TemporaryDirectory(prefix="jointbmd-run-") as scratch:
@@ -95,6 +111,8 @@ def run_command(
                     executor=executor,
                     replication_function=camp.default_runner(),
                     progress=not as_json and sys.stderr.isatty(),
+                    allow_large=allow_large,
+                    file=scenario,
                 )
             finally:
                 executor.close()

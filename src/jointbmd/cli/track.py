@@ -11,6 +11,7 @@ import typer
 
 from ..arrangements import Arrangement
 from ..exchange.signing import node_keys
+from ..outputs import Output, check_outputs, make_parents
 from ..scenario import load_scenario
 from ..simulation import WARNING, generator
 from ..simulation.picture import build_picture, centre_name
@@ -51,13 +52,19 @@ def track(
 
         (name,) = arrangement_names(loaded, arrangement)
         sharing = Arrangement.from_scenario(loaded, name).shares_picture
-    truth = build_truth(loaded)
     ledger_paths = None
     if ledger is not None:
         centre = centre_name(loaded)
         ledger_paths = {centre: ledger}
         for partner in loaded.partners:
             ledger_paths[partner.name] = ledger.with_name(f"{ledger.stem}.{partner.name}.ledger")
+        # Checked before anything runs: no ledger over an input, a directory or a foreign file.
+        check_outputs(
+            [Output(path, "--ledger", "ledger") for path in ledger_paths.values()],
+            [scenario, *([keys] if keys is not None else [])],
+        )
+        make_parents([Output(ledger, "--ledger", "ledger")])
+    truth = build_truth(loaded)
     picture = build_picture(
         loaded,
         truth,

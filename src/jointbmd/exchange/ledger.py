@@ -374,14 +374,32 @@ def _read_lines(path: Path) -> list[bytes]:
         raise UserError("is a directory, not a ledger file", file=str(path)) from None
     except OSError as error:
         raise UserError(f"cannot read: {error.strerror}", file=str(path)) from None
-    first = data.split(b"\n", 1)[0]
-    # Two markers, far apart in the header, so that one altered byte still leaves the file
-    # recognisable as a (damaged) ledger rather than "not a ledger".
-    if not (b'"format":"jointbmd-ledger/' in first or b'"type":"header"' in first):
-        raise UserError(
-            "not a jointbmd ledger (no ledger header on the first line)", file=str(path)
-        )
+    if not was_ledger(data):
+        raise UserError("not a jointbmd ledger (no line of it is a ledger line)", file=str(path))
     return data.split(b"\n")
+
+
+# Text only ledger lines hold (canonical JSON, sorted keys): the header's format and type, every
+# line's owner signature field, an entry's type and previous-hash link.
+_LEDGER_MARKS = (
+    b'"format":"jointbmd-ledger/',
+    b'"type":"header"',
+    b'"owner_sig":',
+    b'"type":"entry"',
+    b'"prev":"',
+)
+_HEADER_START = b'{"format":"jointbmd-ledger/'
+
+
+def was_ledger(data: bytes) -> bool:
+    """Whether a file's bytes are a ledger, intact or damaged, rather than something that never
+    was one: an empty file or a cut-off start of a header (a ledger cut to 0 or 12 bytes), or any
+    line that carries a ledger line's fields (a header removed, moved or altered, its entries
+    still there). Such a file then fails verification at entry 0 instead of being called "not a
+    ledger"."""
+    if _HEADER_START.startswith(data):
+        return True  # empty, or the first bytes of a header
+    return any(mark in data for mark in _LEDGER_MARKS)
 
 
 def verify_ledger(
@@ -426,7 +444,7 @@ def verify_ledger(
             )
     except _Bad as bad:
         return LedgerReport(
-            str(path), False, state["owner"], len(lines) - 1, bad.index, bad.reason,
+            str(path), False, state["owner"], max(len(lines) - 1, 0), bad.index, bad.reason,
             state["head"], state["sealed"], keys_from, state["signed"], tuple(messages),
             state["meta"],
         )  # fmt: skip
@@ -468,6 +486,8 @@ def _verify_lines(
     state: dict[str, Any],
     messages: list[SignedMessage],
 ) -> None:
+    if not lines or lines == [b""]:
+        raise _Bad(0, "the file is empty: the header and every entry are missing")
     if len(lines) == 1 and not complete:
         raise _Bad(0, "header line is incomplete (no newline)")
     header = _parse_line(lines[0], 0, _HEADER_KEYS)

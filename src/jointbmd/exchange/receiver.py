@@ -26,6 +26,7 @@ window refuses it first. The ``stale`` check bounds how far back anyone can repl
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable
 
@@ -84,7 +85,11 @@ class Receiver:
         return dict(self._rejections)
 
     def check(self, data: bytes, t_receive: float) -> SignedMessage:
-        """Run every check without recording anything; raise `Rejected` on failure."""
+        """Run every check without recording anything; raise `Rejected` on failure. A receive
+        time that is not a finite number is the caller's error (``ValueError``): without it no
+        message's age can be judged, so none may be accepted."""
+        if not isinstance(t_receive, int | float) or not math.isfinite(t_receive):
+            raise ValueError(f"t_receive must be a finite time in seconds, got {t_receive!r}")
         message = open_message(data, self.keyring)
         age = t_receive - message.t_sent
         if age > self.max_age_s:

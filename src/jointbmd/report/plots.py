@@ -48,6 +48,10 @@ _MPL = tuple(int(part) for part in matplotlib.__version__.split(".")[:2])
 _HORIZONTAL = {"orientation": "horizontal"} if _MPL >= (3, 10) else {"vert": False}
 
 
+# The files ``campaign_plots`` writes, in order.
+FILES = ("p_no_leak.png", "interceptors_spent.png", "time_to_first_launch.png", "map.png")
+
+
 def campaign_plots(store: Any, campaign_id: int, out_dir: str | Path) -> list[Path]:
     """Write every plot of a campaign to ``out_dir`` (created if needed); return the paths."""
     from jointbmd.campaign import aggregate
@@ -63,11 +67,12 @@ def campaign_plots(store: Any, campaign_id: int, out_dir: str | Path) -> list[Pa
     rows = aggregate(store, campaign_id)
     if not rows:
         raise UserError(f"campaign {campaign_id} has no stored replication yet", field="--campaign")
+    p_no_leak, spent, first_launch, scenario_map = (out / name for name in FILES)
     paths = [
-        plot_metric(rows, record, "p_no_leak", out / "p_no_leak.png"),
-        plot_metric(rows, record, "interceptors_spent", out / "interceptors_spent.png"),
-        plot_time_to_first_launch(store, record, out / "time_to_first_launch.png"),
-        plot_map(store, record, out / "map.png"),
+        plot_metric(rows, record, "p_no_leak", p_no_leak),
+        plot_metric(rows, record, "interceptors_spent", spent),
+        plot_time_to_first_launch(store, record, first_launch),
+        plot_map(store, record, scenario_map),
     ]
     return paths
 

@@ -12,8 +12,11 @@ A path is a chain of keys and items, like a Python expression on the YAML data::
 ``.key`` selects a key of a mapping (letters, digits and ``_``); ``[...]`` selects a list item by
 its index or by its ``name``, or a mapping key that is not a plain word (a partner's name).
 
-In: a path string and plain data (dicts and lists). Out: the parsed tokens, or the container and
-key the path points at. Mistakes raise ``UserError`` with ``field`` set to the path.
+In: a path string and plain data (dicts and lists). Out: the parsed tokens, the container and
+key the path points at, or the path's *canonical* spelling (``canonical_path``: list items by
+name where they have a unique one, else by index; no spaces), so that two spellings of one field
+(``links[0].latency_s``, `` links[NATO-DFC].latency_s``) compare equal. Mistakes raise
+``UserError`` with ``field`` set to the path.
 """
 
 from __future__ import annotations
@@ -131,3 +134,36 @@ def loc_of(data: Any, path: str) -> list[str | int]:
         loc.append(key)
         container = container[key]
     return loc
+
+
+def canonical_path(data: Any, path: str) -> str:
+    """The one spelling of the field ``path`` resolves to in ``data``: a list item by its
+    ``name`` when that is unique in the list and not all digits, else by its index."""
+    loc = loc_of(data, path)
+    out: list[Any] = []
+    container = data
+    for key in loc:
+        if isinstance(container, list):
+            item = container[key]
+            name = item.get("name") if isinstance(item, dict) else None
+            names = [i.get("name") for i in container if isinstance(i, dict)]
+            if isinstance(name, str) and not name.isdigit() and names.count(name) == 1:
+                out.append(Item(name))
+            else:
+                out.append(key)
+        else:
+            out.append(key)
+        container = container[key]
+    return _format_canonical(out)
+
+
+def _format_canonical(loc: Sequence[Any]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, Item) or (isinstance(part, str) and not _WORD.fullmatch(part)):
+            text += f"[{part}]"
+        elif isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else part
+    return text

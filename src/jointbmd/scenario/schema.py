@@ -24,6 +24,7 @@ import datetime as _dt
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -37,6 +38,7 @@ from pydantic import (
 )
 
 from jointbmd.errors import UserError
+from jointbmd.outputs import component_problem, invisible_problem
 
 # ---------------------------------------------------------------------------------------------
 # Value types. Bounds are physical (latitude) or generous sanity limits that catch typos and keep
@@ -47,6 +49,18 @@ MAX_TIME_S = 1.0e6  # about 11.6 days: far beyond any engagement timeline
 MAX_RANGE_KM = 40_000.0  # once round the Earth
 MAX_SPEED_MPS = 15_000.0  # above escape speed; a burnout speed beyond this is a typo
 MAX_COUNT = 100_000
+# Bounds on what sets the work of a run (docs/scenario.md, "Bounds", gives each one's reason).
+MAX_THREATS = 1_000  # missiles in a scenario, over all raids
+MAX_REPLICATIONS = 100_000  # a probability's 95 % half-width is then <= 0.0031
+MIN_REVISIT_S = 0.1  # 10 Hz: the fastest track update of a missile-defence radar
+MAX_BURN_TIME_S = 600.0  # one stage or interceptor motor; real ones burn 5-300 s
+MIN_BALLISTIC_COEFFICIENT_KG_M2 = 100.0  # below: a balloon or debris, not a re-entry vehicle
+MAX_BALLISTIC_COEFFICIENT_KG_M2 = 100_000.0  # the most slender RVs are near 20,000
+MAX_APOGEE_KM = 10_000.0  # the highest lofted test (Hwasong-19, 2024) reached about 7,700 km
+MAX_FLIGHT_TIME_S = 7_200.0  # that test flew 86 min; a minimum-energy ICBM about 35 min
+MAX_RAID_SPAN_S = 86_400.0  # one day: a scenario is one engagement, not a war
+MAX_SALVO = 16  # doctrine fires one to four interceptors per engagement
+EPOCH_RANGE = (_dt.datetime(1900, 1, 1, tzinfo=_dt.UTC), _dt.datetime(2200, 1, 1, tzinfo=_dt.UTC))
 
 
 def _finite(**bounds: float) -> Any:
@@ -67,16 +81,36 @@ PositiveReal = _finite(gt=0.0, le=1.0e12)
 NonNegativeReal = _finite(ge=0.0, le=1.0e12)
 DecibelDb = _finite(ge=-100.0, le=200.0)
 Count = Annotated[int, Strict(), Field(ge=1, le=MAX_COUNT)]
+Replications = Annotated[int, Strict(), Field(ge=1, le=MAX_REPLICATIONS)]
 Inventory = Annotated[int, Strict(), Field(ge=0, le=MAX_COUNT)]
 
+
+def _visible(name: str) -> str:
+    problem = invisible_problem(name)
+    if problem:
+        raise ValueError(f"name {name!r} {problem}")
+    return name
+
+
+def _file_safe(name: str) -> str:
+    problem = component_problem(name)
+    if problem:
+        raise ValueError(f"name {name!r} {problem}")
+    return name
+
+
 # Names are referenced from elsewhere and appear inside field paths (``sites[Deveselu]``), so
-# they may not contain brackets or line breaks.
+# they may not contain brackets or line breaks, nor characters a reader cannot see.
 Name = Annotated[
     str,
     StringConstraints(
         strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\[\]\n\r]+$"
     ),
+    AfterValidator(_visible),
 ]
+# The name of a node or an arrangement also names files (ledgers, keys): one safe path
+# component (jointbmd.outputs.component_problem). Every name that reaches the file system is one.
+NodeName = Annotated[Name, AfterValidator(_file_safe)]
 Source = Annotated[str, StringConstraints(max_length=2000)] | None
 
 # A polygon on the Earth: at least three [lat_deg, lon_deg] vertices, closed implicitly.
@@ -102,16 +136,20 @@ class _Model(BaseModel):
 class Partner(_Model):
     """A party to the defence (NATO, Russia). ``territory`` is used for sectoral defence."""
 
-    name: Name
+    name: NodeName
     territory: Polygon | None = None
     sector: Polygon | None = None
     source: Source = None
 
 
+# The fusion centre's name when the scenario gives no ``fusion_centre``.
+DEFAULT_FUSION_CENTRE = "fusion"
+
+
 class FusionCentre(_Model):
     """The joint data fusion centre (JDEC / DFC). A link end point; optionally placed on a map."""
 
-    name: Name
+    name: NodeName
     lat_deg: LatDeg | None = None
     lon_deg: LonDeg | None = None
     source: Source = None
@@ -155,7 +193,7 @@ class RadarType(_Model):
     reference_snr_db: DecibelDb = 13.0
     detection_snr_db: DecibelDb = 13.0
     pfa: Annotated[float, Strict(), Field(allow_inf_nan=False, gt=0.0, lt=1.0)] = 1.0e-6
-    revisit_s: DurationS
+    revisit_s: _finite(ge=MIN_REVISIT_S, le=MAX_TIME_S)
     range_noise_m: PositiveReal
     angle_noise_mrad: PositiveReal
     min_range_km: Annotated[
@@ -202,7 +240,7 @@ class InterceptorType(_Model):
 
     name: Name
     burnout_speed_mps: SpeedMps
-    burn_time_s: DurationS
+    burn_time_s: _finite(gt=0.0, le=MAX_BURN_TIME_S)
     min_altitude_km: _finite(ge=0.0, le=MAX_RANGE_KM)
     max_altitude_km: RangeKm
     max_range_km: RangeKm
@@ -220,7 +258,7 @@ class Stage(_Model):
     """One rocket stage: its burn time and either its delta-v, or its masses and specific impulse
     (Tsiolkovsky: dv = isp_s * g0 * ln(m0 / mf), masses above the stage included in m0, mf)."""
 
-    burn_time_s: DurationS
+    burn_time_s: _finite(gt=0.0, le=MAX_BURN_TIME_S)
     delta_v_mps: SpeedMps | None = None
     propellant_mass_kg: MassKg | None = None
     dry_mass_kg: MassKg | None = None
@@ -248,7 +286,9 @@ class Stage(_Model):
 
 
 class ReentryVehicle(_Model):
-    ballistic_coefficient_kg_m2: _finite(gt=0.0, le=1.0e6)
+    ballistic_coefficient_kg_m2: _finite(
+        ge=MIN_BALLISTIC_COEFFICIENT_KG_M2, le=MAX_BALLISTIC_COEFFICIENT_KG_M2
+    )
     rcs_m2: PositiveReal
     mass_kg: MassKg
     source: Source = None
@@ -302,7 +342,7 @@ class FireUnit(_Model):
     name: Name
     interceptor_type: Name
     inventory: Inventory
-    salvo: Count = 1
+    salvo: Annotated[int, Strict(), Field(ge=1, le=MAX_SALVO)] = 1
     launch_interval_s: TimeS = 0.0
     doctrine: Literal["barrage", "shoot-look-shoot"] = "barrage"
     kill_assessment_delay_s: TimeS = 0.0
@@ -353,8 +393,8 @@ class DefendedAsset(_Model):
 class Trajectory(_Model):
     """Minimum energy (neither field set), lofted/depressed to an apogee, or a flight time."""
 
-    apogee_km: RangeKm | None = None
-    flight_time_s: DurationS | None = None
+    apogee_km: _finite(gt=0.0, le=MAX_APOGEE_KM) | None = None
+    flight_time_s: _finite(gt=0.0, le=MAX_FLIGHT_TIME_S) | None = None
 
     @model_validator(mode="after")
     def _at_most_one(self) -> Trajectory:
@@ -387,8 +427,12 @@ _TRAJECTORY_SCHEMA = {
         {
             "type": "object",
             "properties": {
-                "apogee_km": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_RANGE_KM},
-                "flight_time_s": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_TIME_S},
+                "apogee_km": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_APOGEE_KM},
+                "flight_time_s": {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": MAX_FLIGHT_TIME_S,
+                },
             },
             "additionalProperties": False,
             "maxProperties": 1,
@@ -410,9 +454,9 @@ class Raid(_Model):
     threat_type: Name
     launch_area: Name
     aimpoint: Name
-    count: Count = 1
-    launch_time_s: TimeS = 0.0
-    interval_s: TimeS = 0.0
+    count: Annotated[int, Strict(), Field(ge=1, le=MAX_THREATS)] = 1
+    launch_time_s: _finite(ge=0.0, le=MAX_RAID_SPAN_S) = 0.0
+    interval_s: _finite(ge=0.0, le=MAX_RAID_SPAN_S) = 0.0
     trajectory: TrajectoryField = Trajectory()
     source: Source = None
 
@@ -465,7 +509,7 @@ class Link(_Model):
 
 
 class _Arrangement(_Model):
-    name: Name
+    name: NodeName
     decision_latency_s: _finite(ge=0.0, le=3600.0) = 0.0
     source: Source = None
 
@@ -565,7 +609,7 @@ class Sweep(_Model):
 
 
 class Campaign(_Model):
-    replications: Count = 100
+    replications: Replications = 100
     seed: Annotated[int, Strict(), Field(ge=0, le=2**63 - 1)] = 0
     sweep: Annotated[list[Sweep], Field(max_length=20)] = []
 
@@ -602,7 +646,7 @@ class Scenario(_Model):
     space_sensors: list[SpaceSensor] = []
     launch_areas: Annotated[list[LaunchArea], Field(min_length=1)]
     defended_assets: Annotated[list[DefendedAsset], Field(min_length=1)]
-    raids: Annotated[list[Raid], Field(min_length=1, max_length=10_000)]
+    raids: Annotated[list[Raid], Field(min_length=1, max_length=MAX_THREATS)]
     links: list[Link] = []
     arrangements: Annotated[list[Arrangement], Field(min_length=1, max_length=100)]
     events: list[Event] = []
@@ -616,7 +660,11 @@ class Scenario(_Model):
     @field_validator("epoch", mode="after")
     @classmethod
     def _epoch_aware(cls, value: _dt.datetime) -> _dt.datetime:
-        return _utc(value)
+        value = _utc(value)
+        low, high = EPOCH_RANGE
+        if not low <= value < high:
+            raise ValueError(f"the epoch must lie in [{low.year}, {high.year}), got {value.year}")
+        return value
 
     @field_serializer("epoch")
     def _epoch_out(self, value: _dt.datetime) -> str:
@@ -735,6 +783,14 @@ def check_references(s: Scenario) -> None:
         if s.fusion_centre.name in partners:
             _fail("fusion_centre.name", f"{s.fusion_centre.name!r} is already a partner's name")
         endpoints[s.fusion_centre.name] = -1
+    elif DEFAULT_FUSION_CENTRE in partners:
+        _fail(
+            f"partners[{partners[DEFAULT_FUSION_CENTRE]}].name",
+            f"{DEFAULT_FUSION_CENTRE!r} is the fusion centre's name when no fusion_centre is "
+            "given: rename the partner or name the centre (fusion_centre: {name: ...})",
+        )
+    if s.threat_count() > MAX_THREATS:
+        _fail("raids", f"{s.threat_count()} missiles over all raids; at most {MAX_THREATS}")
 
     sensor_names: dict[str, str] = {}
     unit_names: dict[str, str] = {}
@@ -846,20 +902,39 @@ def _check_sectors(
             )
 
 
+# Fields a sweep may not change, and why: they identify things rather than describe them.
+UNSWEPT_FIELDS = {
+    "name": "a name identifies an entry (references and stored results use it); sweep its values",
+    "kind": "a kind decides what an entry is; write one entry per kind instead",
+    "jointbmd": "the format version is not a model input",
+}
+
+
 def _check_sweeps(s: Scenario) -> None:
     # Imported here: paths.py builds on this module.
     from .loader import set_field, to_data
-    from .paths import resolve_path
+    from .paths import canonical_path, resolve_path
 
     # Sweeps are checked on a copy without the campaign, so that checking does not recurse.
     base = s.model_copy(update={"campaign": None})
     data = to_data(base)
+    fields: dict[str, int] = {}
     for i, sweep in enumerate(s.campaign.sweep):
         path = f"campaign.sweep[{i}]"
         try:
             resolve_path(data, sweep.path)
+            field = canonical_path(data, sweep.path)
         except UserError as error:
             _fail(f"{path}.path", f"{sweep.path!r}: {error.reason}")
+        if field in fields:
+            _fail(
+                f"{path}.path",
+                f"{sweep.path!r} is {field}, already swept by campaign.sweep[{fields[field]}]",
+            )
+        fields[field] = i
+        last = field.rsplit(".", 1)[-1]
+        if last in UNSWEPT_FIELDS:
+            _fail(f"{path}.path", f"{field}: {UNSWEPT_FIELDS[last]}")
         where = f"{path}.values" if sweep.values is not None else f"{path}.range"
         points = sweep.points()
         # A range is an interval: its end points bound every value in it. A list is checked

@@ -79,6 +79,20 @@ def arrangement_names(scenario, which: str | Sequence[str] = "all") -> list[str]
     return list(which)
 
 
+PICTURE_LEDGERS = "picture"  # the sub-directory of a ledger directory for the picture stage
+
+
+def ledger_files(scenario, arrangements: str | Sequence[str], ledger_dir: str | Path) -> list[Path]:
+    """Every file ``run_arrangements(..., ledger_dir=DIR)`` writes, in order:
+    ``DIR/picture/NODE.ledger``, then ``DIR/ARRANGEMENT/NODE.ledger`` for each arrangement.
+    (Checked for collisions before a run: an arrangement named ``picture`` would share them.)"""
+    nodes = (*(p.name for p in scenario.partners), centre_name(scenario))
+    directories = [Path(ledger_dir) / PICTURE_LEDGERS] + [
+        Path(ledger_dir) / name for name in arrangement_names(scenario, arrangements)
+    ]
+    return [path for d in directories for path in ledger_paths_in(d, nodes).values()]
+
+
 def run_arrangements(
     scenario,
     arrangements: str | Sequence[str],
@@ -120,7 +134,7 @@ def run_arrangements(
         sharing=sharing,
         ledger_paths=None
         if ledger_dir is None
-        else ledger_paths_in(Path(ledger_dir) / "picture", nodes),
+        else ledger_paths_in(Path(ledger_dir) / PICTURE_LEDGERS, nodes),
         settings=settings or PictureSettings(),
         keys=keys,
         ledger_meta={**meta, "stage": "picture"},

@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from ..exchange import KeyRing, Ledger, Link, Receiver, SignedMessage, Signer, SimulatedNetwork
+from ..scenario.schema import DEFAULT_FUSION_CENTRE
 
-#: Name of the fusion centre when the scenario does not name one.
-DEFAULT_CENTRE = "fusion"
+#: Name of the fusion centre when the scenario does not name one (stated in the schema).
+DEFAULT_CENTRE = DEFAULT_FUSION_CENTRE
 
 
 def centre_name(scenario) -> str:
