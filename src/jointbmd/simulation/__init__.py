@@ -80,14 +80,17 @@ def arrangement_names(scenario, which: str | Sequence[str] = "all") -> list[str]
 
 
 PICTURE_LEDGERS = "picture"  # the sub-directory of a ledger directory for the picture stage
+WARNING_LEDGERS = "warning"  # ... and for the launch warning (written when an arrangement shares)
 
 
 def ledger_files(scenario, arrangements: str | Sequence[str], ledger_dir: str | Path) -> list[Path]:
     """Every file ``run_arrangements(..., ledger_dir=DIR)`` writes, in order:
-    ``DIR/picture/NODE.ledger``, then ``DIR/ARRANGEMENT/NODE.ledger`` for each arrangement.
-    (Checked for collisions before a run: an arrangement named ``picture`` would share them.)"""
+    ``DIR/warning/NODE.ledger``, ``DIR/picture/NODE.ledger``, then ``DIR/ARRANGEMENT/NODE.ledger``
+    for each arrangement. (Checked for collisions before a run: an arrangement named ``picture``
+    or ``warning`` would share them.)"""
     nodes = (*(p.name for p in scenario.partners), centre_name(scenario))
-    directories = [Path(ledger_dir) / PICTURE_LEDGERS] + [
+    stages = [Path(ledger_dir) / WARNING_LEDGERS, Path(ledger_dir) / PICTURE_LEDGERS]
+    directories = stages + [
         Path(ledger_dir) / name for name in arrangement_names(scenario, arrangements)
     ]
     return [path for d in directories for path in ledger_paths_in(d, nodes).values()]
@@ -139,7 +142,7 @@ def run_arrangements(
         keys=keys,
         ledger_meta={**meta, "stage": "picture"},
         rng_warning=generator(seed, replication, WARNING),
-        warning_ledger_dir=None if ledger_dir is None else Path(ledger_dir) / "warning",
+        warning_ledger_dir=None if ledger_dir is None else Path(ledger_dir) / WARNING_LEDGERS,
     )
     units, geometry = _engagement_setup(scenario, truth)
     kill_draws = None
