@@ -206,6 +206,22 @@ def test_unwritable_output_places_are_one_line_before_any_work(tmp_path, args, n
     assert tree(tmp_path) == before
 
 
+def test_outputs_that_differ_only_in_case_collide(tmp_path):
+    from jointbmd.errors import UserError
+    from jointbmd.outputs import Output, check_outputs
+
+    outputs = [Output(tmp_path / "NATO.ledger", "--ledger", "ledger"),
+               Output(tmp_path / "nato.ledger", "--ledger", "ledger")]  # fmt: skip
+    with pytest.raises(UserError, match="same file"):
+        check_outputs(outputs)
+    escaping = Output(tmp_path / "L/../../x.ledger", "--ledger", "ledger", tmp_path / "L")
+        tmp_path / "L" / ".." / ".." / "x.ledger", "--ledger", "ledger", tmp_path / "L"
+    )
+    with pytest.raises(UserError, match="outside"):
+        check_outputs([escaping])
+    assert not list(tmp_path.iterdir())
+
+
 # -- 3. only an empty file, a new path or a jointbmd store may be written --------------------------
 
 DUCKDB_WRITERS = {
