@@ -215,8 +215,6 @@ def test_outputs_that_differ_only_in_case_collide(tmp_path):
     with pytest.raises(UserError, match="same file"):
         check_outputs(outputs)
     escaping = Output(tmp_path / "L/../../x.ledger", "--ledger", "ledger", tmp_path / "L")
-        tmp_path / "L" / ".." / ".." / "x.ledger", "--ledger", "ledger", tmp_path / "L"
-    )
     with pytest.raises(UserError, match="outside"):
         check_outputs([escaping])
     assert not list(tmp_path.iterdir())
