@@ -189,11 +189,10 @@ def test_run_ledger_files_are_the_planned_ones(tmp_path):
         (["run", "lisbon2010", "--ledger", "{readonly}/L"], "permission denied"),
     ],
 )
-def test_unwritable_output_places_are_one_line_before_any_work(tmp_path, args, needle):
+def test_unwritable_output_places_are_one_line_before_any_work(tmp_path, args, needle, store_copy):
     if needle == "permission denied" and os.geteuid() == 0:
         pytest.skip("root may write anywhere")
-    store = tmp_path / "s.duckdb"
-    assert jointbmd("campaign", "lisbon2010", "--store", store, "-r", "1", *TINY).returncode == 0
+    store = store_copy
     file = tmp_path / "a-file"
     file.write_text("x")
     (tmp_path / "a-dir").mkdir()
@@ -287,10 +286,19 @@ def test_an_empty_file_may_become_a_store(tmp_path):
     assert jointbmd("compare", "--store", path).returncode == 0
 
 
-def _store(tmp_path: Path) -> Path:
-    path = tmp_path / "s.duckdb"
+@pytest.fixture(scope="module")
+def template_store(tmp_path_factory) -> Path:
+    """A real store, written once by ``jointbmd campaign``; tests damage copies of it."""
+    path = tmp_path_factory.mktemp("store") / "s.duckdb"
     done = jointbmd("campaign", "lisbon2010", "--store", path, "-r", "3", *TINY)
     assert done.returncode == 0, done.stderr
+    return path
+
+
+@pytest.fixture
+def store_copy(tmp_path, template_store) -> Path:
+    path = tmp_path / "s.duckdb"
+    shutil.copyfile(template_store, path)
     return path
 
 
@@ -301,8 +309,8 @@ def _flip(path: Path, offset: int) -> None:
 
 
 @pytest.mark.parametrize("offset", [12, 4096 + 20, 12288 + 64])
-def test_a_flipped_byte_is_one_line_and_never_called_in_use(tmp_path, offset):
-    path = _store(tmp_path)
+def test_a_flipped_byte_is_one_line_and_never_called_in_use(tmp_path, offset, store_copy):
+    path = store_copy
     _flip(path, offset)
     before = tree(tmp_path)
     for args in (["compare", "--store", path], ["campaign", "lisbon2010", "--store", path, *TINY]):
@@ -315,14 +323,14 @@ def test_a_flipped_byte_is_one_line_and_never_called_in_use(tmp_path, offset):
             assert done.returncode == 0, done.stderr
 
 
-def test_a_corrupt_data_block_is_one_line(tmp_path):
-    path = _store(tmp_path)
+def test_a_corrupt_data_block_is_one_line(tmp_path, store_copy):
+    path = store_copy
     _flip(path, 12288 + 64)  # the first data block after the three headers
     one_line_error(jointbmd("compare", "--store", path), str(path))
 
 
-def test_bad_json_in_the_campaigns_table_changes_nothing(tmp_path):
-    path = _store(tmp_path)
+def test_bad_json_in_the_campaigns_table_changes_nothing(tmp_path, store_copy):
+    path = store_copy
     _duckdb_by_another_program(path, "UPDATE campaigns SET spec = '{not json'")
     before = tree(tmp_path)
     one_line_error(
@@ -332,8 +340,8 @@ def test_bad_json_in_the_campaigns_table_changes_nothing(tmp_path):
     assert tree(tmp_path) == before
 
 
-def test_a_store_in_use_is_reported_as_such(tmp_path):
-    path = _store(tmp_path)
+def test_a_store_in_use_is_reported_as_such(tmp_path, store_copy):
+    path = store_copy
     holder = subprocess.Popen(
         [sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(path)!r}); "
          "print('held', flush=True); time.sleep(60)"],
@@ -454,8 +462,8 @@ def test_epochs_at_the_edge_of_the_calendar(tmp_path, epoch):
 
 
 @pytest.mark.parametrize("command", ["compare", "export"])
-def test_unknown_campaign_id(tmp_path, command):
-    store = _store(tmp_path)
+def test_unknown_campaign_id(tmp_path, command, store_copy):
+    store = store_copy
     extra = ["--out", tmp_path / "out"] if command == "export" else []
     done = jointbmd(command, "--store", store, "--campaign", "999", *extra)
     one_line_error(done, "--campaign", "999")
