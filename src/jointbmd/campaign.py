@@ -660,6 +660,15 @@ def _check_reachable(address: str) -> None:
         ) from None
 
 
+def check_scheduler(address: str) -> None:
+    """``--scheduler``: an address like tcp://HOST:PORT at which something listens."""
+    if "://" not in address:
+        raise UserError(
+            f"expected an address like tcp://HOST:PORT, got {address!r}", field="--scheduler"
+        )
+    _check_reachable(address)
+
+
 def make_executor(workers: int | None = None, scheduler: str | None = None):
     """The executor the flags ask for: in-process, a local Dask cluster, or a scheduler."""
     if workers is not None and scheduler is not None:

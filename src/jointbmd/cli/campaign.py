@@ -120,6 +120,8 @@ def campaign_command(
         raise UserError(f"must be in [0, 2**63), got {seed}", field="--seed")
     if workers is not None:
         camp.check_workers(workers)
+    if scheduler is not None:
+        camp.check_scheduler(scheduler)
     loaded = load_scenario(scenario)
     # Errors in the sweep name the file it came from.
     sweep_file = scenario

@@ -34,6 +34,12 @@ _FLAGS = {
 }
 
 
+# A Monte-Carlo check of a probability: at 10**7 raids its standard error is <= 1.6e-4, far
+# below any difference that matters; the draws (raids x objects) bound its memory and time.
+MAX_TRIALS = 10_000_000
+MAX_DRAWS = 1_000_000_000
+
+
 def _flag_error(error: UserError) -> UserError:
     field = error.field or ""
     flag = _FLAGS.get(field) or ("--layers" if field.startswith("layers") else field)
@@ -100,8 +106,16 @@ def effectiveness_command(
     """Interceptors needed, or probability that no warhead leaks, in Wilkening's model."""
     if (goal is None) == (shots_per_object is None):
         raise UserError("give exactly one of --goal and --shots-per-object", field="--goal")
-    if monte_carlo is not None and monte_carlo < 1:
-        raise UserError(f"must be a whole number >= 1, got {monte_carlo}", field="--monte-carlo")
+    if monte_carlo is not None and not 1 <= monte_carlo <= MAX_TRIALS:
+        raise UserError(
+            f"must be a whole number in [1, {MAX_TRIALS}], got {monte_carlo}", field="--monte-carlo"
+        )
+    if monte_carlo is not None and monte_carlo * max(warheads + decoys, 1) > MAX_DRAWS:
+        raise UserError(
+            f"{monte_carlo} raids of {warheads + decoys} objects are more than {MAX_DRAWS} draws; "
+            "fewer raids check the closed form as well",
+            field="--monte-carlo",
+        )
     options = dict(
         decoys=decoys,
         p_warhead_as_warhead=p_warhead_as_warhead,

@@ -9,13 +9,8 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from ..arrangements import Arrangement
-from ..exchange.signing import node_keys
 from ..outputs import Output, check_outputs, make_parents
 from ..scenario import load_scenario
-from ..simulation import WARNING, generator
-from ..simulation.picture import build_picture, centre_name
-from ..simulation.truth import build_truth, scenario_key
 from ._app import app
 from ._output import print_json, print_table
 
@@ -45,6 +40,13 @@ def track(
     json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
 ) -> None:
     """Sense, track, exchange and fuse the scenario's raid; score each source per threat."""
+    # The simulation is imported here, not at the top: every other command starts faster.
+    from ..arrangements import Arrangement
+    from ..exchange.signing import node_keys
+    from ..simulation import WARNING, generator
+    from ..simulation.picture import build_picture, centre_name
+    from ..simulation.truth import build_truth, scenario_key
+
     loaded = load_scenario(scenario)
     sharing = True
     if arrangement is not None:

@@ -88,7 +88,11 @@ class Receiver:
         """Run every check without recording anything; raise `Rejected` on failure. A receive
         time that is not a finite number is the caller's error (``ValueError``): without it no
         message's age can be judged, so none may be accepted."""
-        if not isinstance(t_receive, int | float) or not math.isfinite(t_receive):
+        try:
+            finite = math.isfinite(t_receive)
+        except TypeError:
+            finite = False
+        if not finite:
             raise ValueError(f"t_receive must be a finite time in seconds, got {t_receive!r}")
         message = open_message(data, self.keyring)
         age = t_receive - message.t_sent
