@@ -400,17 +400,24 @@ def aimpoint_results(
     aim_lat_deg: FloatArray,
     aim_lon_deg: FloatArray,
     aimpoint_partner: Sequence[str | None],
+    *,
+    workers: int = 1,
 ) -> AimpointResults:
-    """The footprint quantities of every aimpoint, in batches of ``CHUNK_CELLS``."""
+    """The footprint quantities of every aimpoint, in batches of ``CHUNK_CELLS`` (spread over
+    ``workers`` processes when > 1; the results do not depend on it: nothing is random)."""
     lat = np.atleast_1d(np.asarray(aim_lat_deg, float))
     lon = np.atleast_1d(np.asarray(aim_lon_deg, float))
     owners = list(aimpoint_partner)
-    parts = [
-        _chunk(
-            setup_, lat[a : a + CHUNK_CELLS], lon[a : a + CHUNK_CELLS], owners[a : a + CHUNK_CELLS]
-        )
-        for a in range(0, lat.shape[0], CHUNK_CELLS)
-    ]
+    size = CHUNK_CELLS if workers <= 1 else max(1, min(CHUNK_CELLS, -(-lat.shape[0] // workers)))
+    starts = range(0, lat.shape[0], size)
+    args = [(lat[a : a + size], lon[a : a + size], owners[a : a + size]) for a in starts]
+    if workers <= 1 or len(args) == 1:
+        parts = [_chunk(setup_, *arg) for arg in args]
+    else:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            parts = list(pool.map(_chunk, [setup_] * len(args), *zip(*args, strict=True)))
     return AimpointResults(
         **{
             name: np.concatenate([getattr(p, name) for p in parts])
