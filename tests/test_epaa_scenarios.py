@@ -49,3 +49,18 @@ def test_raids_are_reachable(name):
 
     truth = build_truth(load_scenario(name))
     assert truth.n == 5 and truth.miss_m.max() < 10.0
+
+
+@pytest.mark.slow
+def test_coverage_rows_and_phases_never_lose_area():
+    """The epaa-coverage validation rows exist, say what they compare, and the defended fraction
+    of NATO Europe never falls from one phase to the next (each phase adds units and radars;
+    the ship's Block IB has Block IA's kinematics)."""
+    from jointbmd.analysis import validate
+
+    rows = validate.run_checks(["epaa-coverage"])
+    assert len(rows) == 4
+    assert all(row.passed or row.disagreement for row in rows)
+    fractions = [validate._pooled(validate._epaa_footprints(n, "sensors", None)) for n in PHASES]
+    assert fractions[0] <= fractions[1] <= fractions[2]
+    assert 0.0 < fractions[0] and fractions[2] <= 1.0
