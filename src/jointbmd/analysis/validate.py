@@ -636,9 +636,9 @@ def _trajectory_checks() -> list[Check]:
 # EPAA coverage: the published claims about what each phase defends, against the footprints of
 # the built-in epaa2011 / epaa2015 / epaa2018 (jointbmd footprint).
 
-#: Cell size of the coverage checks (km): coarse, so that the table runs in about a minute; a
-#: fraction moves by a few hundredths between 300 km and 100 km cells (cells straddle the
-#: coverage edge), hence the tolerance of the "all of NATO Europe" rows.
+#: Cell size of the coverage checks (km): coarse, so that the table runs in about a minute of
+#: CPU; the pooled fractions move by 0.01-0.04 between 300 km and 200 km cells (cells straddle
+#: the coverage edge), hence the tolerance of the "all of NATO Europe" rows.
 _COVERAGE_CELL_KM = 300.0
 _COVERAGE_TOLERANCE = 0.05
 _MRBM = ("Shahab-3", "Sejjil-2")
