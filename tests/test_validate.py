@@ -18,8 +18,11 @@ def checks() -> list[validate.Check]:
 
 
 def test_every_check_passes(checks):
+    """Every check passes, or fails with its cause reported (a published claim jointbmd does
+    not reproduce); a passing check carries no stale cause."""
     assert checks, "no validation checks registered"
-    failed = [c for c in checks if not c.passed]
+    assert not [c.name for c in checks if c.passed and c.disagreement]
+    failed = [c for c in checks if not c.accounted]
     assert not failed, "\n".join(
         f"{c.group}: {c.name}: expected {c.expected}, obtained {c.obtained}, "
         f"tolerance {c.tolerance} {c.tolerance_kind}"

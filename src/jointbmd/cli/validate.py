@@ -2,7 +2,10 @@
 
 Prints every check (group, check, expected, obtained, tolerance, source, pass) from
 :mod:`jointbmd.analysis.validate`; ``--group NAME`` (repeatable) limits it to those groups;
-``--json`` prints ``{"checks": [...], "passed": bool}``. Exit status 1 when any check fails.
+``--json`` prints ``{"checks": [...], "passed": bool, "disagreements": int}``. A failing check
+that carries its cause (a published claim jointbmd does not reproduce, ``Check.disagreement``)
+is printed as DISAGREES with the cause and does not fail the run; ``passed`` is false, and the
+exit status 1, when any other check fails.
 """
 
 from __future__ import annotations
@@ -33,9 +36,16 @@ def validate_command(
         checks = validate.run_checks(group or None)
     except UserError as error:
         raise UserError(error.reason, field="--group") from None
-    passed = all(check.passed for check in checks)
+    passed = all(check.accounted for check in checks)
+    disagreements = sum(not check.passed and check.accounted for check in checks)
     if as_json:
-        print_json({"checks": [check.to_dict() for check in checks], "passed": passed})
+        print_json(
+            {
+                "checks": [check.to_dict() for check in checks],
+                "passed": passed,
+                "disagreements": disagreements,
+            }
+        )
     else:
         rows = [
             (
@@ -45,12 +55,14 @@ def validate_command(
                 _number(check.obtained),
                 f"{format_cell(check.tolerance)} {_KIND[check.tolerance_kind]}",
                 check.source,
-                "pass" if check.passed else "FAIL",
+                _verdict(check),
             )
             for check in checks
         ]
         failed = sum(not check.passed for check in checks)
         title = f"Validation: {len(checks) - failed} of {len(checks)} checks pass"
+        if disagreements:
+            title += f" ({disagreements} published claims not reproduced, cause stated)"
         print_table(
             title,
             ["group", "check", "expected", "obtained", "tolerance", "source", "pass"],
@@ -62,6 +74,12 @@ def validate_command(
 
 
 _KIND = {"relative": "rel", "absolute": "abs"}
+
+
+def _verdict(check) -> str:
+    if check.passed:
+        return "pass"
+    return f"DISAGREES: {check.disagreement}" if check.disagreement else "FAIL"
 
 
 def _number(value: float) -> str:
