@@ -24,9 +24,11 @@ intercept     the intercept point (kill or miss)                           shots
 leak          a leaker's impact point                                      leakers
 ============  =========================================================  ====================
 
-The first packet after the document is ``jointbmd``: no graphics, ``properties`` holding the
-run (scenario, arrangement, replication, seed), the partners' colours, the counts above, the
-legend and the decision timeline (every ``Event`` of the run), for the viewer's panels.
+Records (``properties.record``) are JSON text, because CZML reads an array-valued property as
+a list of time intervals. The first packet after the document is ``jointbmd``: no graphics,
+``properties.run`` (JSON text) holding the run (scenario, arrangement, replication, seed),
+the partners' colours, the counts above, the legend and the decision timeline (every ``Event``
+of the run), for the viewer's panels.
 
 Positions are ECEF (Cesium's ``FIXED`` frame) in metres, sampled in seconds since the scenario
 epoch. Error ellipsoids: the principal axes of the 3×3 position covariance (ECEF) give the
@@ -39,6 +41,7 @@ a second or two would flash by).
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -156,29 +159,47 @@ def scene_document(scene: Scene) -> Document:
         id="jointbmd",
         name="run",
         properties={
-            "scenario": scene.scenario.name,
-            "arrangement": scene.arrangement,
-            "replication": scene.replication,
-            "seed": scene.seed,
-            "epoch": clock.iso(0.0),
-            "partners": partners,
-            "centre": scene.centre,
-            "colours": colours,
-            "counts": dict(sorted(counts.items())),
-            "legend": [{"label": label, "colour": colour} for label, colour in LEGEND],
-            "notes": [
-                f"track error: {ERROR_SIGMAS:g}σ position ellipsoid drawn "
-                f"×{ERROR_MAGNIFICATION:g}",
-                f"messages shown for at least {MESSAGE_MIN_DISPLAY_S:g} s from sending",
-                "radar coverage: ground extent against the raid's smallest re-entry vehicle",
-                "flyouts: straight from the site to the intercept point, at the model's times",
-            ],
-            "timeline": [
-                {**e.as_dict(), "time": clock.iso(e.t_s)} for e in scene.result.events
-            ],
+            "run": _json(
+                {
+                    "scenario": scene.scenario.name,
+                    "arrangement": scene.arrangement,
+                    "replication": scene.replication,
+                    "seed": scene.seed,
+                    "epoch": clock.iso(0.0),
+                    "partners": partners,
+                    "centre": scene.centre,
+                    "colours": colours,
+                    "camera": _camera(scene),
+                    "counts": dict(sorted(counts.items())),
+                    "legend": [{"label": label, "colour": colour} for label, colour in LEGEND],
+                    "notes": [
+                        f"track error: {ERROR_SIGMAS:g}σ position ellipsoid drawn "
+                        f"×{ERROR_MAGNIFICATION:g}",
+                        f"messages shown for at least {MESSAGE_MIN_DISPLAY_S:g} s from sending",
+                        "radar coverage: ground extent against the raid's smallest RV",
+                        "flyouts: straight from site to intercept point, at the model's times",
+                    ],
+                    "timeline": [
+                        {**e.as_dict(), "time": clock.iso(e.t_s)} for e in scene.result.events
+                    ],
+                }
+            )
         },
     )
     return Document(packets=[header, run, *packets])
+
+
+def _camera(scene: Scene) -> dict:
+    """Where the page's camera starts: above the middle of the scenario, seeing all of it."""
+    s = scene.scenario
+    points = [(p.lat_deg, p.lon_deg) for p in (*s.sites, *s.launch_areas, *s.defended_assets)]
+    lat, lon = np.array(points).T
+    extent_deg = max(float(np.ptp(lat)), float(np.ptp(lon)), 5.0)
+    return {
+        "lat_deg": float(np.mean(lat)),
+        "lon_deg": float(np.mean(lon)),
+        "height_m": min(2.0e7, 1.6e5 * extent_deg),
+    }
 
 
 def write_czml(scene: Scene, path: str | Path) -> Document:
@@ -191,8 +212,14 @@ def write_czml(scene: Scene, path: str | Path) -> Document:
 def _tagged(layer: str, partner: str | None, record: dict | None = None) -> dict:
     properties = {"layer": layer, "partner": partner or "none"}
     if record is not None:
-        properties["record"] = record
+        properties["record"] = _json(record)
     return properties
+
+
+def _json(value: dict) -> str:
+    """A record as a JSON string: CZML reads an array-valued property as a list of time
+    intervals, so structured records travel as text."""
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
 
 
 def _cartographic(lat_deg: float, lon_deg: float, alt_m: float = 0.0) -> Position:
@@ -208,14 +235,29 @@ def _sites(scene: Scene, colours: dict) -> list[Packet]:
                 id=f"site/{site.name}",
                 name=site.name,
                 position=_cartographic(site.lat_deg, site.lon_deg, site.alt_m or 0.0),
-                point=Point(pixelSize=8, color=rgba(colours[site.partner]),
-                            outlineColor=rgba("#ffffff"), outlineWidth=1),
-                label=Label(text=site.name, font="11px sans-serif", fillColor=rgba("#ffffff"),
-                            pixelOffset={"cartesian2": [10, 0]}, horizontalOrigin="LEFT"),
-                properties=_tagged("site", site.partner, {
-                    "site": site.name, "partner": site.partner, "kind": site.kind,
-                    "carries": contents,
-                }),
+                point=Point(
+                    pixelSize=8,
+                    color=rgba(colours[site.partner]),
+                    outlineColor=rgba("#ffffff"),
+                    outlineWidth=1,
+                ),
+                label=Label(
+                    text=site.name,
+                    font="11px sans-serif",
+                    fillColor=rgba("#ffffff"),
+                    pixelOffset={"cartesian2": [10, 0]},
+                    horizontalOrigin="LEFT",
+                ),
+                properties=_tagged(
+                    "site",
+                    site.partner,
+                    {
+                        "site": site.name,
+                        "partner": site.partner,
+                        "kind": site.kind,
+                        "carries": contents,
+                    },
+                ),
             )  # fmt: skip
         )
     return packets
@@ -224,6 +266,7 @@ def _sites(scene: Scene, colours: dict) -> list[Packet]:
 def node_positions(scene: Scene) -> dict[str, tuple[float, float]]:
     """(lat_deg, lon_deg) of each partner's node (the mean of its sites) and of the centre
     (its scenario location, else the mean of the partners' nodes: notional)."""
+
     def mean(points):
         v = np.sum(
             [[np.cos(np.radians(a)) * np.cos(np.radians(o)),
@@ -258,17 +301,32 @@ def _nodes(scene: Scene, colours: dict) -> list[Packet]:
                 id=f"node/{name}",
                 name=name,
                 position=_cartographic(lat, lon, MESSAGE_ALTITUDE_M),
-                point=Point(pixelSize=12, color=rgba(colours[name]),
-                            outlineColor=rgba("#ffffff"), outlineWidth=2),
-                label=Label(text=f"{name} ({'fusion centre' if is_centre else 'command node'})",
-                            font="12px sans-serif", fillColor=rgba("#ffffff"),
-                            pixelOffset={"cartesian2": [12, -12]}, horizontalOrigin="LEFT"),
-                properties=_tagged("node", None if is_centre else name, {
-                    "node": name, "role": "fusion centre" if is_centre else "partner",
-                    "location": "notional (mean of the partners' nodes)"
-                    if is_centre and scene.scenario.fusion_centre is not None
-                    and scene.scenario.fusion_centre.lat_deg is None else "mean of its sites",
-                }),
+                point=Point(
+                    pixelSize=12,
+                    color=rgba(colours[name]),
+                    outlineColor=rgba("#ffffff"),
+                    outlineWidth=2,
+                ),
+                label=Label(
+                    text=f"{name} ({'fusion centre' if is_centre else 'command node'})",
+                    font="12px sans-serif",
+                    fillColor=rgba("#ffffff"),
+                    pixelOffset={"cartesian2": [12, -12]},
+                    horizontalOrigin="LEFT",
+                ),
+                properties=_tagged(
+                    "node",
+                    None if is_centre else name,
+                    {
+                        "node": name,
+                        "role": "fusion centre" if is_centre else "partner",
+                        "location": "notional (mean of the partners' nodes)"
+                        if is_centre
+                        and scene.scenario.fusion_centre is not None
+                        and scene.scenario.fusion_centre.lat_deg is None
+                        else "mean of its sites",
+                    },
+                ),
             )  # fmt: skip
         )
     return packets
@@ -320,13 +378,28 @@ def _geography(scene: Scene, colours: dict) -> list[Packet]:
                 id=f"asset/{asset.name}",
                 name=asset.name,
                 position=_cartographic(asset.lat_deg, asset.lon_deg),
-                point=Point(pixelSize=6, color=rgba("#ffffff"),
-                            outlineColor=rgba(colours[asset.partner]), outlineWidth=2),
-                label=Label(text=asset.name, font="10px sans-serif", fillColor=rgba("#dddddd"),
-                            pixelOffset={"cartesian2": [8, 8]}, horizontalOrigin="LEFT"),
-                properties=_tagged("asset", asset.partner, {
-                    "asset": asset.name, "partner": asset.partner, "value": asset.value,
-                }),
+                point=Point(
+                    pixelSize=6,
+                    color=rgba("#ffffff"),
+                    outlineColor=rgba(colours[asset.partner]),
+                    outlineWidth=2,
+                ),
+                label=Label(
+                    text=asset.name,
+                    font="10px sans-serif",
+                    fillColor=rgba("#dddddd"),
+                    pixelOffset={"cartesian2": [8, 8]},
+                    horizontalOrigin="LEFT",
+                ),
+                properties=_tagged(
+                    "asset",
+                    asset.partner,
+                    {
+                        "asset": asset.name,
+                        "partner": asset.partner,
+                        "value": asset.value,
+                    },
+                ),
             )  # fmt: skip
         )
     for area in scene.scenario.launch_areas:
@@ -336,15 +409,29 @@ def _geography(scene: Scene, colours: dict) -> list[Packet]:
                 id=f"launch-area/{area.name}",
                 name=area.name,
                 position=_cartographic(area.lat_deg, area.lon_deg),
-                ellipse=Ellipse(semiMajorAxis=radius, semiMinorAxis=radius, height=0.0,
-                                material=Material(solidColor=SolidColorMaterial(
-                                    color=rgba("#ff4040", 0.3))),
-                                outline=True, outlineColor=rgba("#ff4040")),
-                label=Label(text=area.name, font="10px sans-serif", fillColor=rgba("#ffaaaa"),
-                            pixelOffset={"cartesian2": [8, -8]}, horizontalOrigin="LEFT"),
-                properties=_tagged("launch-area", None, {
-                    "launch_area": area.name, "radius_km": area.radius_km,
-                }),
+                ellipse=Ellipse(
+                    semiMajorAxis=radius,
+                    semiMinorAxis=radius,
+                    height=0.0,
+                    material=Material(solidColor=SolidColorMaterial(color=rgba("#ff4040", 0.3))),
+                    outline=True,
+                    outlineColor=rgba("#ff4040"),
+                ),
+                label=Label(
+                    text=area.name,
+                    font="10px sans-serif",
+                    fillColor=rgba("#ffaaaa"),
+                    pixelOffset={"cartesian2": [8, -8]},
+                    horizontalOrigin="LEFT",
+                ),
+                properties=_tagged(
+                    "launch-area",
+                    None,
+                    {
+                        "launch_area": area.name,
+                        "radius_km": area.radius_km,
+                    },
+                ),
             )  # fmt: skip
         )
     return packets
@@ -435,17 +522,31 @@ def _threats(scene: Scene, clock: _Clock) -> list[Packet]:
                 name=f"threat {k} ({outcome.threat_type} at {outcome.aimpoint})",
                 availability=clock.interval(t0, t1),
                 position=Position(
-                    epoch=epoch, cartesian=_samples(times[idx], r[idx]), referenceFrame="FIXED",
+                    epoch=epoch,
+                    cartesian=_samples(times[idx], r[idx]),
+                    referenceFrame="FIXED",
                     interpolationAlgorithm=InterpolationAlgorithms.LAGRANGE,
                     interpolationDegree=3,
                 ),
-                point=Point(pixelSize=9, color=colour, outlineColor=rgba("#000000"),
-                            outlineWidth=1),
-                label=Label(text=f"T{k}", font="11px sans-serif", fillColor=rgba("#ffdddd"),
-                            pixelOffset={"cartesian2": [10, -10]}, horizontalOrigin="LEFT"),
-                path=CzmlPath(width=2, leadTime=0, trailTime=3600, resolution=10,
-                              material=PolylineMaterial(
-                                  solidColor=SolidColorMaterial(color=rgba("#ff8080", 0.9)))),
+                point=Point(
+                    pixelSize=9, color=colour, outlineColor=rgba("#000000"), outlineWidth=1
+                ),
+                label=Label(
+                    text=f"T{k}",
+                    font="11px sans-serif",
+                    fillColor=rgba("#ffdddd"),
+                    pixelOffset={"cartesian2": [10, -10]},
+                    horizontalOrigin="LEFT",
+                ),
+                path=CzmlPath(
+                    width=2,
+                    leadTime=0,
+                    trailTime=3600,
+                    resolution=10,
+                    material=PolylineMaterial(
+                        solidColor=SolidColorMaterial(color=rgba("#ff8080", 0.9))
+                    ),
+                ),
                 properties=_tagged("threat", outcome.aimpoint_partner, threat_record(scene, k)),
             )  # fmt: skip
         )
@@ -460,13 +561,17 @@ def _threats(scene: Scene, clock: _Clock) -> list[Packet]:
                     name=f"threat {k} {name}",
                     polyline=Polyline(
                         positions=PositionList(cartesian=points.ravel().tolist()),
-                        width=1.5, arcType=ArcTypes.NONE,
-                        material=PolylineMaterial(solidColor=SolidColorMaterial(
-                            color=rgba(PHASE_COLOURS[name], 0.45))),
+                        width=1.5,
+                        arcType=ArcTypes.NONE,
+                        material=PolylineMaterial(
+                            solidColor=SolidColorMaterial(color=rgba(PHASE_COLOURS[name], 0.45))
+                        ),
                     ),
-                    properties=_tagged("trajectory", outcome.aimpoint_partner,
-                                       {"threat_id": k, "phase": name,
-                                        "from_s": round(a, 1), "to_s": round(b, 1)}),
+                    properties=_tagged(
+                        "trajectory",
+                        outcome.aimpoint_partner,
+                        {"threat_id": k, "phase": name, "from_s": round(a, 1), "to_s": round(b, 1)},
+                    ),
                 )  # fmt: skip
             )
     return packets
@@ -544,6 +649,8 @@ def _track(track: TrackHistory, kind: str, colour: str, clock: _Clock) -> Packet
             radii=EllipsoidRadii(epoch=epoch, cartesian=_samples(t, radii), **interp),
             material=Material(solidColor=SolidColorMaterial(color=rgba(colour, 0.35))),
             outline=False,
+            # Re-tessellated every frame (its radii change): keep it coarse.
+            stackPartitions=10, slicePartitions=12, subdivisions=16,
         ),
         point=Point(pixelSize=4, color=rgba(colour)),
         properties=_tagged(kind, partner, record),
@@ -569,16 +676,34 @@ def _messages(scene: Scene, clock: _Clock) -> list[Packet]:
                 name=f"{m.kind} {m.source} → {m.destination} ({m.fate})",
                 availability=clock.interval(m.t_sent_s, t_end),
                 polyline=Polyline(
-                    positions=PositionList(cartographicDegrees=[
-                        lon_a, lat_a, MESSAGE_ALTITUDE_M, lon_b, lat_b, MESSAGE_ALTITUDE_M]),
-                    width=3 if m.fate == "delivered" else 4, arcType=ArcTypes.GEODESIC,
+                    positions=PositionList(
+                        cartographicDegrees=[
+                            lon_a,
+                            lat_a,
+                            MESSAGE_ALTITUDE_M,
+                            lon_b,
+                            lat_b,
+                            MESSAGE_ALTITUDE_M,
+                        ]
+                    ),
+                    width=3 if m.fate == "delivered" else 4,
+                    arcType=ArcTypes.GEODESIC,
                     material=material,
                 ),
-                properties=_tagged("message", partner, {
-                    "kind": m.kind, "from": m.source, "to": m.destination, "seq": m.seq,
-                    "t_sent_s": round(m.t_sent_s, 3), "t_arrival_s": round(m.t_arrival_s, 3),
-                    "fate": m.fate, "lost_by": m.detail or None,
-                }),
+                properties=_tagged(
+                    "message",
+                    partner,
+                    {
+                        "kind": m.kind,
+                        "from": m.source,
+                        "to": m.destination,
+                        "seq": m.seq,
+                        "t_sent_s": round(m.t_sent_s, 3),
+                        "t_arrival_s": round(m.t_arrival_s, 3),
+                        "fate": m.fate,
+                        "lost_by": m.detail or None,
+                    },
+                ),
             )  # fmt: skip
         )
     return packets
@@ -596,22 +721,40 @@ def _engagements(scene: Scene, colours: dict, clock: _Clock, t_stop: float) -> l
                 name=f"{f.fire_unit} at threat {f.threat_id}",
                 availability=clock.interval(f.t_launch_s, f.t_intercept_s),
                 position=Position(
-                    epoch=epoch, referenceFrame="FIXED",
-                    cartesian=_samples(np.array([f.t_launch_s, f.t_intercept_s]),
-                                       np.stack([f.r_launch_ecef, f.r_intercept_ecef])),
+                    epoch=epoch,
+                    referenceFrame="FIXED",
+                    cartesian=_samples(
+                        np.array([f.t_launch_s, f.t_intercept_s]),
+                        np.stack([f.r_launch_ecef, f.r_intercept_ecef]),
+                    ),
                     interpolationAlgorithm=InterpolationAlgorithms.LINEAR,
                 ),
-                point=Point(pixelSize=6, color=rgba(colours[f.partner]),
-                            outlineColor=rgba("#ffffff"), outlineWidth=1),
-                path=CzmlPath(width=2, leadTime=0, trailTime=3600,
-                              material=PolylineMaterial(solidColor=SolidColorMaterial(
-                                  color=rgba(colours[f.partner])))),
-                properties=_tagged("flyout", f.partner, {
-                    "fire_unit": f.fire_unit, "partner": f.partner, "threat_id": f.threat_id,
-                    "t_launch_s": round(f.t_launch_s, 1),
-                    "t_intercept_s": round(f.t_intercept_s, 1),
-                    "result": "kill" if f.killed else "miss",
-                }),
+                point=Point(
+                    pixelSize=6,
+                    color=rgba(colours[f.partner]),
+                    outlineColor=rgba("#ffffff"),
+                    outlineWidth=1,
+                ),
+                path=CzmlPath(
+                    width=2,
+                    leadTime=0,
+                    trailTime=3600,
+                    material=PolylineMaterial(
+                        solidColor=SolidColorMaterial(color=rgba(colours[f.partner]))
+                    ),
+                ),
+                properties=_tagged(
+                    "flyout",
+                    f.partner,
+                    {
+                        "fire_unit": f.fire_unit,
+                        "partner": f.partner,
+                        "threat_id": f.threat_id,
+                        "t_launch_s": round(f.t_launch_s, 1),
+                        "t_intercept_s": round(f.t_intercept_s, 1),
+                        "result": "kill" if f.killed else "miss",
+                    },
+                ),
             )  # fmt: skip
         )
         packets.append(
@@ -620,16 +763,29 @@ def _engagements(scene: Scene, colours: dict, clock: _Clock, t_stop: float) -> l
                 name=f"{'kill' if f.killed else 'miss'}: threat {f.threat_id} by {f.fire_unit}",
                 availability=clock.interval(f.t_intercept_s, t_stop),
                 position=Position(cartesian=f.r_intercept_ecef.tolist(), referenceFrame="FIXED"),
-                point=Point(pixelSize=14 if f.killed else 10,
-                            color=rgba(KILL_COLOUR if f.killed else MISS_COLOUR),
-                            outlineColor=rgba("#000000"), outlineWidth=2),
-                properties=_tagged("intercept", f.partner, {
-                    "threat_id": f.threat_id, "fire_unit": f.fire_unit,
-                    "t_intercept_s": round(f.t_intercept_s, 1),
-                    "result": "kill" if f.killed else "miss",
-                    "altitude_km": round(float(earth.altitude(
-                        f.r_intercept_ecef, scene.truth.trajectories.model)) / 1e3, 1),
-                }),
+                point=Point(
+                    pixelSize=14 if f.killed else 10,
+                    color=rgba(KILL_COLOUR if f.killed else MISS_COLOUR),
+                    outlineColor=rgba("#000000"),
+                    outlineWidth=2,
+                ),
+                properties=_tagged(
+                    "intercept",
+                    f.partner,
+                    {
+                        "threat_id": f.threat_id,
+                        "fire_unit": f.fire_unit,
+                        "t_intercept_s": round(f.t_intercept_s, 1),
+                        "result": "kill" if f.killed else "miss",
+                        "altitude_km": round(
+                            float(
+                                earth.altitude(f.r_intercept_ecef, scene.truth.trajectories.model)
+                            )
+                            / 1e3,
+                            1,
+                        ),
+                    },
+                ),
             )  # fmt: skip
         )
     for outcome in scene.result.threats:
@@ -647,15 +803,28 @@ def _engagements(scene: Scene, colours: dict, clock: _Clock, t_stop: float) -> l
                 name=f"leaker: threat {k} at {outcome.aimpoint}",
                 availability=clock.interval(t_impact, t_stop),
                 position=Position(cartesian=r_impact.tolist(), referenceFrame="FIXED"),
-                point=Point(pixelSize=16, color=rgba(LEAK_COLOUR),
-                            outlineColor=rgba("#ffffff"), outlineWidth=2),
-                label=Label(text=f"LEAK T{k}", font="bold 12px sans-serif",
-                            fillColor=rgba(LEAK_COLOUR), pixelOffset={"cartesian2": [12, 12]},
-                            horizontalOrigin="LEFT"),
-                properties=_tagged("leak", outcome.aimpoint_partner, {
-                    "threat_id": k, "aimpoint": outcome.aimpoint,
-                    "impact_time_s": round(t_impact, 1),
-                }),
+                point=Point(
+                    pixelSize=16,
+                    color=rgba(LEAK_COLOUR),
+                    outlineColor=rgba("#ffffff"),
+                    outlineWidth=2,
+                ),
+                label=Label(
+                    text=f"LEAK T{k}",
+                    font="bold 12px sans-serif",
+                    fillColor=rgba(LEAK_COLOUR),
+                    pixelOffset={"cartesian2": [12, 12]},
+                    horizontalOrigin="LEFT",
+                ),
+                properties=_tagged(
+                    "leak",
+                    outcome.aimpoint_partner,
+                    {
+                        "threat_id": k,
+                        "aimpoint": outcome.aimpoint,
+                        "impact_time_s": round(t_impact, 1),
+                    },
+                ),
             )  # fmt: skip
         )
     return packets

@@ -248,8 +248,14 @@ def _national_tracks(picture: Picture, truth: Truth) -> list[TrackHistory]:
                 continue
             tracks.append(
                 _history(
-                    partner, track_id, log.t[rows], log.x[rows], log.P[rows], log.firm[rows],
-                    log.truth_of(int(track_id)), model,
+                    partner,
+                    track_id,
+                    log.t[rows],
+                    log.x[rows],
+                    log.P[rows],
+                    log.firm[rows],
+                    log.truth_of(int(track_id)),
+                    model,
                 )  # fmt: skip
             )
     return tracks
@@ -283,9 +289,15 @@ def _fused_tracks(
         threat = _nearest_threat(truth, t, np.array([s[1][:3] for s in samples]))
         tracks.append(
             _history(
-                centre, track_id, t, np.array([s[1] for s in samples]),
-                np.array([s[2] for s in samples]), np.array([s[3] for s in samples], bool),
-                threat, truth.trajectories.model, contributors,
+                centre,
+                track_id,
+                t,
+                np.array([s[1] for s in samples]),
+                np.array([s[2] for s in samples]),
+                np.array([s[3] for s in samples], bool),
+                threat,
+                truth.trajectories.model,
+                contributors,
             )  # fmt: skip
         )
     return tracks
@@ -325,9 +337,7 @@ def _flyouts(result: ReplicationResult, truth: Truth, units: FireUnitSet | None)
             sorted(t_launches), sorted(intercepts[(k, unit)]), strict=True
         ):
             r_hit = true_position(truth, k, t_hit)
-            flyouts.append(
-                Flyout(k, owner[unit], unit, t_launch, t_hit, site[unit], r_hit, killed)
-            )
+            flyouts.append(Flyout(k, owner[unit], unit, t_launch, t_hit, site[unit], r_hit, killed))
     flyouts.sort(key=lambda f: (f.t_launch_s, f.threat_id))
     return flyouts
 
@@ -347,6 +357,7 @@ def radar_coverage(scene: Scene) -> list[dict]:
     smallest = min(rcs_by_type.values())
     out = []
     for radar in radars_of(scene.scenario):
+
         def reach(rcs: float, radar=radar) -> float:
             return float(min(radar.max_range, radar.detection_range(rcs)))
 

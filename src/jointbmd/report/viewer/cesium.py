@@ -33,7 +33,8 @@ from ...errors import UserError
 CESIUM_VERSION = "1.145.0"
 #: ``npm view cesium@1.145.0 dist.integrity``
 CESIUM_INTEGRITY = (
-    "sha512-6Azix8b5LPpoVSx8XQ6zPztpluJVmq+CEO3W2rOWxtc6bri6Nc9MvCYhKmTW1LAEwfisV7yzNgfulCXw9842+g=="
+    "sha512-6Azix8b5LPpoVSx8XQ6zPztpluJVmq+CEO3W2rOWxtc6bri6Nc9MvCYhKmTW1LAEwfisV7yzNgfulCXw98"
+    "42+g=="
 )
 #: What the page needs of the package, relative to its ``package/`` folder.
 BUILD = "Build/Cesium"
