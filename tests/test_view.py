@@ -238,3 +238,32 @@ def test_view_command_errors_are_one_line(tmp_path, args, field):
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and field in lines[0] and "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_view_command_serves_the_page_on_loopback(tmp_path):
+    import re
+    import time
+
+    out = tmp_path / "view"
+    process = subprocess.Popen(
+        ["jointbmd", "view", "lisbon2010", "--out", str(out), "--serve", "--port", "0"],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 600
+        url = None
+        while url is None and time.monotonic() < deadline:
+            line = process.stderr.readline()
+            assert line or process.poll() is None, "view exited before serving"
+            found = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+            url = found.group(0) if found else None
+        assert url is not None
+        with urllib.request.urlopen(url + "index.html", timeout=30) as response:
+            assert b"viewer.js" in response.read()
+        with urllib.request.urlopen(url + "cesium/LICENSE.md", timeout=30) as response:
+            assert b"Apache" in response.read()
+        assert (out / "cesium" / "Cesium.js").is_file()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
