@@ -215,10 +215,12 @@ def jointbmd(*args):
 @pytest.mark.slow
 def test_view_command_writes_czml_only(tmp_path):
     done = jointbmd("view", "lisbon2010", "--out", str(tmp_path), "--czml-only", "--json",
-                    "--arrangement", "data-exchange", "--seed", "3")  # fmt: skip
+                    "--arrangement", "independent", "--seed", "3")  # fmt: skip
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
-    assert summary["arrangement"] == "data-exchange" and summary["seed"] == 3
+    assert summary["arrangement"] == "independent" and summary["seed"] == 3
+    # Independent: nothing is exchanged, so no message and no fused track is drawn.
+    assert summary["entities"]["message"] == summary["entities"]["fused"] == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scene.czml"]
     counts = packets_by_kind(json.loads((tmp_path / "scene.czml").read_text()))
     assert {k: counts.get(k, 0) for k in summary["entities"]} == summary["entities"]
