@@ -20,6 +20,7 @@ Cache: ``$JOINTBMD_CACHE`` if set, else ``$XDG_CACHE_HOME/jointbmd``, else ``~/.
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import os
 import shutil
@@ -51,11 +52,24 @@ def cache_dir() -> Path:
 
 
 def cesium_build() -> Path:
-    """The folder with ``Cesium/`` (the build) and the licence files; fetched if missing."""
+    """The folder with ``Cesium/`` (the build) and the licence files; fetched if missing.
+
+    A lock file serialises processes that ask at once (test workers, two ``view`` commands), so
+    one fetches and the others then find the finished folder."""
     target = cache_dir() / f"cesium-{CESIUM_VERSION}"
-    if (target / "Cesium" / "Cesium.js").is_file() and (target / "LICENSE.md").is_file():
-        return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    with (target.parent / f".cesium-{CESIUM_VERSION}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _complete(target):
+            _fetch(target)
+    return target
+
+
+def _complete(target: Path) -> bool:
+    return (target / "Cesium" / "Cesium.js").is_file() and (target / "LICENSE.md").is_file()
+
+
+def _fetch(target: Path) -> None:
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".cesium-") as work:
         tarball = _npm_pack(Path(work))
         _check_integrity(tarball)
@@ -64,7 +78,6 @@ def cesium_build() -> Path:
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)
-    return target
 
 
 def _npm_pack(folder: Path) -> Path:
