@@ -19,14 +19,21 @@ sent during an outage never leaves, and one in flight when the link goes down ne
 Jitter may reorder messages; messages that arrive at the same instant come out in the order they
 were sent. Two uniform draws are taken from the replication's generator per message sent, whether
 or not it is lost, so the stream does not depend on outages.
+
+Tracing. Inside ``with tracing() as trace:`` every `SimulatedNetwork` created appends one
+`MessageRecord` per message sent (its bytes, send and arrival times and whether a link lost it)
+to ``trace``; the viewer draws a replication's messages from it. Tracing draws no random numbers
+and changes nothing a node sees.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import heapq
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -42,6 +49,35 @@ class Delivery:
     destination: str
     data: bytes
     t_sent: float
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    """One message handed to a simulated link: ``fate`` is ``delivered``, ``lost_random`` or
+    ``lost_outage``; ``t_arrival`` is when it arrives (or would have, when lost)."""
+
+    source: str
+    destination: str
+    t_sent: float
+    t_arrival: float
+    fate: str
+    data: bytes
+
+
+_TRACE: contextvars.ContextVar[list[MessageRecord] | None] = contextvars.ContextVar(
+    "jointbmd_message_trace", default=None
+)
+
+
+@contextlib.contextmanager
+def tracing() -> Iterator[list[MessageRecord]]:
+    """Record every message sent on the simulated networks created inside the block."""
+    trace: list[MessageRecord] = []
+    token = _TRACE.set(trace)
+    try:
+        yield trace
+    finally:
+        _TRACE.reset(token)
 
 
 class Transport(ABC):
@@ -114,6 +150,7 @@ class SimulatedNetwork(Transport):
         self.counts: dict[tuple[str, str], dict[str, int]] = {
             pair: _zero_counts() for pair in self.links
         }
+        self.trace = _TRACE.get()
 
     @classmethod
     def star(
@@ -147,11 +184,17 @@ class SimulatedNetwork(Transport):
         counts["sent"] += 1
         u_loss, u_jitter = self.rng.random(2)
         t_arrival = t + link.latency_s + link.jitter_s * u_jitter
+        fate = "delivered"
         if link.down_between(t, t_arrival):
-            counts["lost_outage"] += 1
-            return
-        if u_loss < link.loss_probability:
-            counts["lost_random"] += 1
+            fate = "lost_outage"
+        elif u_loss < link.loss_probability:
+            fate = "lost_random"
+        if self.trace is not None:
+            self.trace.append(
+                MessageRecord(source, destination, float(t), float(t_arrival), fate, bytes(data))
+            )
+        if fate != "delivered":
+            counts[fate] += 1
             return
         self._order += 1
         delivery = Delivery(t_arrival, source, destination, bytes(data), t)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import uuid
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -106,6 +106,7 @@ def run_arrangements(
     settings: PictureSettings | None = None,
     common_kill_draws: bool = True,
     keys: Mapping | None = None,
+    on_picture: Callable[[Picture], None] | None = None,
 ) -> list[ReplicationResult]:
     """Run one replication of several arrangements, sharing the truth and the picture.
 
@@ -114,6 +115,8 @@ def run_arrangements(
     arrangement, so differences between arrangements are not kill-draw noise. Without it each
     arrangement draws from its own stream (independent samples, e.g. for validation).
     ``keys`` maps every node to its Ed25519 private key (default: fresh keys).
+    ``on_picture``, if given, is called with the replication's ``Picture`` once it is built
+    (the viewer draws national tracks and detections from it).
     """
     names = arrangement_names(scenario, arrangements)
     rules = [Arrangement.from_scenario(scenario, name) for name in names]
@@ -144,6 +147,8 @@ def run_arrangements(
         rng_warning=generator(seed, replication, WARNING),
         warning_ledger_dir=None if ledger_dir is None else Path(ledger_dir) / WARNING_LEDGERS,
     )
+    if on_picture is not None:
+        on_picture(picture)
     units, geometry = _engagement_setup(scenario, truth)
     kill_draws = None
     if common_kill_draws:
