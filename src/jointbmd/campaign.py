@@ -38,10 +38,11 @@ about 0.6 s of simulation for lisbon2010); a local cluster runs with ``LOCAL_CLU
 
 Aggregates (``aggregate``). Per (point, arrangement): the replication count, P(no leak) with a
 95 % Wilson score interval (Wilson 1927; Agresti & Coull, Am. Stat. 52:119, 1998), the mean number
-of leakers and of interceptors spent with normal 95 % intervals (mean +- 1.96 s / sqrt(n)), the mean
-shots per partner, and the mean time from a threat's launch to its first firm track and to the first
-interceptor launched at it (pooled over the threats that got one). Sums of counts are exact and
-float sums use ``math.fsum``, so the numbers do not depend on the order rows were written.
+of leakers and of interceptors spent with Student-t 95 % intervals (the maths and its coverage
+test live in ``jointbmd.analysis.statistics``), the mean shots per partner, and the mean time
+from a threat's launch to its first firm track and to the first interceptor launched at it
+(pooled over the threats that got one). Sums of counts are exact and float sums use
+``math.fsum``, so the numbers do not depend on the order rows were written.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from jointbmd.analysis.statistics import mean_interval_from_sums, wilson_interval
 from jointbmd.errors import UserError
 from jointbmd.outcomes import ReplicationResult
 from jointbmd.scenario import Scenario, scenario_to_dict, set_field, validate_data
@@ -64,7 +66,6 @@ BatchFunction = Callable[[Scenario, Sequence[str], int, int], list[ReplicationRe
 
 DEFAULT_REPLICATIONS = 100
 DEFAULT_SEED = 0
-Z95 = 1.959963984540054  # two-sided 95 % standard normal quantile
 
 
 # ---------------------------------------------------------------------------------------------
@@ -606,31 +607,9 @@ class _Progress:
 # ---------------------------------------------------------------------------------------------
 
 
-def wilson_interval(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion (Wilson, JASA 22:209, 1927).
-
-    centre = (p + z^2/2n) / (1 + z^2/n),  half = z sqrt(p(1-p)/n + z^2/4n^2) / (1 + z^2/n).
-    """
-    if trials <= 0:
-        return (math.nan, math.nan)
-    p = successes / trials
-    denominator = 1.0 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denominator
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
-    # At k = 0 (k = n) the bound is exactly 0 (1); rounding would leave 1e-17.
-    low = 0.0 if successes == 0 else max(0.0, centre - half)
-    high = 1.0 if successes == trials else min(1.0, centre + half)
-    return (low, high)
-
-
 def _mean_ci(total: int, total_sq: int, n: int) -> tuple[float, tuple[float, float]]:
-    """Mean and normal 95 % interval of integer data given its exact sum and sum of squares."""
-    mean = total / n
-    if n < 2:
-        return mean, (math.nan, math.nan)
-    variance = max(0.0, (total_sq - total * total / n) / (n - 1))
-    half = Z95 * math.sqrt(variance / n)
-    return mean, (mean - half, mean + half)
+    """Mean and Student-t 95 % interval of integer data given its exact sum and sum of squares."""
+    return mean_interval_from_sums(total, total_sq, n)
 
 
 @dataclass(frozen=True)
