@@ -105,30 +105,36 @@ class CampaignPlan:
     arrangements: tuple[str, ...]
     sweep: tuple[SweepAxis, ...]
     points: tuple[dict[str, Any], ...]
+    # An explicit design (``plan_points``): what made the points, e.g. a study; part of the key.
+    design: dict[str, Any] | None = None
 
     @property
     def key(self) -> str:
         """The campaign's identity in the store: scenario, seed and sweep (not the replication
-        count or the arrangements, which a later run may extend)."""
-        return sha256_text(
-            canonical_json(
-                {
-                    "scenario_hash": self.scenario_hash,
-                    "seed": self.seed,
-                    "sweep": [{"path": a.path, "values": list(a.values)} for a in self.sweep],
-                }
-            )
-        )
+        count or the arrangements, which a later run may extend); for an explicit design, the
+        design and its points instead of the sweep."""
+        identity: dict[str, Any] = {
+            "scenario_hash": self.scenario_hash,
+            "seed": self.seed,
+            "sweep": [{"path": a.path, "values": list(a.values)} for a in self.sweep],
+        }
+        if self.design is not None:
+            identity["design"] = self.design
+            identity["points"] = list(self.points)
+        return sha256_text(canonical_json(identity))
 
     @property
     def spec(self) -> dict[str, Any]:
-        return {
+        spec = {
             "scenario": self.scenario_name,
             "seed": self.seed,
             "replications": self.replications,
             "arrangements": list(self.arrangements),
             "sweep": [{"path": a.path, "values": list(a.values)} for a in self.sweep],
         }
+        if self.design is not None:
+            spec["design"] = self.design
+        return spec
 
     @property
     def size(self) -> int:
@@ -213,6 +219,40 @@ def plan_campaign(
         arrangements=chosen,
         sweep=tuple(axes),
         points=points,
+    )
+
+
+def plan_points(
+    scenario: Scenario,
+    points: Sequence[dict[str, Any]],
+    design: dict[str, Any],
+    *,
+    replications: int,
+    seed: int,
+    arrangements: Sequence[str] | None = None,
+) -> CampaignPlan:
+    """A campaign over an explicit list of points (a study's design) instead of a sweep.
+
+    ``points[i]`` is what the store keeps for point ``i`` (JSON data naming its inputs); the
+    caller builds each point's scenario (``run_plan``'s ``scenario_of``). ``design`` says what
+    made the points; with the points it is the campaign's identity, so re-running the same
+    design resumes it.
+    """
+    base = plan_campaign(
+        scenario.model_copy(update={"campaign": None}),
+        replications=replications,
+        seed=seed,
+        arrangements=arrangements,
+    )
+    return CampaignPlan(
+        scenario_name=base.scenario_name,
+        scenario_hash=base.scenario_hash,
+        seed=base.seed,
+        replications=base.replications,
+        arrangements=base.arrangements,
+        sweep=(),
+        points=tuple(dict(p) for p in points),
+        design=dict(design),
     )
 
 
@@ -505,6 +545,36 @@ def run_campaign(
     """
     plan = plan_campaign(scenario, replications=replications, seed=seed, arrangements=arrangements)
     scenarios = point_scenarios(scenario, plan)
+    return run_plan(
+        scenario,
+        plan,
+        store,
+        scenario_of=scenarios.__getitem__,
+        chunk_points=max(1, len(scenarios)),
+        executor=executor,
+        replication_function=replication_function,
+        progress=progress,
+    )
+
+
+def run_plan(
+    scenario: Scenario,
+    plan: CampaignPlan,
+    store: Store,
+    *,
+    scenario_of: Callable[[int], Scenario],
+    chunk_points: int = 16,
+    executor: Any = None,
+    replication_function: ReplicationFunction | Runner | None = None,
+    progress: bool = False,
+) -> CampaignRun:
+    """Run (or resume) a planned campaign: ``scenario_of(i)`` builds point ``i``'s scenario.
+
+    The points are run ``chunk_points`` at a time (every replication of a chunk's points, then the
+    next chunk), so only one chunk's scenarios are held and shipped to the workers at once: the
+    memory of a study stays flat in its number of design points. The numbers do not depend on
+    the chunking (each task's draws depend on its seed and replication only).
+    """
     if replication_function is None:
         runner = default_runner()
     elif isinstance(replication_function, Runner):
@@ -523,11 +593,15 @@ def run_campaign(
         points=plan.points,
     )
     done = store.done(campaign_id)
-    todo = (
-        Task(task.point, task.replication, missing)
-        for task in plan.tasks()
-        if (missing := tuple(k[1] for k in task.keys() if k not in done))
-    )
+
+    def todo(start: int, stop: int) -> Iterator[Task]:
+        """The missing tasks of points start..stop-1, numbered from ``start`` (a generator)."""
+        for task in plan.tasks():
+            if start <= task.point < stop and (
+                missing := tuple(k[1] for k in task.keys() if k not in done)
+            ):
+                yield Task(task.point - start, task.replication, missing)
+
     already = sum(
         1
         for (point, arrangement, replication) in done
@@ -540,11 +614,18 @@ def run_campaign(
     ran = 0
     bar = _Progress(remaining, plan.scenario_name) if progress and remaining else None
     try:
-        for task, rows in executor.imap_unordered(runner, scenarios, todo, plan.seed):
-            store.write(campaign_id, task.point, rows)
-            ran += len(rows)
-            if bar is not None:
-                bar.advance(len(rows))
+        for start in range(0, len(plan.points), chunk_points):
+            stop = min(start + chunk_points, len(plan.points))
+            first = next(todo(start, stop), None)
+            if first is None:
+                continue  # this chunk is done: do not build its scenarios
+            scenarios = [scenario_of(point) for point in range(start, stop)]
+            chunk = itertools.chain([first], itertools.islice(todo(start, stop), 1, None))
+            for task, rows in executor.imap_unordered(runner, scenarios, chunk, plan.seed):
+                store.write(campaign_id, start + task.point, rows)
+                ran += len(rows)
+                if bar is not None:
+                    bar.advance(len(rows))
     finally:
         if bar is not None:
             bar.close()
