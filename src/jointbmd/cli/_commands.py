@@ -9,6 +9,7 @@ from . import (  # noqa: F401
     ledger,
     run,
     scenario,
+    study,
     track,
     trajectory,
     validate,
