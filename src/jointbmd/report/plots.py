@@ -129,7 +129,7 @@ def plot_metric(rows: list[Any], record: Any, metric: str, path: Path) -> Path:
             lows = np.array([getattr(r, ci_name)[0] for r in group])
             highs = np.array([getattr(r, ci_name)[1] for r in group])
             text = name + "".join(
-                f", {p.rsplit('.', 1)[-1]}={v}" for p, v in zip(others, rest, strict=True)
+                f", {p}={v}" for p, v in zip(others, rest, strict=True)
             )
             colour = colours(arrangements.index(name) % 10)
             style = ["-", "--", ":", "-."][hash(rest) % 4] if others else "-"
