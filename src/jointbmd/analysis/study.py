@@ -418,11 +418,16 @@ def study_design_record(
     study: Study, samples: int, nominal: dict[str, Any], sampled: int, role: str = "main"
 ) -> dict[str, Any]:
     """What the store keeps of a study in its campaign's spec (``spec['design']``): enough to
-    analyse the stored results with nothing but the store."""
+    analyse the stored results with nothing but the store. Part of the campaign's key, so it
+    leaves out what a later run may extend, as a campaign's key does: the replications and the
+    arrangements (the campaign's spec records those)."""
+    data = study.model_dump(mode="json")
+    data["design"].pop("replications")
+    data.pop("arrangements")
     return {
         "kind": "study",
         "role": role,
-        "study": study.model_dump(mode="json"),
+        "study": data,
         "samples": samples,
         "sampled_points": sampled,
         "nominal": nominal,
