@@ -119,9 +119,7 @@ def screenshots(tmp_path_factory) -> Path:
 
 def wait_frames(page, n: int) -> None:
     start = page.evaluate("window.jointbmdView.frames")
-    page.wait_for_function(
-        f"window.jointbmdView.frames >= {start + n}", timeout=FRAME_TIMEOUT_MS
-    )
+    page.wait_for_function(f"window.jointbmdView.frames >= {start + n}", timeout=FRAME_TIMEOUT_MS)
 
 
 def show_at(page, t_s: float, frames: int = 3) -> None:

@@ -46,10 +46,11 @@ about 0.6 s of simulation for lisbon2010); a local cluster runs with ``LOCAL_CLU
 
 Aggregates (``aggregate``). Per (point, arrangement): the replication count, P(no leak) with a
 95 % Wilson score interval (Wilson 1927; Agresti & Coull, Am. Stat. 52:119, 1998), the mean number
-of leakers and of interceptors spent with normal 95 % intervals (mean +- 1.96 s / sqrt(n)), the mean
-shots per partner, and the mean time from a threat's launch to its first firm track and to the first
-interceptor launched at it (pooled over the threats that got one). Sums of counts are exact and
-float sums use ``math.fsum``, so the numbers do not depend on the order rows were written.
+of leakers and of interceptors spent with Student-t 95 % intervals (the maths and its coverage
+test live in ``jointbmd.analysis.statistics``), the mean shots per partner, and the mean time
+from a threat's launch to its first firm track and to the first interceptor launched at it
+(pooled over the threats that got one). Sums of counts are exact and float sums use
+``math.fsum``, so the numbers do not depend on the order rows were written.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from jointbmd.analysis.statistics import mean_interval_from_sums, wilson_interval
 from jointbmd.errors import UserError
 from jointbmd.outcomes import ReplicationResult
 from jointbmd.scenario import Scenario, scenario_to_dict, validate_data
@@ -151,32 +153,38 @@ class CampaignPlan:
     replications: int
     arrangements: tuple[str, ...]
     sweep: tuple[SweepAxis, ...]
-    points: SweepPoints
+    points: SweepPoints | tuple[dict[str, Any], ...]
     threats: int = 0
+    # An explicit design (``plan_points``): what made the points, e.g. a study; part of the key.
+    design: dict[str, Any] | None = None
 
     @property
     def key(self) -> str:
         """The campaign's identity in the store: scenario, seed and sweep (not the replication
-        count or the arrangements, which a later run may extend)."""
-        return sha256_text(
-            canonical_json(
-                {
-                    "scenario_hash": self.scenario_hash,
-                    "seed": self.seed,
-                    "sweep": [{"path": a.path, "values": list(a.values)} for a in self.sweep],
-                }
-            )
-        )
+        count or the arrangements, which a later run may extend); for an explicit design, the
+        design and its points instead of the sweep."""
+        identity: dict[str, Any] = {
+            "scenario_hash": self.scenario_hash,
+            "seed": self.seed,
+            "sweep": [{"path": a.path, "values": list(a.values)} for a in self.sweep],
+        }
+        if self.design is not None:
+            identity["design"] = self.design
+            identity["points"] = list(self.points)
+        return sha256_text(canonical_json(identity))
 
     @property
     def spec(self) -> dict[str, Any]:
-        return {
+        spec = {
             "scenario": self.scenario_name,
             "seed": self.seed,
             "replications": self.replications,
             "arrangements": list(self.arrangements),
             "sweep": [{"path": a.path, "values": list(a.values)} for a in self.sweep],
         }
+        if self.design is not None:
+            spec["design"] = self.design
+        return spec
 
     @property
     def size(self) -> int:
@@ -312,6 +320,41 @@ def plan_campaign(
             field="--replications",
         )
     return plan
+
+
+def plan_points(
+    scenario: Scenario,
+    points: Sequence[dict[str, Any]],
+    design: dict[str, Any],
+    *,
+    replications: int,
+    seed: int,
+    arrangements: Sequence[str] | None = None,
+) -> CampaignPlan:
+    """A campaign over an explicit list of points (a study's design) instead of a sweep.
+
+    ``points[i]`` is what the store keeps for point ``i`` (JSON data naming its inputs); the
+    caller builds each point's scenario (``run_plan``'s ``scenario_of``). ``design`` says what
+    made the points; with the points it is the campaign's identity, so re-running the same
+    design resumes it.
+    """
+    base = plan_campaign(
+        scenario.model_copy(update={"campaign": None}),
+        replications=replications,
+        seed=seed,
+        arrangements=arrangements,
+    )
+    return CampaignPlan(
+        scenario_name=base.scenario_name,
+        scenario_hash=base.scenario_hash,
+        seed=base.seed,
+        replications=base.replications,
+        arrangements=base.arrangements,
+        sweep=(),
+        points=tuple(dict(p) for p in points),
+        threats=base.threats,
+        design=dict(design),
+    )
 
 
 def _axes(scenario: Scenario, file: str | None) -> tuple[SweepAxis, ...]:
@@ -735,6 +778,36 @@ def run_campaign(
     )
     check_points(scenario, plan, file)
     scenarios = point_scenarios(scenario, plan, file)
+    return run_plan(
+        scenario,
+        plan,
+        store,
+        scenario_of=scenarios.__getitem__,
+        chunk_points=max(1, len(scenarios)),
+        executor=executor,
+        replication_function=replication_function,
+        progress=progress,
+    )
+
+
+def run_plan(
+    scenario: Scenario,
+    plan: CampaignPlan,
+    store: Store,
+    *,
+    scenario_of: Callable[[int], Scenario],
+    chunk_points: int = 16,
+    executor: Any = None,
+    replication_function: ReplicationFunction | Runner | None = None,
+    progress: bool = False,
+) -> CampaignRun:
+    """Run (or resume) a planned campaign: ``scenario_of(i)`` builds point ``i``'s scenario.
+
+    The points are run ``chunk_points`` at a time (every replication of a chunk's points, then the
+    next chunk), so only one chunk's scenarios are held and shipped to the workers at once: the
+    memory of a study stays flat in its number of design points. The numbers do not depend on
+    the chunking (each task's draws depend on its seed and replication only).
+    """
     if replication_function is None:
         runner = default_runner()
     elif isinstance(replication_function, Runner):
@@ -753,11 +826,15 @@ def run_campaign(
         points=plan.points,
     )
     done = store.done(campaign_id)
-    todo = (
-        Task(task.point, task.replication, missing)
-        for task in plan.tasks()
-        if (missing := tuple(k[1] for k in task.keys() if k not in done))
-    )
+
+    def todo(start: int, stop: int) -> Iterator[Task]:
+        """The missing tasks of points start..stop-1, numbered from ``start`` (a generator)."""
+        for task in plan.tasks():
+            if start <= task.point < stop and (
+                missing := tuple(k[1] for k in task.keys() if k not in done)
+            ):
+                yield Task(task.point - start, task.replication, missing)
+
     already = sum(
         1
         for (point, arrangement, replication) in done
@@ -770,11 +847,18 @@ def run_campaign(
     ran = 0
     bar = _Progress(remaining, plan.scenario_name) if progress and remaining else None
     try:
-        for task, rows in executor.imap_unordered(runner, scenarios, todo, plan.seed):
-            store.write(campaign_id, task.point, rows)
-            ran += len(rows)
-            if bar is not None:
-                bar.advance(len(rows))
+        for start in range(0, len(plan.points), chunk_points):
+            stop = min(start + chunk_points, len(plan.points))
+            first = next(todo(start, stop), None)
+            if first is None:
+                continue  # this chunk is done: do not build its scenarios
+            scenarios = _Window(scenario_of, start, stop)  # built as tasks ask
+            chunk = itertools.chain([first], itertools.islice(todo(start, stop), 1, None))
+            for task, rows in executor.imap_unordered(runner, scenarios, chunk, plan.seed):
+                store.write(campaign_id, start + task.point, rows)
+                ran += len(rows)
+                if bar is not None:
+                    bar.advance(len(rows))
     finally:
         if bar is not None:
             bar.close()
@@ -788,6 +872,22 @@ def run_campaign(
         seconds=time.perf_counter() - started,
         executor=getattr(executor, "name", type(executor).__name__),
     )
+
+
+class _Window(Sequence):
+    """Points ``start .. stop-1`` of a plan as a sequence numbered from 0, each point's scenario
+    built only when an executor asks for it (the executors keep what they ship)."""
+
+    def __init__(self, scenario_of: Callable[[int], Scenario], start: int, stop: int) -> None:
+        self._scenario_of, self._start, self._stop = scenario_of, start, stop
+
+    def __len__(self) -> int:
+        return self._stop - self._start
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self._scenario_of(self._start + index)
 
 
 class _Progress:
@@ -837,31 +937,9 @@ class _Progress:
 # ---------------------------------------------------------------------------------------------
 
 
-def wilson_interval(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion (Wilson, JASA 22:209, 1927).
-
-    centre = (p + z^2/2n) / (1 + z^2/n),  half = z sqrt(p(1-p)/n + z^2/4n^2) / (1 + z^2/n).
-    """
-    if trials <= 0:
-        return (math.nan, math.nan)
-    p = successes / trials
-    denominator = 1.0 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denominator
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
-    # At k = 0 (k = n) the bound is exactly 0 (1); rounding would leave 1e-17.
-    low = 0.0 if successes == 0 else max(0.0, centre - half)
-    high = 1.0 if successes == trials else min(1.0, centre + half)
-    return (low, high)
-
-
 def _mean_ci(total: int, total_sq: int, n: int) -> tuple[float, tuple[float, float]]:
-    """Mean and normal 95 % interval of integer data given its exact sum and sum of squares."""
-    mean = total / n
-    if n < 2:
-        return mean, (math.nan, math.nan)
-    variance = max(0.0, (total_sq - total * total / n) / (n - 1))
-    half = Z95 * math.sqrt(variance / n)
-    return mean, (mean - half, mean + half)
+    """Mean and Student-t 95 % interval of integer data given its exact sum and sum of squares."""
+    return mean_interval_from_sums(total, total_sq, n)
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ def _table(rows: list[dict[str, Any]], title: str) -> None:
         return "-" if value is None else f"{value:.0f}"
 
     columns = [
-        *(p.rsplit(".", 1)[-1] for p in paths),
+        *paths,
         "arrangement",
         "reps",
         "P(no leak)",

@@ -133,9 +133,7 @@ def plot_metric(rows: list[Any], record: Any, metric: str, path: Path) -> Path:
             ys = np.array([getattr(r, metric) for r in group])
             lows = np.array([getattr(r, ci_name)[0] for r in group])
             highs = np.array([getattr(r, ci_name)[1] for r in group])
-            text = name + "".join(
-                f", {p.rsplit('.', 1)[-1]}={v}" for p, v in zip(others, rest, strict=True)
-            )
+            text = name + "".join(f", {p}={v}" for p, v in zip(others, rest, strict=True))
             colour = colours(arrangements.index(name) % 10)
             style = ["-", "--", ":", "-."][hash(rest) % 4] if others else "-"
             below = np.clip(np.nan_to_num(ys - lows), 0.0, None)  # rounding can make -1e-17
@@ -409,3 +407,90 @@ def plot_map(store: Any, record: Any, path: Path) -> Path:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Studies
+# ---------------------------------------------------------------------------------------------
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name).strip("_")
+
+
+def study_plots(result: dict[str, Any], out_dir: str | Path) -> list[Path]:
+    """Tornado charts of a study (``jointbmd.analysis.sensitivity.study_result``): one PNG per
+    P(no leak) output and paired difference, ``tornado_<output>.png``, and
+    ``indices_<output>.png`` with the Sobol' indices and their intervals where there are any."""
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(
+            f"cannot create the directory: {error.strerror}", field="--plot", file=str(out)
+        ) from None
+    written = []
+    for output, bars in result["tornado"].items():
+        if not output.startswith(("p_no_leak[", "delta_p_no_leak[")):
+            continue
+        written.append(plot_tornado(output, bars, out / f"tornado_{_safe(output)}.png"))
+        indices = result["indices"].get(output)
+        if indices:
+            written.append(plot_indices(output, indices, out / f"indices_{_safe(output)}.png"))
+    return written
+
+
+def plot_tornado(output: str, bars: list[dict[str, Any]], path: Path) -> Path:
+    """One-at-a-time swings of one output, largest at the top; each bar runs from the output at
+    the input's lowest level to its highest (the others at nominal), the line marks nominal."""
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(bars) + 1.6))
+    nominal = bars[0]["nominal"] if bars else 0.0
+    labels = []
+    for row, bar in enumerate(reversed(bars)):
+        low_value, high_value = bar["values"][0], bar["values"][-1]
+        ax.barh(row, low_value - nominal, left=nominal, color="#9ecae1", edgecolor="#3182bd")
+        ax.barh(row, high_value - nominal, left=nominal, color="#fdae6b", edgecolor="#e6550d")
+        levels = bar["levels"]
+        labels.append(f"{bar['input']} ({_short(levels[0])} / {_short(levels[-1])})")
+    ax.axvline(nominal, color="black", lw=1)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.set_xlabel(f"{output} (blue: lowest level, orange: highest; line: nominal)")
+    ax.set_title(f"Tornado: {output}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def plot_indices(output: str, indices: dict[str, Any], path: Path) -> Path:
+    """First-order and total Sobol' indices of one output with their 95 % intervals."""
+    names = list(indices)
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(names) + 1.6))
+    y = np.arange(len(names))
+    for offset, kind, colour in ((-0.18, "first", "#3182bd"), (0.18, "total", "#e6550d")):
+        values = [indices[n][kind]["value"] for n in names]
+        if any(v is None for v in values):
+            continue
+        low = [v - indices[n][kind]["ci"][0] for v, n in zip(values, names, strict=True)]
+        high = [indices[n][kind]["ci"][1] - v for v, n in zip(values, names, strict=True)]
+        ax.barh(y + offset, values, height=0.35, color=colour, label=kind,
+                xerr=[low, high], capsize=2)  # fmt: skip
+    ax.set_yticks(y, names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("Sobol' index (95 % bootstrap interval)")
+    ax.set_title(f"Sensitivity: {output}", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, bool):
+        return "present" if value else "absent"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
