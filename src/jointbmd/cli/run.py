@@ -3,8 +3,11 @@
 A run is a campaign without a sweep: the same replications, seeds, executors and aggregates
 (:mod:`jointbmd.campaign`), kept in a temporary results store unless ``--store`` names one. It
 prints, per arrangement, the probability that no warhead leaks with its 95 % interval, the
-expected leakers, the interceptors spent, the mean times from launch to the first firm track and
-to the first interceptor launch, the shots per partner and the messages rejected, by reason.
+expected leakers, the interceptors spent, the mean time from launch to the first firm track, the
+shots per partner and the messages rejected, by reason; then each arrangement against a baseline
+(``--baseline``, default ``independent``), paired on the same threats and random numbers
+(:mod:`jointbmd.analysis.paired`): leakers, "no leak" and launch to first interceptor, each a
+mean paired difference with its Student-t 95 % interval.
 """
 
 from __future__ import annotations
@@ -54,6 +57,12 @@ def run_command(
         help="Sign the ledgers with the nodes' keys in this directory (NAME.key.pem); an empty "
         "or new directory gets fresh keys first.",
     ),
+    baseline: str | None = typer.Option(
+        None,
+        "--baseline",
+        help="Arrangement the others are compared with, paired (default: independent, else the "
+        "first).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Run the scenario end to end and compare its arrangements."""
@@ -81,6 +90,10 @@ def run_command(
     names = arrangement_names(
         loaded, "all" if arrangement == "all" else [a.strip() for a in arrangement.split(",")]
     )
+    if baseline is None:
+        baseline = "independent" if "independent" in names else names[0]
+    elif baseline not in names:
+        raise UserError(f"not among the arrangements run ({', '.join(names)})", field="--baseline")
     # One sweep point: the scenario as written.
     loaded = camp.with_campaign(loaded, {"replications": replications, "seed": seed})
     with tempfile.TemporaryDirectory(prefix="jointbmd-run-") as scratch:
@@ -140,6 +153,9 @@ def run_command(
             "mean_launch_to_first_interceptor_s": row["first_launch_delay_mean_s"],
             "rejected_messages": rejected.get(name, {}),
         }
+    from jointbmd.analysis.paired import paired_comparisons
+
+    paired = paired_comparisons(threats, names, baseline)
     summary = {
         "scenario": loaded.name,
         "seed": seed,
@@ -147,6 +163,7 @@ def run_command(
         "seconds": done.seconds,
         "executor": done.executor,
         "arrangements": arrangements,
+        "paired": {"baseline": baseline, "against": [c.as_dict() for c in paired]},
         "threats": threats,
         "timeline_replication_0": timeline,
         "records": str(records) if records is not None else None,
@@ -169,7 +186,6 @@ def run_command(
             "leakers",
             "interceptors",
             "launch->firm s",
-            "launch->shot s",
             "shots by partner",
             "rejected msgs",
         ],
@@ -181,11 +197,42 @@ def run_command(
                 a["expected_leakers"],
                 a["interceptors_spent"],
                 a["mean_launch_to_first_firm_track_s"],
-                a["mean_launch_to_first_interceptor_s"],
                 ", ".join(f"{p} {v:.1f}" for p, v in a["shots_by_partner"].items()),
                 sum(a["rejected_messages"].values()),
             ]
             for name, a in arrangements.items()
+        ],
+    )
+    _print_paired(loaded.name, baseline, paired)
+
+
+def _print_paired(name: str, baseline: str, paired) -> None:
+    def cell(delta, digits: int) -> str:
+        if delta.mean is None:
+            return "-"
+        ci = "" if delta.ci is None else f" [{delta.ci[0]:.{digits}f}, {delta.ci[1]:.{digits}f}]"
+        return f"{delta.mean:+.{digits}f}{ci}"
+
+    print_table(
+        f"{name}: paired against {baseline} (same threats, same random numbers; 95 % t interval)",
+        [
+            "arrangement",
+            "Δ leakers",
+            "Δ P(no leak)",
+            "Δ launch->shot s",
+            "threats both shot at",
+            "shot only here / only baseline",
+        ],
+        [
+            [
+                c.arrangement,
+                cell(c.leakers, 2),
+                cell(c.no_leak, 2),
+                cell(c.launch_to_first_shot_s, 1),
+                c.launch_to_first_shot_s.n,
+                f"{c.engaged_only_here} / {c.engaged_only_baseline}",
+            ]
+            for c in paired
         ],
     )
 
