@@ -103,11 +103,12 @@ def shared_pictures(scenario, replication: int, seed: int):
     )
 
 
-def _check_decisions_on_own_tracks(scenario, runs, seed):
+def _check_decisions_on_own_tracks(scenario, runs, seed, exchange_helps: bool = True):
     """Under independent every national order comes exactly when the deciding partner's own
-    tracks became firm; under data-exchange the same partners decide no later than their own
-    sensors (cued by the shared launch warning) allowed, and earlier at least once (the check
-    would catch the use of shared data)."""
+    tracks became firm; under data-exchange never later than its own sensors (cued by the
+    shared launch warning) allowed, and (``exchange_helps``) earlier at least once (the check
+    would catch the use of shared data). Without ``exchange_helps`` the shared tracks may not
+    make any order earlier than the partner's own."""
     earlier_with_exchange = 0
     for rep, by_arrangement in runs.items():
         own = own_pictures(scenario, rep, seed).own
@@ -121,7 +122,7 @@ def _check_decisions_on_own_tracks(scenario, runs, seed):
             t_own = warned[order.partner].first_firm_track_s[order.threat_id]
             assert not order.t_s > t_own  # never later than its own picture (NaN: never own)
             earlier_with_exchange += bool(not order.t_s >= t_own)
-    assert earlier_with_exchange > 0
+    assert (earlier_with_exchange > 0) == exchange_helps
 
 
 def test_independent_decides_on_own_tracks_only_pair(pair, pair_runs):
@@ -130,7 +131,10 @@ def test_independent_decides_on_own_tracks_only_pair(pair, pair_runs):
 
 @pytest.mark.slow
 def test_independent_decides_on_own_tracks_only_lisbon(lisbon, lisbon_runs):
-    _check_decisions_on_own_tracks(lisbon, lisbon_runs, SEED)
+    # Under data-exchange NATO gains nothing from Russia's early-warning radars (cue only) and
+    # Russia's interceptors may not be guided by NATO's radars (launch-on-remote at most):
+    # the exchange makes no order earlier (docs/modelling.md, "Who may guide whom").
+    _check_decisions_on_own_tracks(lisbon, lisbon_runs, SEED, exchange_helps=False)
 
 
 def test_removing_the_other_partners_radar_changes_nothing_under_independent():
@@ -430,8 +434,9 @@ def test_one_arrangement_alone_equals_the_same_inside_all_lisbon(lisbon, lisbon_
 @pytest.mark.slow
 def test_joint_orders_are_resent_until_acknowledged_over_lossy_links(lisbon):
     """Links drop 40 % of messages: requests, votes and orders are sent again until the unit's
-    partner acknowledges the order, so most ordered threats are still shot at (a few are not:
-    the delay can put the intercept out of reach)."""
+    partner acknowledges the order, so most ordered threats are still shot at (some are not:
+    the delay can put the intercept out of reach -- the ship's window on the Ankara threats
+    is short once requests wait for a track NATO may launch on)."""
     lossy = lisbon
     for link in ("NATO-DFC", "Russia-DFC"):
         lossy = set_field(lossy, f"links[{link}].loss_probability", 0.4)
@@ -445,4 +450,4 @@ def test_joint_orders_are_resent_until_acknowledged_over_lossy_links(lisbon):
         shot_total += len(shot)
         resent += sum("again" in e.detail for e in events(result, "order"))
     assert resent > 0, "no order was lost: the test would prove nothing"
-    assert shot_total >= 0.8 * ordered_total
+    assert shot_total >= 0.6 * ordered_total

@@ -97,12 +97,13 @@ class Arrangement:
 
     # -- data use -------------------------------------------------------------------------------
 
-    def usable_level(self, sensor_level: int, own: bool) -> int:
-        """The highest use a partner may make of a sensor's data: its own sensors up to their
-        type's level, a partner's no further than ``partner_data_use``."""
+    def usable_level(self, sensor_level, own: bool):
+        """The highest use a partner may make of a sensor's data (levels, scalar or array): its
+        own sensors up to their type's level, a partner's no further than
+        ``partner_data_use``."""
         if own:
-            return int(sensor_level)
-        return min(int(sensor_level), data_use_level(self.partner_data_use))
+            return sensor_level
+        return np.minimum(sensor_level, data_use_level(self.partner_data_use))
 
     # -- who may fire at what --------------------------------------------------------------------
 
@@ -205,6 +206,7 @@ class DataExchange(Arrangement):
     """The fused picture is shared; decisions stay national, on own assets."""
 
     kind: ClassVar[str] = "data-exchange"
+    default_partner_data_use: ClassVar[str] = "launch-on-remote"
 
 
 @dataclass(frozen=True)
@@ -215,7 +217,7 @@ class Sectoral(Arrangement):
     """
 
     kind: ClassVar[str] = "sectoral"
-    default_partner_data_use: ClassVar[str] = "launch-on-remote"
+    default_partner_data_use: ClassVar[str] = "engage-on-remote"
 
     sectors: Mapping[str, NDArray[np.float64]] = field(default_factory=dict)
 

@@ -61,6 +61,21 @@ Doctrine
     Science & Global Security 8(2); ../shared/reference/facts.md). Within a fire unit, launches
     are at least ``launch_interval_s`` apart and inventory is never exceeded.
 
+Handover (track error in the kill)
+    A kill vehicle homes on what its seeker sees, from the point the guiding track handed it
+    over to. The handover error is the guiding track's estimate, propagated along the
+    ballistic model to the intercept time, minus the truth there; what matters is its part
+    across the closing velocity V_c (the error along it only shifts the time of closest
+    approach). The kill vehicle corrects it up to the smaller of the seeker's basket
+    R_acq tan(FOV/2) and its divert reach ΔV t_go / 2, t_go = R_acq / V_c (a constant lateral
+    acceleration ΔV / t_go over t_go; Zarchan, *Tactical and Strategic Missile Guidance*, 2012,
+    ch. 2 for the miss-versus-divert relation). Outside it the shot misses; inside it the SSPK
+    draw decides. ``InterceptorType.correctable_miss_m`` holds the formula,
+    ``execute_engagements(guidance=...)`` applies it shot by shot (the simulation picks the
+    guiding track: ``simulation/decide.py``). The interceptor's velocity at intercept is taken
+    as its burnout speed along the line from its site to the intercept point (the flyout model
+    does not keep the direction).
+
 Weapon-target assignment
     Maximise expected kills. Round 1 gives each threat at most one fire unit: expected kills
     Σ p_ij is linear, so ``scipy.optimize.linear_sum_assignment`` on a cost matrix whose columns
@@ -76,7 +91,7 @@ from __future__ import annotations
 import functools
 import heapq
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,7 +116,9 @@ _SUBSTEPS = 32
 
 @dataclass(frozen=True)
 class InterceptorType:
-    """An interceptor's kinematics and lethality, in SI units (see the module docstring)."""
+    """An interceptor's kinematics and lethality, in SI units (see the module docstring), the
+    track it needs (``firm_position_sigma_m``) and its kill vehicle's reach (``Handover`` in
+    the module docstring; ``inf`` where not a limit)."""
 
     name: str
     burnout_speed_mps: float
@@ -110,6 +127,23 @@ class InterceptorType:
     max_altitude_m: float
     max_range_m: float
     sspk: float
+    firm_position_sigma_m: float = 1000.0
+    kv_acquisition_range_m: float = math.inf
+    kv_field_of_view_rad: float = math.pi
+    kv_divert_mps: float = math.inf
+
+    def correctable_miss_m(self, closing_speed_mps: ArrayLike) -> FloatArray:
+        """The largest handover error across the line of sight the kill vehicle corrects at a
+        closing speed: min(basket R_acq tan(FOV/2), divert ΔV t_go / 2), t_go = R_acq / V_c."""
+        v_c = np.asarray(closing_speed_mps, float)
+        r_acq = self.kv_acquisition_range_m
+        half = min(self.kv_field_of_view_rad / 2.0, math.pi / 2.0)
+        basket = (
+            math.inf if not math.isfinite(r_acq) or half >= math.pi / 2 else r_acq * math.tan(half)
+        )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            divert = np.where(np.isfinite(r_acq), 0.5 * self.kv_divert_mps * r_acq / v_c, np.inf)
+        return np.minimum(basket, divert)
 
     def __post_init__(self) -> None:
         if not (self.burnout_speed_mps > 0 and self.burn_time_s > 0):
@@ -129,10 +163,15 @@ class InterceptorType:
         max_altitude_km: float,
         max_range_km: float,
         sspk: float,
+        firm_position_sigma_km: float = 1.0,
+        kv_acquisition_range_km: float | None = None,
+        kv_field_of_view_deg: float | None = None,
+        kv_divert_mps: float | None = None,
         **_ignored: object,
     ) -> InterceptorType:
-        """From the scenario's field names (km); extra fields (``source``) are ignored, so
-        ``InterceptorType.from_km(**interceptor_type.model_dump())`` works."""
+        """From the scenario's field names (km, deg; None: not a limit); extra fields
+        (``source``) are ignored, so ``InterceptorType.from_km(**interceptor_type.model_dump())``
+        works."""
         return cls(
             name=str(name),
             burnout_speed_mps=float(burnout_speed_mps),
@@ -141,6 +180,14 @@ class InterceptorType:
             max_altitude_m=1e3 * float(max_altitude_km),
             max_range_m=1e3 * float(max_range_km),
             sspk=float(sspk),
+            firm_position_sigma_m=1e3 * float(firm_position_sigma_km),
+            kv_acquisition_range_m=math.inf
+            if kv_acquisition_range_km is None
+            else 1e3 * float(kv_acquisition_range_km),
+            kv_field_of_view_rad=math.pi
+            if kv_field_of_view_deg is None
+            else math.radians(float(kv_field_of_view_deg)),
+            kv_divert_mps=math.inf if kv_divert_mps is None else float(kv_divert_mps),
         )
 
 
@@ -716,8 +763,9 @@ class Shots:
     t_intercept: FloatArray
     altitude_m: FloatArray
     r_intercept_ecef: FloatArray  # (k, 3)
-    hit: BoolArray  # the kill draw succeeded
+    hit: BoolArray  # the kill vehicle was guided inside its reach and the kill draw succeeded
     kill: BoolArray  # this shot killed the threat (the earliest successful intercept)
+    guided: BoolArray  # the handover error lay inside the kill vehicle's reach
 
 
 @dataclass(frozen=True, eq=False)
@@ -740,6 +788,7 @@ def execute_engagements(
     inventory: ArrayLike | None = None,
     max_salvos: int | None = None,
     kill_draws: ArrayLike | None = None,
+    guidance: Callable[[int, int, float, float, FloatArray], bool] | None = None,
 ) -> EngagementOutcome:
     """Fly the assigned engagements (pairs ``threat_idx``, ``unit_idx`` with their first allowed
     launch ``earliest_launch``) with each unit's doctrine, in time order.
@@ -756,6 +805,11 @@ def execute_engagements(
     fired at threat i kills when ``kill_draws[i, s] < SSPK``. Sharing one table between
     arrangements makes their kill draws common random numbers; past column K, and without a
     table, ``rng`` draws.
+
+    ``guidance(threat, unit, t_launch, t_intercept, r_intercept_ecef)``, when given, says
+    whether the kill vehicle's handover error lies inside its reach (module docstring,
+    "Handover"); a shot outside it misses whatever its draw (the draw is still used, so the
+    draws stay aligned across arrangements).
     """
     units = geometry.units
     n = geometry.row_of.shape[0]
@@ -808,10 +862,10 @@ def execute_engagements(
             shot = shots_at[i]
             shots_at[i] += 1
             u = table[i, shot] if table is not None and shot < table.shape[1] else rng.random()
-            hit = bool(u < sspk[j])
-            fired.append(
-                (i, j, salvo_no, t_l, t_i, float(sol.altitude_m[0]), sol.r_intercept_ecef[0], hit)
-            )
+            r_i = sol.r_intercept_ecef[0]
+            guided = guidance is None or bool(guidance(i, j, t_l, t_i, r_i))
+            hit = guided and bool(u < sspk[j])
+            fired.append((i, j, salvo_no, t_l, t_i, float(sol.altitude_m[0]), r_i, hit, guided))
             last_intercept = max(last_intercept, t_i)
             if hit:
                 any_hit = True
@@ -831,7 +885,7 @@ def execute_engagements(
 
 def _outcome(fired: list[tuple], n: int, m: int, inv: IntArray) -> EngagementOutcome:
     k = len(fired)
-    col = list(zip(*fired, strict=True)) if k else [[]] * 8
+    col = list(zip(*fired, strict=True)) if k else [[]] * 9
     shots_threat = np.array(col[0], np.int64)
     shots_unit = np.array(col[1], np.int64)
     t_int = np.array(col[4], float)
@@ -855,6 +909,7 @@ def _outcome(fired: list[tuple], n: int, m: int, inv: IntArray) -> EngagementOut
         r_intercept_ecef=np.array(col[6], float).reshape(k, 3),
         hit=hit,
         kill=kill,
+        guided=np.array(col[8], bool),
     )
     return EngagementOutcome(
         shots=shots,

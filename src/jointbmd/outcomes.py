@@ -35,6 +35,10 @@ class ThreatOutcome:
     killed: bool
     intercept_lat_deg: float | None = None  # ground point of the killing intercept
     intercept_lon_deg: float | None = None
+    # The partner whose territory (the scenario's polygons) holds that ground point; None when
+    # it lies in none of them: over a third country or the sea (the polygons cannot tell which).
+    intercept_over: str | None = None
+    intercept_over_third_party: bool = False  # killed outside every partner's territory
 
     @property
     def leaked(self) -> bool:

@@ -68,7 +68,12 @@ THREAT_FIELDS = (
     "killed",
 )
 # Optional extras a ThreatOutcome may carry (read with getattr, NULL when absent).
-THREAT_OPTIONAL_FIELDS = ("intercept_lat_deg", "intercept_lon_deg")
+THREAT_OPTIONAL_FIELDS = (
+    "intercept_lat_deg",
+    "intercept_lon_deg",
+    "intercept_over",
+    "intercept_over_third_party",
+)
 
 _KEY = "campaign_id INTEGER, point INTEGER, arrangement VARCHAR, replication INTEGER"
 
@@ -125,7 +130,9 @@ CREATE TABLE threat_outcomes (
     intercept_altitude_km DOUBLE,
     killed BOOLEAN,
     intercept_lat_deg DOUBLE,
-    intercept_lon_deg DOUBLE
+    intercept_lon_deg DOUBLE,
+    intercept_over VARCHAR,
+    intercept_over_third_party BOOLEAN
 );
 CREATE TABLE events (
     {_KEY},
@@ -197,6 +204,8 @@ _THREAT_SCHEMA = pa.schema(
         ("killed", pa.bool_()),
         ("intercept_lat_deg", pa.float64()),
         ("intercept_lon_deg", pa.float64()),
+        ("intercept_over", pa.string()),
+        ("intercept_over_third_party", pa.bool_()),
     ]
 )
 _EVENT_SCHEMA = pa.schema(

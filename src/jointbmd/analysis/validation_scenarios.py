@@ -84,7 +84,12 @@ TEST_INTERCEPTOR: dict[str, Any] = {
     "max_altitude_km": 550.0,
     "max_range_km": 850.0,
     "sspk": 0.7,
-    "source": "SM-3 Block IA-like kinematics (facts.md); SSPK set by the check",
+    "firm_position_sigma_km": 1.0,
+    "kv_acquisition_range_km": 300.0,
+    "kv_field_of_view_deg": 1.0,
+    "kv_divert_mps": 300.0,
+    "source": "SM-3 Block IA-like kinematics (facts.md); SSPK set by the check; kill vehicle "
+    "as lisbon2010's (notional), so that the handover is checked with perfect tracks too",
 }
 
 _EPOCH = "2012-06-01T00:00:00Z"

@@ -3,8 +3,11 @@
 A run is a campaign without a sweep: the same replications, seeds, executors and aggregates
 (:mod:`jointbmd.campaign`), kept in a temporary results store unless ``--store`` names one. It
 prints, per arrangement, the probability that no warhead leaks with its 95 % interval, the
-expected leakers, the interceptors spent, the mean times from launch to the first firm track and
-to the first interceptor launch, the shots per partner and the messages rejected, by reason.
+expected leakers, the interceptors spent, the mean time from launch to the first firm track, the
+shots per partner and the messages rejected, by reason; then each arrangement against a baseline
+(``--baseline``, default ``independent``), paired on the same threats and random numbers
+(:mod:`jointbmd.analysis.paired`): leakers, "no leak" and launch to first interceptor, each a
+mean paired difference with its Student-t 95 % interval.
 """
 
 from __future__ import annotations
@@ -57,6 +60,12 @@ def run_command(
     allow_large: bool = typer.Option(
         False, "--allow-large", help="Run even beyond the work limit (docs/scenario.md, Bounds)."
     ),
+    baseline: str | None = typer.Option(
+        None,
+        "--baseline",
+        help="Arrangement the others are compared with, paired (default: independent, else the "
+        "first).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Run the scenario end to end and compare its arrangements."""
@@ -97,6 +106,10 @@ def run_command(
 
         # Resolved before the campaign, so that a bad key directory fails at once.
         signing_keys = node_keys([*(p.name for p in loaded.partners), centre_name(loaded)], keys)
+    if baseline is None:
+        baseline = "independent" if "independent" in names else names[0]
+    elif baseline not in names:
+        raise UserError(f"not among the arrangements run ({', '.join(names)})", field="--baseline")
     # One sweep point: the scenario as written.
     loaded = camp.with_campaign(loaded, {"replications": replications, "seed": seed})
     with tempfile.TemporaryDirectory(prefix="jointbmd-run-") as scratch:
@@ -158,6 +171,9 @@ def run_command(
             "mean_launch_to_first_interceptor_s": row["first_launch_delay_mean_s"],
             "rejected_messages": rejected.get(name, {}),
         }
+    from jointbmd.analysis.paired import paired_comparisons
+
+    paired = paired_comparisons(threats, names, baseline)
     summary = {
         "scenario": loaded.name,
         "seed": seed,
@@ -165,6 +181,7 @@ def run_command(
         "seconds": done.seconds,
         "executor": done.executor,
         "arrangements": arrangements,
+        "paired": {"baseline": baseline, "against": [c.as_dict() for c in paired]},
         "threats": threats,
         "timeline_replication_0": timeline,
         "records": str(records) if records is not None else None,
@@ -187,7 +204,6 @@ def run_command(
             "leakers",
             "interceptors",
             "launch->firm s",
-            "launch->shot s",
             "shots by partner",
             "rejected msgs",
         ],
@@ -199,11 +215,42 @@ def run_command(
                 a["expected_leakers"],
                 a["interceptors_spent"],
                 a["mean_launch_to_first_firm_track_s"],
-                a["mean_launch_to_first_interceptor_s"],
                 ", ".join(f"{p} {v:.1f}" for p, v in a["shots_by_partner"].items()),
                 sum(a["rejected_messages"].values()),
             ]
             for name, a in arrangements.items()
+        ],
+    )
+    _print_paired(loaded.name, baseline, paired)
+
+
+def _print_paired(name: str, baseline: str, paired) -> None:
+    def cell(delta, digits: int) -> str:
+        if delta.mean is None:
+            return "-"
+        ci = "" if delta.ci is None else f" [{delta.ci[0]:.{digits}f}, {delta.ci[1]:.{digits}f}]"
+        return f"{delta.mean:+.{digits}f}{ci}"
+
+    print_table(
+        f"{name}: paired against {baseline} (same threats, same random numbers; 95 % t interval)",
+        [
+            "arrangement",
+            "Δ leakers",
+            "Δ P(no leak)",
+            "Δ launch->shot s",
+            "threats both shot at",
+            "shot only here / only baseline",
+        ],
+        [
+            [
+                c.arrangement,
+                cell(c.leakers, 2),
+                cell(c.no_leak, 2),
+                cell(c.launch_to_first_shot_s, 1),
+                c.launch_to_first_shot_s.n,
+                f"{c.engaged_only_here} / {c.engaged_only_baseline}",
+            ]
+            for c in paired
         ],
     )
 

@@ -166,6 +166,9 @@ class FusionCentre(_Model):
 # ---------------------------------------------------------------------------------------------
 
 
+DataUse = Literal["cue", "launch-on-remote", "engage-on-remote"]
+
+
 class RadarType(_Model):
     """A radar described by the R^4 law around a reference point.
 
@@ -203,6 +206,10 @@ class RadarType(_Model):
     search_frame_s: DurationS | None = None
     search_loss_db: _finite(ge=0.0, le=60.0) = 0.0
     band: Literal["HF", "VHF", "UHF", "L", "S", "C", "X", "Ku", "K", "Ka"] | None = None
+    #: What its tracks may be used for (arrangements.DATA_USES): ``cue`` (point another sensor;
+    #: early-warning radars), ``launch-on-remote`` (commit an interceptor on its track) or
+    #: ``engage-on-remote`` (guide it in flight; fire-control radars, the default).
+    data_use: DataUse = "engage-on-remote"
     source: Source = None
 
     @model_validator(mode="after")
@@ -236,7 +243,16 @@ SensorType = Annotated[RadarType | InfraredType, Field(discriminator="kind")]
 
 
 class InterceptorType(_Model):
-    """An interceptor missile's kinematics and lethality."""
+    """An interceptor missile's kinematics and lethality, its kill vehicle's reach and the track
+    it needs.
+
+    ``firm_position_sigma_km``: the largest position uncertainty (RSS of the 1-sigma axes) of a
+    track it may be launched on. The kill vehicle corrects a handover error (the guiding track's
+    error at the intercept point, across the line of sight) up to the smaller of its seeker's
+    basket, ``kv_acquisition_range_km`` x tan(``kv_field_of_view_deg`` / 2), and its divert
+    reach, ``kv_divert_mps`` x t_go / 2 (t_go the time from acquisition to intercept); a
+    larger one is a miss. A kill-vehicle field left out is not a limit.
+    """
 
     name: Name
     burnout_speed_mps: SpeedMps
@@ -245,6 +261,10 @@ class InterceptorType(_Model):
     max_altitude_km: RangeKm
     max_range_km: RangeKm
     sspk: Probability
+    firm_position_sigma_km: RangeKm = 1.0
+    kv_acquisition_range_km: RangeKm | None = None
+    kv_field_of_view_deg: _finite(gt=0.0, le=180.0) | None = None
+    kv_divert_mps: SpeedMps | None = None
     source: Source = None
 
     @model_validator(mode="after")
@@ -511,6 +531,10 @@ class Link(_Model):
 class _Arrangement(_Model):
     name: NodeName
     decision_latency_s: _finite(ge=0.0, le=3600.0) = 0.0
+    #: How far a partner's sensors may be used by another partner's interceptors (none, cue,
+    #: launch-on-remote, engage-on-remote); left out, the arrangement's default
+    #: (``jointbmd.arrangements``).
+    partner_data_use: Literal["none", "cue", "launch-on-remote", "engage-on-remote"] | None = None
     source: Source = None
 
 
@@ -518,6 +542,12 @@ class IndependentArrangement(_Arrangement):
     """Nothing shared; each partner fires its own interceptors on its own sensors' tracks."""
 
     kind: Literal["independent"]
+
+    @model_validator(mode="after")
+    def _shares_nothing(self) -> IndependentArrangement:
+        if self.partner_data_use not in (None, "none"):
+            raise ValueError("independent shares nothing: partner_data_use must be 'none'")
+        return self
 
 
 class DataExchangeArrangement(_Arrangement):

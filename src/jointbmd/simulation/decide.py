@@ -1,17 +1,22 @@
 """Decision and engagement: the arrangement decides who may fire when; interceptors fly.
 
-In: the ``Picture`` of a replication (when each partner, and the fusion centre, had a firm track
-on each threat), the ``Arrangement``, the scenario's fire units, the intercept geometry,
+In: the ``Picture`` of a replication (the tracks each partner and the fusion centre held, with
+the sensors behind them), the ``Arrangement``, the scenario's fire units, the intercept geometry,
 a generator for this arrangement's links and the replication's kill draws. Out: one
 ``ThreatOutcome`` per threat, the shots per partner, the decision messages' rejections and an
 event timeline.
 
-1. Plan. For each (threat, fire unit) the earliest launch the arrangement could allow: the fire
-   unit's partner's firm track (its own under independent; the earlier of its own and the fused
-   one it received otherwise) plus the decision latency; under joint, the centre's firm fused
-   track plus the nominal time of a vote and an order over the links. Who may engage what:
-   ``Arrangement.may_engage`` (own assets under independent and data-exchange; anyone's
-   under sectoral and joint) and, under sectoral, only over the partner's own sector.
+1. Plan. For each (threat, fire unit) the earliest launch the arrangement could allow: when the
+   decider (``Arrangement.decision_times``: the unit's partner, or the joint centre) first held
+   a track it may launch that unit on -- usable for launch under the arrangement's data-use
+   rules (``HeldTracks.usable_level``: own sensors up to their type's ``data_use``, a
+   partner's through the fused picture no further than ``partner_data_use``) and as firm as
+   the unit's interceptor type needs (``firm_position_sigma_m``) -- plus the nominal order
+   delay (``Arrangement.planned_order_delay``) and the decision latency. Who may engage what:
+   ``Arrangement.plan_mask`` (own assets under independent and data-exchange; anyone's under
+   sectoral and joint; under sectoral only over the partner's own sector,
+   ``Arrangement.allowed_intercept_samples``), and only where the unit's partner holds some
+   track that may guide the unit in flight (engage-on-remote).
 2. Assign. Weapon-target assignment (``engagement.assign_weapons``: one fire unit per threat,
    maximising expected kills) among allowed pairs with a feasible intercept under the plan.
 3. Decide, through the signed exchange, in time order (a small discrete-event loop over the
@@ -30,10 +35,15 @@ event timeline.
      units are not ordered.
 
 4. Fire. ``engagement.execute_engagements`` flies the ordered shots with each unit's doctrine;
-   each engagement's signed ``KillAssessment`` goes to the centre (or stays with the partner,
-   independent). The geometry uses the true trajectory: the firm-track requirement stands for
-   the track accuracy an interceptor needs, and tracking errors do not enter the kill
-   probability (docs/modelling.md).
+   each shot's kill vehicle is handed over by the latest track that may guide it (``_Guidance``:
+   the unit's partner's, at the last in-flight update before the seeker acquires) and misses
+   when that track's error at the intercept point is beyond the kill vehicle's reach
+   (engagement module, "Handover"); each engagement's signed ``KillAssessment`` goes to the
+   centre (or stays with the partner, independent). The flyout geometry uses the true
+   trajectory (docs/modelling.md).
+
+Which procedure gives the orders is the arrangement's ``procedure`` (``ORDER_PROCEDURES``);
+nothing here asks which arrangement it has.
 """
 
 from __future__ import annotations
@@ -47,7 +57,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import earth
-from ..arrangements import Arrangement
+from ..arrangements import ENGAGE, LAUNCH, Arrangement, owner_of
 from ..engagement import (
     FireUnits,
     InterceptGeometry,
@@ -67,7 +77,8 @@ from ..exchange import (
     Vote,
 )
 from ..outcomes import Event, ThreatOutcome
-from .picture import Picture
+from ..tracking.models import BallisticTransition
+from .picture import HeldTracks, Picture
 from .runtime import Exchange as _Exchange
 
 FloatArray = NDArray[np.float64]
@@ -108,6 +119,14 @@ def fire_units_of(scenario) -> FireUnitSet | None:
         name=[unit.name for _, unit, _ in rows],
     )
     return FireUnitSet(units, tuple(site.partner for site, _, _ in rows))
+
+
+def partner_territories(scenario) -> dict[str, FloatArray]:
+    """Each partner's territory polygon ``(k, 2)`` [lat_deg, lon_deg] (partners without one are
+    left out)."""
+    return {
+        p.name: np.asarray(p.territory, float) for p in scenario.partners if p.territory is not None
+    }
 
 
 def drop_out_times(scenario) -> dict[str, float]:
@@ -189,7 +208,9 @@ def decide_and_engage(
     outcome = _fire(ctx, geometry, earliest, rng, kill_draws)
     exchange.run()
     _note_leaks(ctx, outcome)
-    outcomes = _outcomes(picture, rules, shared, units, outcome, truth.n)
+    outcomes = _outcomes(
+        picture, rules, shared, units, outcome, truth.n, plan, partner_territories(scenario)
+    )
     events.sort(key=lambda e: (e.t_s, e.kind))
     return Decisions(
         tuple(outcomes), tuple(events), _shots_by_partner(ctx, outcome), exchange.finish()
@@ -203,19 +224,47 @@ def _launch_events(truth) -> list[Event]:
 
 
 def _plan(ctx: _Context, geometry: InterceptGeometry) -> _Plan:
-    """Step 1: the decider's firm-track times, the nominal order delay and the decision latency
-    give the earliest launch the arrangement could allow; who may engage what."""
+    """Step 1: when each decider first held a track it may launch each unit on (usable for
+    launch under the arrangement and as firm as the unit's interceptor type needs); with the
+    nominal order delay and the decision latency, the earliest launch the arrangement could
+    allow; who may engage what (only where a track that may guide the unit exists)."""
     picture, rules, units = ctx.picture, ctx.rules, ctx.units
-    firm = {p: picture.firm_track_time(p, ctx.shared) for p in picture.partners}
-    national = np.stack([np.nan_to_num(firm[p], nan=np.inf) for p in units.partner], axis=1)
-    centre = np.full(national.shape, np.inf)
-    if ctx.shared:
-        centre[:] = np.nan_to_num(picture.fused.first_firm_track_s, nan=np.inf)[:, None]
+    national, centre, guidable = _firm_for_units(ctx)
     t_request = rules.decision_times(national, centre)
     delay = rules.planned_order_delay(_link_latency_by_partner(ctx.exchange, picture.partners))
     launch = rules.launch_permitted_at(t_request + delay)
-    allowed = rules.plan_mask(units.partner, ctx.truth.aimpoint_partner)
+    allowed = rules.plan_mask(units.partner, ctx.truth.aimpoint_partner) & guidable
     return _Plan(t_request, launch, allowed, geometry.earliest_all(launch))
+
+
+def _firm_for_units(ctx: _Context) -> tuple[FloatArray, FloatArray, NDArray[np.bool_]]:
+    """Per (threat, fire unit) (n, m): when the unit's partner first held a track it may launch
+    the unit on (``national``), when the fusion centre did (``centre``; inf without sharing), and
+    whether the partner ever holds a track that may guide the unit in flight (``guidable``)."""
+    picture, rules, units, n = ctx.picture, ctx.rules, ctx.units, ctx.truth.n
+    m = units.units.m
+    national = np.full((n, m), np.inf)
+    centre = np.full((n, m), np.inf)
+    guidable = np.zeros((n, m), bool)
+    held = {p: picture.held_tracks(p, ctx.shared) for p in set(units.partner)}
+    for j, p in enumerate(units.partner):
+        firm_sigma = units.units.types[units.units.type_index[j]].firm_position_sigma_m
+        national[:, j] = _first_usable(held[p], rules, p, LAUNCH, firm_sigma, n)
+        guidable[:, j] = np.isfinite(_first_usable(held[p], rules, p, ENGAGE, np.inf, n))
+        if ctx.shared and picture.centre_tracks is not None:
+            centre[:, j] = _first_usable(picture.centre_tracks, rules, p, LAUNCH, firm_sigma, n)
+    return national, centre, guidable
+
+
+def _first_usable(
+    tracks: HeldTracks, rules: Arrangement, holder: str, use: int, max_sigma_m: float, n: int
+) -> FloatArray:
+    """Per threat (n,), the first time a row usable by ``holder`` for ``use`` with a position
+    uncertainty of at most ``max_sigma_m`` was held (inf: never)."""
+    first = np.full(n, np.inf)
+    ok = (tracks.usable_level(holder, rules) >= use) & (tracks.sigma_m <= max_sigma_m)
+    np.minimum.at(first, tracks.threat[ok], tracks.t_held[ok])
+    return first
 
 
 def _assign(plan: _Plan, units: FireUnitSet) -> list[tuple[int, int]]:
@@ -253,17 +302,27 @@ def _fire(ctx: _Context, geometry, earliest: FloatArray, rng, kill_draws):
     """Step 4: fly the ordered shots (a joint order may name another unit than planned); record
     each shot and intercept and send its signed ``KillAssessment``."""
     threat_idx, unit_idx = np.nonzero(np.isfinite(earliest))
+    guide = _Guidance(ctx, geometry)
     outcome = execute_engagements(
-        geometry, threat_idx, unit_idx, earliest[threat_idx, unit_idx], rng, kill_draws=kill_draws
+        geometry,
+        threat_idx,
+        unit_idx,
+        earliest[threat_idx, unit_idx],
+        rng,
+        kill_draws=kill_draws,
+        guidance=guide,
     )
     shots, units, exchange = outcome.shots, ctx.units, ctx.exchange
     for s in range(shots.threat_idx.shape[0]):
         k, j = int(shots.threat_idx[s]), int(shots.unit_idx[s])
         p, name = units.partner[j], units.units.name[j]
         result = "killed" if shots.hit[s] else "missed"
+        why = ""
+        if not shots.guided[s]:
+            why = f" ({guide.notes.get((k, j, float(shots.t_launch[s])), 'not guided')})"
         ctx.events.append(Event(float(shots.t_launch[s]), "shot", p, k, name))
         ctx.events.append(
-            Event(float(shots.t_intercept[s]), "intercept", p, k, f"{name}: {result}")
+            Event(float(shots.t_intercept[s]), "intercept", p, k, f"{name}: {result}{why}")
         )
         assessment = KillAssessment(
             order_id=f"{ctx.rules.name}-{k}-{j}",
@@ -274,6 +333,68 @@ def _fire(ctx: _Context, geometry, earliest: FloatArray, rng, kill_draws):
         to = [exchange.centre] if ctx.shared else []
         exchange.at(assessment.t, lambda t, p=p, a=assessment, to=to: exchange.send(p, a, t, to))
     return outcome
+
+
+class _Guidance:
+    """Whether a shot's kill vehicle is handed over inside its reach (engagement module,
+    "Handover"): the guiding track is the latest row the unit's partner held, usable to guide the
+    unit under the arrangement, by the last in-flight update (the kill vehicle's acquisition,
+    t_go = R_acq / V_c before the intercept; at launch if that comes earlier). Its state,
+    propagated to the intercept time along the ballistic model, minus the truth there, is the
+    handover error; its part across the closing velocity must lie within
+    ``InterceptorType.correctable_miss_m``."""
+
+    def __init__(self, ctx: _Context, geometry: InterceptGeometry) -> None:
+        self.ctx = ctx
+        self.model = ctx.truth.trajectories.model
+        self.transition = BallisticTransition(self.model)
+        self.held = {}
+        self.site_ecef = geometry.site_ecef
+        self.notes: dict[tuple[int, int, float], str] = {}
+        self.handover_m: dict[tuple[int, int, float], float] = {}
+
+    def _rows(self, partner: str) -> tuple[HeldTracks, NDArray[np.bool_]]:
+        if partner not in self.held:
+            tracks = self.ctx.picture.held_tracks(partner, self.ctx.shared)
+            self.held[partner] = (tracks, tracks.usable_level(partner, self.ctx.rules) >= ENGAGE)
+        return self.held[partner]
+
+    def __call__(self, k: int, j: int, t_launch: float, t_intercept: float, r_ecef) -> bool:
+        units = self.ctx.units
+        it = units.units.types[units.units.type_index[j]]
+        state = self.ctx.truth.trajectories.state_eci(np.array([t_intercept]))[k, 0]
+        r_int = earth.ecef_to_eci(np.asarray(r_ecef, float), t_intercept, self.model)
+        site = earth.ecef_to_eci(self.site_ecef[j], t_intercept, self.model)
+        v_int = it.burnout_speed_mps * _unit(r_int - site)
+        v_close = state[3:] - v_int
+        closing = float(np.linalg.norm(v_close))
+        t_go = it.kv_acquisition_range_m / closing if closing > 0 else 0.0
+        t_update = max(t_launch, t_intercept - t_go)
+        tracks, guiding = self._rows(units.partner[j])
+        rows = np.flatnonzero(guiding & (tracks.threat == k) & (tracks.t_held <= t_update))
+        key = (k, j, float(t_launch))
+        if not rows.size:
+            self.notes[key] = "no track may guide it"
+            return False
+        r = rows[np.argmax(tracks.t_held[rows])]
+        dt = np.array([t_intercept - tracks.t_state[r]])
+        x = self.transition.function(tracks.x[r][None, :], dt)[0]
+        error = x[:3] - state[:3]
+        across = error - np.dot(error, _unit(v_close)) * _unit(v_close)
+        miss = float(np.linalg.norm(across))
+        reach = float(it.correctable_miss_m(closing))
+        self.handover_m[key] = miss
+        if miss > reach:
+            self.notes[key] = (
+                f"handover error {miss / 1e3:.2f} km beyond reach {reach / 1e3:.2f} km"
+            )
+            return False
+        return True
+
+
+def _unit(v: FloatArray) -> FloatArray:
+    norm = float(np.linalg.norm(v))
+    return v / norm if norm > 0 else v
 
 
 def _note_leaks(ctx: _Context, outcome) -> None:
@@ -494,19 +615,35 @@ def _decider_firm_track(picture: Picture, rules: Arrangement, shared: bool) -> F
 
 
 def _outcomes(
-    picture: Picture, rules: Arrangement, shared: bool, units, outcome, n: int
+    picture: Picture,
+    rules: Arrangement,
+    shared: bool,
+    units,
+    outcome,
+    n: int,
+    plan: _Plan | None = None,
+    territories: Mapping[str, FloatArray] | None = None,
 ) -> list[ThreatOutcome]:
+    """The per-threat records. First firm track: with fire units, the first time a decider held
+    a track it may order a launch on (``plan``); without, when the decider first held a firm
+    track (``Arrangement.decider_firm_track``). The partner over whose territory each killing
+    intercept lies, from ``territories``."""
     truth = picture.truth
     partners = picture.partners
     views = picture.own if shared else picture.alone  # a partner alone, under independent
     detection = np.fmin.reduce([views[p].first_detection_s for p in partners])
-    firm = _decider_firm_track(picture, rules, shared)
+    if plan is None:
+        firm = _decider_firm_track(picture, rules, shared)
+    else:
+        firm = np.where(plan.allowed, plan.t_request, np.inf).min(axis=1, initial=np.inf)
     ground = ([], [])
+    over = []
     if outcome is not None and outcome.shots.threat_idx.size:
         lat, lon, _ = earth.ecef_to_geodetic(
             outcome.shots.r_intercept_ecef, truth.trajectories.model
         )
         ground = (np.degrees(lat).tolist(), np.degrees(lon).tolist())
+        over = owner_of(territories or {}, np.degrees(lat), np.degrees(lon)).tolist()
     rows = []
     for k in range(n):
         shots_k = (
@@ -544,6 +681,8 @@ def _outcomes(
                 killed=killed,
                 intercept_lat_deg=ground[0][kill_shot[0]] if kill_shot.size else None,
                 intercept_lon_deg=ground[1][kill_shot[0]] if kill_shot.size else None,
+                intercept_over=over[kill_shot[0]] if kill_shot.size else None,
+                intercept_over_third_party=bool(kill_shot.size) and over[kill_shot[0]] is None,
             )
         )
     return rows

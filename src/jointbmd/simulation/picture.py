@@ -91,6 +91,110 @@ class FusionGain:
 
 
 @dataclass(frozen=True)
+class Consistency:
+    """Normalised estimation error squared of the position, ε = eᵀ P_rr⁻¹ e with e the estimate
+    minus the truth (3 degrees of freedom), at every fusion instant in the scored phase: one
+    sample per (source, threat, cycle). ``source`` is a partner (its national track as the centre
+    fused it, predicted to the instant) or ``"fused"``. For a consistent estimator ε is
+    chi-square with 3 degrees of freedom (Bar-Shalom, Li & Kirubarajan 2001, §5.4)."""
+
+    source: NDArray[np.str_]
+    threat: NDArray[np.int64]
+    cycle: NDArray[np.int64]
+    nees: FloatArray
+
+    @classmethod
+    def of(cls, rows: list[tuple[str, int, int, float]]) -> Consistency:
+        if not rows:
+            return cls(np.zeros(0, str), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+        source, threat, cycle, nees = zip(*rows, strict=True)
+        return cls(
+            np.array(source), np.array(threat, np.int64), np.array(cycle, np.int64), np.array(nees)
+        )
+
+
+def position_nees(x: FloatArray, P: FloatArray, r_true: FloatArray) -> FloatArray:
+    """ε = (r - r_true)ᵀ P_rr⁻¹ (r - r_true) of states ``x (k, 6)`` with covariances
+    ``P (k, 6, 6)`` against true positions ``r_true (k, 3)``."""
+    e = x[:, :3] - r_true
+    return np.einsum("ki,ki->k", e, np.linalg.solve(P[:, :3, :3], e[..., None])[..., 0])
+
+
+#: A national track is supported by a radar (may be used as that radar's data allows) while the
+#: radar has updated it within this many of its revisits -- the tracker's own rule for a track
+#: the radar still holds (``Tracker.delete_misses``).
+DATA_SUPPORT_REVISITS = 3
+
+
+@dataclass(frozen=True, eq=False)
+class HeldTracks:
+    """The track states on the threats that one holder (a partner, or the fusion centre) could
+    act on, one row per track update (R rows): a partner's own confirmed national track rows, or
+    the fused tracks at each fusion cycle, at the centre or as a partner received them.
+
+    ``threat`` is the threat the track is on (scoring's attribution; -1 rows are dropped);
+    ``t_held`` when the holder had the row (a fused row: when the picture arrived); ``t_state``
+    the time of the estimate ``x (R, 6)`` (ECI), ``P (R, 6, 6)``; ``sigma_m`` its position
+    uncertainty sqrt(trace P_rr). ``support`` maps a source partner to the data-use level
+    (index in ``arrangements.DATA_USES``) of its sensors behind each row: for a national row the
+    highest level among the partner's radars that updated the track within their last
+    ``DATA_SUPPORT_REVISITS`` revisits; for a fused row the highest of its members' per source.
+    """
+
+    threat: NDArray[np.int64]
+    t_held: FloatArray
+    t_state: FloatArray
+    x: FloatArray
+    P: FloatArray
+    sigma_m: FloatArray
+    support: Mapping[str, NDArray[np.int64]]
+
+    def __len__(self) -> int:
+        return int(self.threat.shape[0])
+
+    def take(self, rows: NDArray[np.int64], t_held: FloatArray | None = None) -> HeldTracks:
+        """The given rows (held at ``t_held`` instead, when given)."""
+        return HeldTracks(
+            self.threat[rows],
+            self.t_held[rows] if t_held is None else np.asarray(t_held, float),
+            self.t_state[rows],
+            self.x[rows],
+            self.P[rows],
+            self.sigma_m[rows],
+            {source: level[rows] for source, level in self.support.items()},
+        )
+
+    def usable_level(self, holder: str, rules) -> NDArray[np.int64]:
+        """The highest use ``holder`` may make of each row under an arrangement
+        (``Arrangement.usable_level`` of each source's support, the best source)."""
+        level = np.zeros(len(self), np.int64)
+        for source, support in self.support.items():
+            level = np.maximum(level, rules.usable_level(support, own=source == holder))
+        return level
+
+    @classmethod
+    def concatenate(cls, parts: list[HeldTracks]) -> HeldTracks:
+        sources = sorted({s for part in parts for s in part.support})
+        return cls(
+            np.concatenate([p.threat for p in parts]),
+            np.concatenate([p.t_held for p in parts]),
+            np.concatenate([p.t_state for p in parts]),
+            np.concatenate([p.x for p in parts]),
+            np.concatenate([p.P for p in parts]),
+            np.concatenate([p.sigma_m for p in parts]),
+            {
+                s: np.concatenate([p.support.get(s, np.zeros(len(p), np.int64)) for p in parts])
+                for s in sources
+            },
+        )
+
+    @classmethod
+    def empty(cls) -> HeldTracks:
+        z = np.zeros(0)
+        return cls(np.zeros(0, np.int64), z, z, np.zeros((0, 6)), np.zeros((0, 6, 6)), z, {})
+
+
+@dataclass(frozen=True)
 class Picture:
     """One replication's sensing, tracking, exchange and fusion, scored against the truth.
 
@@ -121,7 +225,24 @@ class Picture:
     national_logs: Mapping[str, TrackLog] = field(default_factory=dict)
     rmse_at_centre_m: Mapping[str, FloatArray] = field(default_factory=dict)
     fusion_gain: FusionGain | None = None
+    consistency: Consistency | None = None
+    #: What each holder could act on (``HeldTracks``): each partner's own national tracks, the
+    #: fused tracks at the centre, and the fused tracks as each partner received them.
+    national_tracks: Mapping[str, HeldTracks] = field(default_factory=dict)
+    centre_tracks: HeldTracks | None = None
+    received_tracks: Mapping[str, HeldTracks] = field(default_factory=dict)
     alone: Mapping[str, SourceView] = field(default_factory=dict)
+    alone_tracks: Mapping[str, HeldTracks] = field(default_factory=dict)
+
+    def held_tracks(self, partner: str, shared: bool) -> HeldTracks:
+        """The rows ``partner`` could act on: its own alone, or, when it shares, its own sensors'
+        (cued by every launch report it received) and the fused picture it received."""
+        if not shared:
+            return self.alone_tracks.get(partner, HeldTracks.empty())
+        own = self.national_tracks.get(partner, HeldTracks.empty())
+        if partner not in self.received_tracks:
+            return own
+        return HeldTracks.concatenate([own, self.received_tracks[partner]])
 
     def firm_track_time(self, partner: str, shared: bool) -> FloatArray:
         """When ``partner`` first had a firm track on each threat: alone (its own sensors cued by
@@ -148,7 +269,9 @@ class Picture:
 
 
 #: Radar-type fields of the scenario that describe a radar without entering its model.
-RADAR_TYPE_DESCRIPTIVE = frozenset({"name", "kind", "source", "band", "reference_rcs_span_m2"})
+RADAR_TYPE_DESCRIPTIVE = frozenset(
+    {"name", "kind", "source", "band", "reference_rcs_span_m2", "data_use"}
+)
 
 
 def radars_of(scenario) -> list[Radar]:
@@ -203,6 +326,12 @@ class PictureSettings:
     report_interval_s: float = 5.0  # national track reports and fusion cycles
     max_message_age_s: float = 60.0  # receivers refuse older messages
     tracker_filter: str = "ekf"
+    #: White acceleration noise PSD (m²/s³) of the ballistic motion model, in the national
+    #: trackers and the fusion centre's prediction alike. The trackers' gravity (μ + J2) is the
+    #: truth's, so in free flight only integration error is unmodelled: a small q keeps the
+    #: covariance consistent (NEES, docs/modelling.md); thrust is covered by the trackers'
+    #: adjustable manoeuvre noise, not by q.
+    process_noise_q: float = 1.0e-3
 
 
 def build_picture(
@@ -234,7 +363,8 @@ def build_picture(
     alone = national_picture(scenario, truth, radars, streams, own_warning(reports), settings)
     if not sharing or not scenario.links:
         return Picture(truth, partners, alone.views, None, {}, {}, 0, 0, (), alone.logs,
-                       alone=alone.views)  # fmt: skip
+                       national_tracks=alone.tracks, alone=alone.views,
+                       alone_tracks=alone.tracks)  # fmt: skip
     nodes = (*partners, centre_name(scenario))
     keys = dict(keys) if keys is not None else generate_keys(nodes)
     warning = share_launch_warning(
@@ -257,6 +387,7 @@ def build_picture(
         settings,
         keys,
         ledger_meta,
+        warned.tracks,
     )
     rejected = dict(picture.rejected_messages)
     for reason, count in warning.rejected_messages.items():
@@ -264,9 +395,71 @@ def build_picture(
     return dataclasses.replace(
         picture,
         alone=alone.views,
+        alone_tracks=alone.tracks,
         rejected_messages=rejected,
         messages_sent=picture.messages_sent + warning.messages_sent,
         messages_accepted=picture.messages_accepted + warning.messages_accepted,
+    )
+
+
+def radar_data_use(scenario) -> dict[str, tuple[int, float]]:
+    """Each radar's data-use level (``arrangements.DATA_USES`` index) and revisit (s), by name."""
+    from ..arrangements import data_use_level
+
+    return {
+        sensor.name: (data_use_level(sensor_type.data_use), float(sensor_type.revisit_s))
+        for _, sensor, sensor_type in scenario.radars()
+    }
+
+
+def national_support(log: TrackLog, radars: Mapping[str, tuple[int, float]]) -> NDArray[np.int64]:
+    """Per log row, the highest data-use level among the radars that updated its track within
+    ``DATA_SUPPORT_REVISITS`` of their revisits up to the row's time (0: none)."""
+    rows = log.track_id.shape[0]
+    support = np.zeros(rows, np.int64)
+    if not rows:
+        return support
+    level = np.array([radars.get(str(name), (0, 0.0))[0] for name in log.sensor], np.int64)
+    revisit = np.array([radars.get(str(name), (0, 0.0))[1] for name in log.sensor])
+    order = np.lexsort((log.t, log.track_id))
+    _, group = np.unique(log.track_id[order], return_inverse=True)
+    t = log.t[order]
+    span = (
+        float(t.max() - t.min())
+        + 2.0 * float(revisit.max(initial=0.0)) * DATA_SUPPORT_REVISITS
+        + 1.0
+    )
+    base = t.min() - span
+    offset = group * (4.0 * span)  # keeps each track's running maximum to itself
+    for use in range(1, int(level.max(initial=0)) + 1):
+        until = np.where(
+            log.updated[order] & (level[order] >= use),
+            t + DATA_SUPPORT_REVISITS * revisit[order],
+            base,
+        )
+        held_until = np.maximum.accumulate(until + offset) - offset
+        support[order[held_until >= t]] = use
+    return support
+
+
+def national_held_tracks(
+    partner: str, log: TrackLog, radars: Mapping[str, tuple[int, float]]
+) -> HeldTracks:
+    """A partner's confirmed national track rows on threats, with their sensors' support."""
+    if not log.track_id.size:
+        return HeldTracks.empty()
+    owner = {int(tid): log.truth_of(int(tid)) for tid in log.track_ids}
+    threat = np.array([owner[int(tid)] for tid in log.track_id], np.int64)
+    keep = np.flatnonzero(log.confirmed & (threat >= 0))
+    support = national_support(log, radars)
+    return HeldTracks(
+        threat[keep],
+        log.t[keep],
+        log.t[keep],
+        log.x[keep],
+        log.P[keep],
+        log.position_sigma_m[keep],
+        {partner: support[keep]},
     )
 
 
@@ -305,6 +498,7 @@ class NationalPicture:
     logs: Mapping[str, TrackLog]
     views: Mapping[str, SourceView]
     cues: Mapping[str, FloatArray]
+    tracks: Mapping[str, HeldTracks]  # what each partner could act on (confirmed, on threats)
 
 
 def national_picture(
@@ -319,15 +513,13 @@ def national_picture(
     """Steps 2 and 3: each partner's radars, cued by the launch reports it holds, and its
     tracker over them. A partner whose cues are those of ``reuse`` is taken from it."""
     partners = tuple(p.name for p in scenario.partners)
-    measurements, logs, views, cues = {}, {}, {}, {}
+    data_use = radar_data_use(scenario)
+    measurements, logs, views, cues, tracks = {}, {}, {}, {}, {}
     for p in partners:
         cues[p] = warning.cue_times(p, truth.n)
         if reuse is not None and np.array_equal(cues[p], reuse.cues[p]):
-            measurements[p], logs[p], views[p] = (
-                reuse.measurements[p],
-                reuse.logs[p],
-                reuse.views[p],
-            )
+            measurements[p], logs[p] = reuse.measurements[p], reuse.logs[p]
+            views[p], tracks[p] = reuse.views[p], reuse.tracks[p]
             continue
         measurements[p] = [
             radar.observe(
@@ -337,18 +529,25 @@ def national_picture(
             if radar.partner == p
         ]
         held = list(warning.held.get(p, ()))
-        logs[p] = track_partner(scenario, measurements[p], held, settings.tracker_filter)
+        logs[p] = track_partner(
+            scenario, measurements[p], held, settings.tracker_filter, settings.process_noise_q
+        )
         views[p] = score_partner(truth, measurements[p], held, logs[p])
-    return NationalPicture(measurements, logs, views, cues)
+        tracks[p] = national_held_tracks(p, logs[p], data_use)
+    return NationalPicture(measurements, logs, views, cues, tracks)
 
 
 def track_partner(
-    scenario, measurements: list[Measurements], reports: list[LaunchReport], filter: str
+    scenario,
+    measurements: list[Measurements],
+    reports: list[LaunchReport],
+    filter: str,
+    q: float = PictureSettings.process_noise_q,
 ) -> TrackLog:
     """One partner's national tracks over its own measurements, cued by its own launch reports."""
     from ..tracking import run_tracker
 
-    tracker = Tracker(model=scenario.model, filter=filter)
+    tracker = Tracker(model=scenario.model, filter=filter, q=q)
     return run_tracker([m for m in measurements if len(m)], reports, tracker)
 
 
@@ -446,6 +645,7 @@ def exchange_and_fuse(
     settings: PictureSettings,
     keys: Mapping | None,
     ledger_meta: Mapping[str, object] | None = None,
+    national: Mapping[str, HeldTracks] | None = None,
 ) -> Picture:
     """Steps 4 and 5 of the module docstring."""
     centre = centre_name(scenario)
@@ -467,7 +667,7 @@ def exchange_and_fuse(
     # In the scenario's partner order, never a set's: the fused picture is sent to the partners
     # in this order, and each send draws the link's loss and jitter from ``rng_links``.
     linked = tuple(p for p in partners if _has_link(network, p, centre))
-    fusion = FusionCentre(predict=_ballistic_predictor(scenario.model))
+    fusion = FusionCentre(predict=_ballistic_predictor(scenario.model, settings.process_noise_q))
 
     # Which threat each national track belongs to (scoring only).
     national_truth = {
@@ -484,6 +684,13 @@ def exchange_and_fuse(
     paired_inputs = {p: np.zeros(n) for p in partners}
     received_first = {p: np.full(n, np.nan) for p in partners}
     sent = 0
+    nees_rows: list[tuple[str, int, int, float]] = []
+    national = dict(national or {})
+    # The data-use support of every national row, by (source, track id, time): what a report
+    # of that row says about the sensors behind it.
+    row_support = {p: _row_support_index(logs[p], radar_data_use(scenario)) for p in partners}
+    member_support: dict[tuple[str, int], int] = {}
+    centre_rows = _CentreRows(partners)
 
     cycle_times = np.arange(
         truth.times[0], truth.times[-1] + settings.report_interval_s, settings.report_interval_s
@@ -514,18 +721,22 @@ def exchange_and_fuse(
         reports = [r for b in batches for r in _batch_reports(b)]
         for r in reports:
             member_firm[(r.source, r.track_id)] = r.firm
+            member_support[(r.source, r.track_id)] = row_support[r.source].get((r.track_id, r.t), 0)
         picture = fusion.update(reports, float(t), complete_sources={b.source for b in batches})
         if len(picture) == 0:
             continue
         threat_of = _fused_truth(picture, national_truth)
         sigma = np.sqrt(np.trace(picture.P[:, :3, :3], axis1=-2, axis2=-1))
+        centre_rows.add(float(t), picture, threat_of, sigma, member_support)
         # Firm: a member national track is firm, or the fused track meets the trackers' rule.
         firm = (sigma <= FIRM_POSITION_SIGMA_M) | np.array(
             [any(member_firm.get(key, False) for key in members) for members in picture.members]
         )
         r_true = truth_at_cycles[np.maximum(threat_of, 0), cycle]
         # The national tracks as the centre fused them, at the same time: fusion's own yardstick.
-        keys, x_in, _ = fusion.inputs
+        keys, x_in, P_in = fusion.inputs
+        _consistency_rows(keys, x_in, P_in, picture, threat_of, national_truth, truth_at_cycles,
+                          cycle, nees_rows)  # fmt: skip
         input_err2_now = {}
         for (source, track_id), x_i in zip(keys, x_in, strict=True):
             k = national_truth.get(source, {}).get(int(track_id), -1)
@@ -573,13 +784,25 @@ def exchange_and_fuse(
         # Partners take in the pictures that have reached them by now.
         for p in linked:
             _note_received(
-                receivers[p], network.deliver(p, float(t)), fused_firm_ids, received_first[p]
+                receivers[p],
+                network.deliver(p, float(t)),
+                fused_firm_ids,
+                received_first[p],
+                centre_rows.received[p],
+                centre_rows.index,
             )
     # Deliver what is still in flight after the last cycle.
     t_end = float(cycle_times[-1]) + settings.max_message_age_s
     receivers[centre].poll(network, t_end)
     for p in linked:
-        _note_received(receivers[p], network.deliver(p, t_end), fused_firm_ids, received_first[p])
+        _note_received(
+            receivers[p],
+            network.deliver(p, t_end),
+            fused_firm_ids,
+            received_first[p],
+            centre_rows.received[p],
+            centre_rows.index,
+        )
     for ledger in ledgers.values():
         ledger.close()
 
@@ -618,7 +841,82 @@ def exchange_and_fuse(
         logs,
         at_centre,
         fusion_gain,
+        Consistency.of(nees_rows),
+        national,
+        centre_rows.held(),
+        {p: centre_rows.held_by(p) for p in linked},
     )
+
+
+def _row_support_index(log: TrackLog, radars) -> dict[tuple[int, float], int]:
+    """(track id, time) -> data-use support of every row of a national log."""
+    support = national_support(log, radars)
+    return dict(
+        zip(zip(log.track_id.tolist(), log.t.tolist(), strict=True), support.tolist(), strict=True)
+    )
+
+
+class _CentreRows:
+    """The fused tracks on threats at every cycle, and which of them each partner received when
+    (collected during the exchange, built into ``HeldTracks`` at the end)."""
+
+    def __init__(self, partners) -> None:
+        self.partners = tuple(partners)
+        self.rows: list[tuple] = []
+        self.index: dict[tuple[float, int], int] = {}
+        self.received: dict[str, list[tuple[int, float]]] = {p: [] for p in partners}
+
+    def add(self, t: float, picture, threat_of, sigma, member_support) -> None:
+        for i in np.flatnonzero(threat_of >= 0):
+            support = dict.fromkeys(self.partners, 0)
+            for source, tid in picture.members[i]:
+                level = member_support.get((source, int(tid)), 0)
+                support[source] = max(support.get(source, 0), level)
+            self.index[(t, int(picture.fused_id[i]))] = len(self.rows)
+            self.rows.append(
+                (int(threat_of[i]), t, picture.x[i], picture.P[i], float(sigma[i]), support)
+            )
+
+    def held(self) -> HeldTracks:
+        if not self.rows:
+            return HeldTracks.empty()
+        threat, t, x, P, sigma, support = zip(*self.rows, strict=True)
+        t = np.array(t)
+        return HeldTracks(
+            np.array(threat, np.int64),
+            t,
+            t.copy(),
+            np.array(x),
+            np.array(P),
+            np.array(sigma),
+            {p: np.array([s.get(p, 0) for s in support], np.int64) for p in self.partners},
+        )
+
+    def held_by(self, partner: str) -> HeldTracks:
+        got = self.received[partner]
+        if not got:
+            return HeldTracks.empty()
+        rows, t_arrival = zip(*got, strict=True)
+        return self.held().take(np.array(rows, np.int64), np.array(t_arrival))
+
+
+def _consistency_rows(keys, x_in, P_in, picture, threat_of, national_truth, truth_at_cycles,
+                      cycle, rows) -> None:  # fmt: skip
+    """Append the NEES of every national input and fused track on a threat at this fusion
+    instant (scored phase only) to ``rows``."""
+    k_in = np.array([national_truth.get(src, {}).get(int(tid), -1) for src, tid in keys])
+    r_in = truth_at_cycles[np.maximum(k_in, 0), cycle]
+    ok = (k_in >= 0) & np.all(np.isfinite(r_in), axis=1)
+    for i, value in zip(
+        np.flatnonzero(ok), position_nees(x_in[ok], P_in[ok], r_in[ok]), strict=True
+    ):
+        rows.append((keys[i][0], int(k_in[i]), cycle, float(value)))
+    r_f = truth_at_cycles[np.maximum(threat_of, 0), cycle]
+    ok = (threat_of >= 0) & np.all(np.isfinite(r_f), axis=1)
+    for i, value in zip(
+        np.flatnonzero(ok), position_nees(picture.x[ok], picture.P[ok], r_f[ok]), strict=True
+    ):
+        rows.append(("fused", int(threat_of[i]), cycle, float(value)))
 
 
 def _rms(sum_squares: FloatArray, count: NDArray[np.int64]) -> FloatArray:
@@ -653,8 +951,8 @@ def _has_link(network: SimulatedNetwork, a: str, b: str) -> bool:
     return (a, b) in network.links and (b, a) in network.links
 
 
-def _ballistic_predictor(model: str):
-    predictor = ExtendedKalmanPredictor(BallisticTransition(model))
+def _ballistic_predictor(model: str, q: float):
+    predictor = ExtendedKalmanPredictor(BallisticTransition(model, q))
 
     def predict(x, P, t_from, t_to):
         return predictor.predict(x, P, np.asarray(t_to, float) - np.asarray(t_from, float))
@@ -674,15 +972,25 @@ def _fused_truth(picture, national_truth: Mapping[str, Mapping[int, int]]) -> ND
 
 
 def _note_received(
-    receiver: Receiver, deliveries, fused_firm_ids: Mapping[int, int], first: FloatArray
+    receiver: Receiver,
+    deliveries,
+    fused_firm_ids: Mapping[int, int],
+    first: FloatArray,
+    received: list[tuple[int, float]] | None = None,
+    centre_index: Mapping[tuple[float, int], int] | None = None,
 ) -> None:
     """Receive deliveries at a partner and record when it first received a firm fused track of
-    each threat (a picture is acted on when it arrives)."""
+    each threat (a picture is acted on when it arrives), and which fused rows it received when."""
     for delivery in deliveries:
         message = receiver.receive(delivery.data, delivery.t_arrival)
         if message is None or message.kind != "fused_picture":
             continue
         body = message.body
+        if received is not None and centre_index is not None:
+            for tid in body.track_id.tolist():
+                row = centre_index.get((float(body.t), int(tid)))
+                if row is not None:
+                    received.append((row, float(delivery.t_arrival)))
         for tid, firm in zip(body.track_id.tolist(), body.firm.tolist(), strict=True):
             k = fused_firm_ids.get(int(tid))
             if firm and k is not None:

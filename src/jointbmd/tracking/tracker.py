@@ -262,6 +262,11 @@ class Tracker:
         Largest σ_pos of a firm track.
     max_position_sigma_m:
         A confirmed track whose σ_pos grows beyond this is deleted.
+    q_manoeuvre, manoeuvre_memory, manoeuvre_probability:
+        Adjustable process noise: the white acceleration noise PSD (m²/s³) of a track in
+        manoeuvre (boost), the fading memory of its NIS average and the probability of the
+        chi-square test that declares it (:meth:`_manoeuvre_noise`). 10⁴ m²/s³ is a thrust
+        acceleration of about 30 m/s² over a 10 s revisit (a² Δt; notional).
     initial_velocity_sigma_m_s, cue_velocity_sigma_m_s:
         Velocity σ of single-point and cued priors.
     min_elevation_rad:
@@ -284,6 +289,9 @@ class Tracker:
         initial_velocity_sigma_m_s: float = 4000.0,
         cue_velocity_sigma_m_s: float = 1000.0,
         min_elevation_rad: float = 0.0,
+        q_manoeuvre: float = 1.0e4,
+        manoeuvre_memory: float = 0.8,
+        manoeuvre_probability: float = 0.99,
     ):
         if filter not in ("ekf", "ukf"):
             raise ValueError(f"filter must be 'ekf' or 'ukf', not {filter!r}")
@@ -302,6 +310,13 @@ class Tracker:
         self.initial_velocity_sigma_m_s = initial_velocity_sigma_m_s
         self.cue_velocity_sigma_m_s = cue_velocity_sigma_m_s
         self.min_elevation_rad = min_elevation_rad
+        self.q_manoeuvre = q_manoeuvre
+        self.manoeuvre_memory = manoeuvre_memory
+        # The fading average of a consistent track's NIS has mean 3 and, to second order, the
+        # spread of chi-square with 3 w degrees of freedom divided by w, w = (1 + a) / (1 - a)
+        # the memory's effective number of scans (Bar-Shalom, Li & Kirubarajan 2001, §11.2.2).
+        w = (1.0 + manoeuvre_memory) / (1.0 - manoeuvre_memory)
+        self._manoeuvre_threshold = float(chi2.ppf(manoeuvre_probability, 3.0 * w) / w)
         self.reset()
 
     # -- state ---------------------------------------------------------------------------------
@@ -325,6 +340,7 @@ class Tracker:
         self._misses = np.zeros(0, np.int64)  # consecutive in-coverage misses
         self._confirmed = np.zeros(0, bool)
         self._cued = np.zeros(0, bool)
+        self._nis = np.zeros(0)  # fading average of the normalised innovations squared
         self._n_updates = np.zeros(0, np.int64)  # detections assigned, birth included
         self._fix_r = np.zeros((0, 3))  # the birth detection's ECI position fix ...
         self._fix_P = np.zeros((0, 3, 3))  # ... its covariance ...
@@ -406,6 +422,7 @@ class Tracker:
         rows = cols = _NO_INDEX
         if k:
             x, P = self._predictor.predict(self._x, self._P, t - self._t)
+            P = self._manoeuvre_noise(P, t - self._t)
             # All tracks are predicted to the one scan time: a single time serves them all (the
             # measurement model broadcasts it; the same values as one time per track).
             mp = self._updater.predict_measurement(x, P, np.full(1, t), mm)
@@ -431,6 +448,8 @@ class Tracker:
                     take = ~self._cued[i] | (_velocity_variance(P2) < _velocity_variance(P[i]))
                     x[i[take]], P[i[take]] = x2[take], P2[take]
                 self._n_updates[rows] += 1
+                a = self.manoeuvre_memory
+                self._nis[rows] = a * self._nis[rows] + (1.0 - a) * d2[rows, cols]
             self._x, self._P, self._t = x, P, np.full(k, t)
             hit = np.zeros(k, bool)
             hit[rows] = True
@@ -481,8 +500,22 @@ class Tracker:
 
     _ARRAYS = (
         "_x", "_P", "_t", "_id", "_hits", "_scans", "_misses", "_confirmed", "_cued",
-        "_n_updates", "_fix_r", "_fix_P", "_fix_t",
+        "_n_updates", "_fix_r", "_fix_P", "_fix_t", "_nis",
     )  # fmt: skip
+
+    def _manoeuvre_noise(self, P: FloatArray, dt: FloatArray) -> FloatArray:
+        """Adjustable process noise (Bar-Shalom, Li & Kirubarajan 2001, §11.2): a track whose
+        fading average of the normalised innovation squared exceeds the threshold -- a target
+        under thrust, which the ballistic model does not know -- is predicted with the white
+        acceleration noise ``q_manoeuvre`` instead of ``q``. A new track starts so (it may be in
+        boost) and falls back to ``q`` once its innovations are consistent again."""
+        manoeuvring = self._nis > self._manoeuvre_threshold
+        if not manoeuvring.any() or self.q_manoeuvre <= self.q:
+            return P
+        extra = BallisticTransition(self.model, self.q_manoeuvre - self.q).covar(dt[manoeuvring])
+        P = P.copy()
+        P[manoeuvring] += extra
+        return P
 
     def _compact(self, keep: NDArray[np.bool_]) -> None:
         for name in self._ARRAYS:
@@ -545,6 +578,7 @@ class Tracker:
         self._misses = np.concatenate([self._misses, np.zeros(m, np.int64)])
         self._confirmed = np.concatenate([self._confirmed, np.zeros(m, bool)])
         self._cued = np.concatenate([self._cued, cued])
+        self._nis = np.concatenate([self._nis, np.full(m, 2.0 * self._manoeuvre_threshold)])
         self._n_updates = np.concatenate([self._n_updates, np.ones(m, np.int64)])
         self._fix_r = np.concatenate([self._fix_r, x[:, :3]])
         self._fix_P = np.concatenate([self._fix_P, P[:, :3, :3]])
