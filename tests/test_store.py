@@ -125,7 +125,7 @@ def test_columnar_rows_from_another_process_store_the_same_rows(tmp_path):
             stored[name] = _all_rows(store)
     assert stored["rows"] == stored["records"]
     assert stored["rows"]["replications"][2][4:9] == (True, 0, 0, 0, "{}")  # no threats: no leak
-    assert stored["rows"]["threat_outcomes"][2][-2:] == (41.5, 31.25)
+    assert stored["rows"]["threat_outcomes"][2][-4:-2] == (41.5, 31.25)  # lat, lon
     assert len(stored["rows"]["events"]) == 2
 
 
