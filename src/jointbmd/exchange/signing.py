@@ -72,9 +72,12 @@ class Rejected(Exception):
 def _check_file_name(name: str) -> str:
     # The rule for every name that names a file is jointbmd.outputs'; the schema applies it at
     # load, this is the last guard for names that did not come from a scenario.
-    from jointbmd.outputs import safe_component
+    from jointbmd.outputs import component_problem
 
-    return safe_component(name, "node name")
+    problem = component_problem(name)
+    if problem:
+        raise ValueError(f"node name {name!r} cannot name a key file: it {problem}")
+    return name
 
 
 def raw_public_bytes(key: Ed25519PublicKey) -> bytes:
