@@ -54,7 +54,13 @@ def study_replication(scenario, arrangement, replication, seed) -> ReplicationRe
 
 
 def study_replication_slow(scenario, arrangement, replication, seed) -> ReplicationResult:
+    """The same numbers, slower, leaving a mark per call (``$JOINTBMD_TEST_MARKS``), so that a
+    test can kill the study while it runs."""
     time.sleep(0.05)
+    marks = os.environ.get("JOINTBMD_TEST_MARKS")
+    if marks:
+        with open(marks, "a", encoding="utf-8") as out:
+            out.write(".")
     return study_replication(scenario, arrangement, replication, seed)
 
 
@@ -244,21 +250,18 @@ def test_tiny_study_cli_same_numbers_on_dask_and_after_kill(tmp_path):
     reference = json.loads(one.stdout)
     # Killed mid-way with SIGKILL, then resumed.
     store = tmp_path / "b.duckdb"
+    marks = tmp_path / "marks"
     proc = subprocess.Popen(
         [sys.executable, "-c", "from jointbmd.cli import main; main()", *args, "--store",
-         str(store), *SLOW_FUNCTION], env=_env(), stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+         str(store), *SLOW_FUNCTION], env={**_env(), "JOINTBMD_TEST_MARKS": str(marks)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        time.sleep(0.5)
-        if store.exists():
-            try:
-                with Store(store, read_only=True) as s:
-                    if s.count() >= 20:
-                        break
-            except UserError:
-                continue  # locked by the writer
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        if marks.exists() and len(marks.read_text()) >= 60:
+            break
+    assert proc.poll() is None, "the study finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     resumed = _cli(*args, "--store", str(store), "--workers", "2", *SLOW_FUNCTION)

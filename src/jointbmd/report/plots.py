@@ -454,8 +454,9 @@ def plot_tornado(output: str, bars: list[dict[str, Any]], path: Path) -> Path:
         labels.append(f"{bar['input']} ({_short(levels[0])} / {_short(levels[-1])})")
     ax.axvline(nominal, color="black", lw=1)
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
-    ax.set_xlabel(f"{output} (blue: lowest level, orange: highest; line: nominal)")
-    ax.set_title(f"Tornado: {output}", fontsize=10)
+    ax.set_xlabel(output)
+    ax.set_title(f"Tornado: {output}\nothers at nominal; blue: lowest level, orange: highest, "
+                 "line: nominal", fontsize=9)  # fmt: skip
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)

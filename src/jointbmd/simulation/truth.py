@@ -14,6 +14,7 @@ compared with few replications, and it lets a campaign compute the trajectories 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,10 +73,24 @@ _CACHE: dict[str, Truth] = {}
 _CACHE_SIZE = 8
 
 
+def truth_key(scenario) -> str:
+    """A content hash of what the truth is made of -- the fields ``_build_truth`` reads: the
+    model, threat types, launch areas, defended assets and raids. Points of a sweep or a study
+    that change only sensors, links, interceptors or decisions share one truth."""
+    parts = {
+        "model": scenario.model,
+        "threat_types": [t.model_dump(mode="json") for t in scenario.threat_types],
+        "launch_areas": [a.model_dump(mode="json") for a in scenario.launch_areas],
+        "defended_assets": [a.model_dump(mode="json") for a in scenario.defended_assets],
+        "raids": [r.model_dump(mode="json") for r in scenario.raids],
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
 def build_truth(scenario) -> Truth:
-    """The scenario's threats and their trajectories (cached per scenario content, so a campaign
-    worker solves the targeting once per sweep point)."""
-    key = scenario_key(scenario)
+    """The scenario's threats and their trajectories (cached per truth content, ``truth_key``,
+    so a campaign worker solves the targeting once, not once per sweep or design point)."""
+    key = truth_key(scenario)
     if key not in _CACHE:
         if len(_CACHE) >= _CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
