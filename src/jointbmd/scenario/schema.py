@@ -185,14 +185,16 @@ class InterceptorType(_Model):
     burnout_speed_mps: SpeedMps
     burn_time_s: DurationS
     min_altitude_km: _finite(ge=0.0, le=MAX_RANGE_KM)
-    max_altitude_km: RangeKm
-    max_range_km: RangeKm
+    # Optional caps beyond the kinematics (seeker, kill-vehicle or policy limits); without them
+    # the flyout alone limits range and ceiling.
+    max_altitude_km: RangeKm | None = None
+    max_range_km: RangeKm | None = None
     sspk: Probability
     source: Source = None
 
     @model_validator(mode="after")
     def _altitudes_ordered(self) -> InterceptorType:
-        if self.min_altitude_km >= self.max_altitude_km:
+        if self.max_altitude_km is not None and self.min_altitude_km >= self.max_altitude_km:
             raise ValueError("min_altitude_km must be less than max_altitude_km")
         return self
 
