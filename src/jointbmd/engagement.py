@@ -147,7 +147,7 @@ class InterceptorType:
         if not (self.burnout_speed_mps > 0 and self.burn_time_s > 0):
             raise ValueError("burnout speed and burn time must be positive")
         if not (0 <= self.min_altitude_m < self.max_altitude_m and self.max_range_m > 0):
-            raise ValueError("need 0 <= min_altitude < max_altitude and max_range > 0 (inf: no cap)")
+            raise ValueError("need 0 <= min_altitude < max_altitude and max_range > 0 (inf: none)")
         if not 0.0 <= self.sspk <= 1.0:
             raise ValueError("sspk must lie in [0, 1]")
 
@@ -291,8 +291,8 @@ class ReachTable:
     @property
     def range_limit(self) -> tuple[float, str]:
         """Effective maximum ground range (m) and what sets it: "kinematic" or "cap"."""
-        cap = self.interceptor.max_range_m
-        return (cap, "cap") if cap < self.kinematic_range_m else (self.kinematic_range_m, "kinematic")
+        cap, kin = self.interceptor.max_range_m, self.kinematic_range_m
+        return (cap, "cap") if cap < kin else (kin, "kinematic")
 
     @property
     def altitude_limit(self) -> tuple[float, str]:
@@ -532,7 +532,7 @@ def build_reach_table(
         float(altitude_step_m), int(max_points), float(dt), float(max_flyout_s),
     )  # fmt: skip
     above_floor = heights >= it.min_altitude_m
-    kin_range = float(np.nanmax(max_range_at[above_floor], initial=0.0)) if above_floor.any() else 0.0
+    kin_range = float(np.nanmax(max_range_at[above_floor], initial=0.0))
     return ReachTable(
         it, ranges, heights, flyout, elevation,
         kinematic_range_m=kin_range, kinematic_altitude_m=ceiling, max_flyout_s=float(max_flyout_s),
