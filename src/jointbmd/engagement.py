@@ -101,6 +101,7 @@ import heapq
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -350,39 +351,44 @@ def _bilinear(
     return out
 
 
-def _pitch_grid() -> FloatArray:
+def _pitch_grid(programmes: int = 300) -> FloatArray:
     """Final pitch angles θ_f of the family of boost programmes (rad, ascending, below the
-    vertical): dense near 90° where the small ranges at great heights are reached, down to
-    ``_MIN_PITCH_DEG`` (thrust below the horizontal at cut-off: the depressed flyouts)."""
+    vertical): dense near 90° where the small ranges at great heights are reached (a fifth of
+    them within 1° of it), down to ``_MIN_PITCH_DEG`` (thrust below the horizontal at cut-off:
+    the depressed flyouts)."""
+    near = programmes // 5
     off_deg = np.concatenate(
-        [np.geomspace(2e-4, 1.0, 60, endpoint=False), np.linspace(1.0, 90.0 - _MIN_PITCH_DEG, 240)]
-    )
+        [np.geomspace(2e-4, 1.0, near, endpoint=False),
+         np.linspace(1.0, 90.0 - _MIN_PITCH_DEG, programmes - near)]
+    )  # fmt: skip
     return np.sort(np.radians(90.0 - off_deg))
 
 
-def vertical_rise_s(burn_time_s: float) -> float:
-    """Length of the vertical rise that starts every boost programme: 10 % of the burn, at most
-    5 s (a vertical launcher clears its cell, then pitches over; notional)."""
-    return min(5.0, 0.1 * burn_time_s)
-
-
 def boost_programme(
-    interceptor: InterceptorType, pitch_final_rad: FloatArray, thrust_accel_mps2: FloatArray,
+    interceptor: InterceptorType | None,
+    pitch_final_rad: ArrayLike,
+    thrust_accel_mps2: ArrayLike,
     plane_normal_eci: ArrayLike = (0.0, 0.0, -1.0),
+    burn_time_s: ArrayLike | None = None,
 ) -> BoostProgramme:
-    """The interceptor's boost programmes, one per final pitch (n,): constant thrust
-    acceleration ``thrust_accel_mps2 (n,)`` for the burn time, a vertical rise, then the
-    propagator's gravity-turn-like pitch-over to ``pitch_final_rad`` at burnout, in the plane
-    with inertial normal ``plane_normal_eci`` (the default flies towards +x from (0, R, 0))."""
+    """Boost programmes, one per final pitch (n,): constant thrust acceleration
+    ``thrust_accel_mps2`` for the burn time (the interceptor's, or ``burn_time_s`` per
+    programme), a vertical rise (10 % of the burn, at most 5 s: a vertical launcher clears its
+    cell, then pitches over; notional), then the propagator's gravity-turn-like pitch-over to
+    ``pitch_final_rad`` at burnout, in the plane with inertial normal ``plane_normal_eci`` (the
+    default flies towards +x from (0, R, 0))."""
     pitch = np.atleast_1d(np.asarray(pitch_final_rad, float))
-    n, tb = pitch.shape[0], interceptor.burn_time_s
+    n = pitch.shape[0]
+    tb = np.broadcast_to(
+        np.asarray(interceptor.burn_time_s if burn_time_s is None else burn_time_s, float), (n,)
+    ).copy()
     return BoostProgramme(
-        stage_end=np.full((n, 1), tb),
+        stage_end=tb[:, None].copy(),
         accel_a=np.zeros((n, 1)),
         accel_b=np.full((n, 1), np.inf),
         accel_c=np.broadcast_to(np.asarray(thrust_accel_mps2, float), (n,))[:, None].copy(),
-        cutoff=np.full(n, tb),
-        vertical_rise=np.full(n, vertical_rise_s(tb)),
+        cutoff=tb,
+        vertical_rise=np.minimum(5.0, 0.1 * tb),
         pitch_start=np.full(n, 0.5 * np.pi),
         pitch_final=pitch,
         plane_normal_eci=np.broadcast_to(np.asarray(plane_normal_eci, float), (n, 3)).copy(),
@@ -392,49 +398,63 @@ def boost_programme(
 def solve_thrust(interceptor: InterceptorType, pitch_final_rad: ArrayLike) -> FloatArray:
     """Constant thrust acceleration (m/s², (n,)) that gives each boost programme exactly the
     type's burnout speed at burnout, gravity loss included (ideal sphere, launch from the
-    surface at rest). Newton on v(t_b; a) with dv/da ≈ t_b; NaN where the programme hits the
-    ground before burnout."""
+    surface at rest); NaN where the programme hits the ground before burnout."""
     pitch = np.atleast_1d(np.asarray(pitch_final_rad, float))
-    v, tb = interceptor.burnout_speed_mps, interceptor.burn_time_s
+    v = np.full(pitch.shape, interceptor.burnout_speed_mps)
+    return _solve_thrust(v, np.full(pitch.shape, interceptor.burn_time_s), pitch)
+
+
+def _solve_thrust(v: FloatArray, tb: FloatArray, pitch: FloatArray) -> FloatArray:
+    """``solve_thrust`` for programmes with their own burnout speed and burn time (n,): secant
+    iterations on v(t_b; a), starting from dv/da = t_b, all programmes in one batch."""
     x0 = np.zeros((pitch.shape[0], 6))
     x0[:, 1] = earth.R_IDEAL
-    accel = np.full(pitch.shape, v / tb + earth.G0)
+    accel = v / tb + earth.G0
+    previous: tuple[FloatArray, FloatArray] | None = None
     for _ in range(_THRUST_ITERATIONS):
         traj = propagate(
-            x0, 0.0, "ideal", boost=boost_programme(interceptor, pitch, accel), dense=False,
-            max_flight_s=tb + 1.0,
+            x0, 0.0, "ideal", boost=boost_programme(None, pitch, accel, burn_time_s=tb),
+            dense=False, max_flight_s=float(np.max(tb)) + 1.0, rtol=1e-9,
         )  # fmt: skip
         speed = np.linalg.norm(traj.burnout_state_eci[:, 3:], axis=1)
         error = v - speed
-        accel = accel + error / tb
         if np.nanmax(np.abs(error), initial=0.0) < _THRUST_TOLERANCE_MPS:
             break
+        slope = tb.copy()  # dv/da: t_b, then the secant of the last two steps
+        if previous is not None:
+            da, dv = accel - previous[0], speed - previous[1]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                secant = dv / da
+            slope = np.where(np.isfinite(secant) & (secant > 0.1 * tb), secant, slope)
+        previous = (accel, speed)
+        accel = accel + error / slope
     return np.where(np.isfinite(speed), accel, np.nan)
 
 
 def _sample_flyouts(
-    interceptor: InterceptorType, pitch: FloatArray, dt: float, max_flyout_s: float
+    v: FloatArray, tb: FloatArray, pitch: FloatArray, dt: float, max_flyout_s: float
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """Times (S,), ground range and height (K, S) of flyouts with final pitches ``pitch (K,)``,
-    launched from the surface of the ideal sphere at t = 0 (NaN after impact), and each one's
-    flight-path angle at burnout (K,). Boost and coast are flown together by the shared
-    propagator (``jointbmd.trajectory.propagate``, ``model="ideal"``)."""
-    accel = solve_thrust(interceptor, pitch)
+    """Times (S,), ground range and height (K, S) of flyouts with burnout speeds, burn times
+    and final pitches (K,), launched from the surface of the ideal sphere at t = 0 (NaN after
+    impact), and each one's flight-path angle at burnout (K,). Boost and coast are flown
+    together by the shared propagator (``jointbmd.trajectory.propagate``, ``model="ideal"``)."""
+    accel = _solve_thrust(v, tb, pitch)
     ok = np.isfinite(accel)
-    x0 = np.zeros((pitch.shape[0], 6))
+    x0 = np.zeros((int(ok.sum()), 6))
     x0[:, 1] = earth.R_IDEAL
     flown = propagate(
-        x0[ok], 0.0, "ideal", boost=boost_programme(interceptor, pitch[ok], accel[ok]),
+        x0, 0.0, "ideal", boost=boost_programme(None, pitch[ok], accel[ok], burn_time_s=tb[ok]),
         max_flight_s=max_flyout_s,
     )  # fmt: skip
     t = np.arange(0.0, max_flyout_s + 0.5 * dt, dt)
     x = np.full((pitch.shape[0], t.shape[0]), np.nan)
     y = np.full_like(x, np.nan)
     rows = np.flatnonzero(ok)
-    for start in range(0, t.shape[0], 256):  # chunks bound the sampler's temporaries
-        block = flown.position_eci(t[start : start + 256])
-        x[rows, start : start + 256] = block[..., 0]
-        y[rows, start : start + 256] = block[..., 1]
+    chunk = max(8, 2**18 // max(rows.size, 1))  # bound the sampler's temporaries
+    for start in range(0, t.shape[0], chunk):
+        block = flown.position_eci(t[start : start + chunk])
+        x[rows, start : start + chunk] = block[..., 0]
+        y[rows, start : start + chunk] = block[..., 1]
     b = flown.burnout_state_eci
     gamma_b = np.full(pitch.shape, np.nan)
     gamma_b[ok] = np.arcsin(
@@ -445,22 +465,45 @@ def _sample_flyouts(
     return t, radius * np.arctan2(x, y), np.hypot(x, y) - radius, gamma_b
 
 
-@functools.lru_cache(maxsize=256)
-def _kinematic_table(
-    burnout_speed_mps: float,
-    burn_time_s: float,
-    range_step_m: float,
-    altitude_step_m: float,
-    max_points: int,
-    dt: float,
-    max_flyout_s: float,
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, float, FloatArray]:
-    """The kinematic part of a reach table (it depends on the burnout speed and the burn time
-    only): grid ranges, heights, flyout times, burnout flight-path angles, the kinematic
-    ceiling and, per height node, the largest reachable ground range."""
-    kin = InterceptorType("kinematics", burnout_speed_mps, burn_time_s, 0.0, np.inf, np.inf, 0.0)
-    pitch = np.append(_pitch_grid(), 0.5 * np.pi)
-    t, s, h, gamma_b = _sample_flyouts(kin, pitch, dt, max_flyout_s)
+# Kinematic tables, keyed by (burnout speed, burn time, range step, altitude step, max points,
+# dt, max flyout, programmes); bounded, oldest first out.
+_KINEMATICS: dict[tuple, tuple] = {}
+_KINEMATICS_SIZE = 512
+_BATCH_TRAJECTORIES = 4000
+
+
+def _kinematic_tables(keys: Sequence[tuple]) -> list[tuple]:
+    """The kinematic parts of the reach tables ``keys`` (see ``_KINEMATICS``), the missing
+    ones flown together (one batched propagation per group of equal sampling)."""
+    missing = [k for k in dict.fromkeys(keys) if k not in _KINEMATICS]
+    groups: dict[tuple, list[tuple]] = {}
+    for key in missing:
+        groups.setdefault(key[5:], []).append(key)
+    for (dt, max_flyout_s, programmes), members in groups.items():
+        pitch = np.append(_pitch_grid(programmes), 0.5 * np.pi)
+        per_batch = max(1, _BATCH_TRAJECTORIES // pitch.shape[0])
+        for start in range(0, len(members), per_batch):
+            batch = members[start : start + per_batch]
+            v = np.repeat([k[0] for k in batch], pitch.shape[0])
+            tb = np.repeat([k[1] for k in batch], pitch.shape[0])
+            t, s, h, gamma_b = _sample_flyouts(v, tb, np.tile(pitch, len(batch)), dt, max_flyout_s)
+            for q, key in enumerate(batch):
+                rows = slice(q * pitch.shape[0], (q + 1) * pitch.shape[0])
+                while len(_KINEMATICS) >= _KINEMATICS_SIZE:
+                    _KINEMATICS.pop(next(iter(_KINEMATICS)))
+                _KINEMATICS[key] = _table_from_flyouts(
+                    t, s[rows], h[rows], gamma_b[rows], *key[2:5]
+                )
+    return [_KINEMATICS[k] for k in keys]
+
+
+def _table_from_flyouts(
+    t: FloatArray, s: FloatArray, h: FloatArray, gamma_b: FloatArray,
+    range_step_m: float, altitude_step_m: float, max_points: int,
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, float, FloatArray]:  # fmt: skip
+    """Grid ranges, heights, flyout times, burnout flight-path angles, the kinematic ceiling
+    and, per height node, the largest reachable ground range, from sampled flyouts (the last
+    one vertical)."""
     airborne = np.isfinite(h) & (h > -1.0)
 
     # Vertical shot: the only way to s = 0; its ascent gives the first column and the ceiling.
@@ -478,7 +521,7 @@ def _kinematic_table(
     elevation[0] = 0.5 * np.pi
 
     # Each inclined trajectory passes every ground range once: its height and time there.
-    k_count = pitch.shape[0] - 1
+    k_count = s.shape[0] - 1
     h_at = np.full((k_count, n_s - 1), np.nan)
     t_at = np.full((k_count, n_s - 1), np.nan)
     for k in range(k_count):
@@ -488,7 +531,8 @@ def _kinematic_table(
         sk = np.maximum.accumulate(s[k, ok])
         h_at[k] = np.interp(ranges[1:], sk, h[k, ok], right=np.nan)
         t_at[k] = np.interp(ranges[1:], sk, t[ok], right=np.nan)
-    gamma = gamma_b[:-1, None]
+    gamma = gamma_b[:-1]
+    cols = np.arange(n_s - 1)
     for j, hj in enumerate(heights):
         a, b = h_at[:-1] - hj, h_at[1:] - hj
         cross = ((a <= 0) & (b >= 0)) | ((a >= 0) & (b <= 0))
@@ -496,11 +540,10 @@ def _kinematic_table(
             f = np.where(a != b, a / (a - b), 0.0)
         t_cross = np.where(cross, t_at[:-1] + f * (t_at[1:] - t_at[:-1]), np.inf)
         best = np.argmin(t_cross, axis=0)
-        cols = np.arange(n_s - 1)
         t_best = t_cross[best, cols]
         found = np.isfinite(t_best)
         flyout[1:, j] = np.where(found, t_best, np.nan)
-        g_best = gamma[best, 0] + f[best, cols] * (gamma[best + 1, 0] - gamma[best, 0])
+        g_best = gamma[best] + f[best, cols] * (gamma[best + 1] - gamma[best])
         elevation[1:, j] = np.where(found, g_best, np.nan)
     reachable = np.isfinite(flyout)
     max_range_at = np.where(
@@ -509,34 +552,47 @@ def _kinematic_table(
     return ranges, heights, flyout, elevation, ceiling, max_range_at
 
 
-def build_reach_table(
-    interceptor: InterceptorType,
+def build_reach_tables(
+    interceptors: Sequence[InterceptorType],
     *,
     range_step_m: float = 5000.0,
     altitude_step_m: float = 5000.0,
     max_points: int = 401,
     dt: float = 1.0,
     max_flyout_s: float = 1200.0,
-) -> ReachTable:
+    programmes: int = 300,
+) -> list[ReachTable]:
+    """Reach tables of several interceptor types, their flyouts flown in one batch (see the
+    module docstring and ``build_reach_table``)."""
+    keys = [
+        (float(it.burnout_speed_mps), float(it.burn_time_s), float(range_step_m),
+         float(altitude_step_m), int(max_points), float(dt), float(max_flyout_s), int(programmes))
+        for it in interceptors
+    ]  # fmt: skip
+    tables = []
+    for it, kin in zip(interceptors, _kinematic_tables(keys), strict=True):
+        ranges, heights, flyout, elevation, ceiling, max_range_at = kin
+        above_floor = heights >= it.min_altitude_m
+        kin_range = float(np.nanmax(max_range_at[above_floor], initial=0.0))
+        tables.append(ReachTable(
+            it, ranges, heights, flyout, elevation,
+            kinematic_range_m=kin_range, kinematic_altitude_m=ceiling,
+            max_flyout_s=float(max_flyout_s),
+        ))  # fmt: skip
+    return tables
+
+
+def build_reach_table(interceptor: InterceptorType, **grid: Any) -> ReachTable:
     """Compute the reach table of one interceptor type (see the module docstring).
 
     The grid covers the kinematic envelope: ground ranges up to the farthest any flyout gets
-    above the ground within ``max_flyout_s``, heights up to the vertical shot's apogee (or its
-    height at ``max_flyout_s``), with the given steps (at most ``max_points`` per axis). The
-    caps (``max_range_m``, ``max_altitude_m``) do not shape the table; ``in_envelope`` applies
-    them. The kinematics are cached per (burnout speed, burn time, grid).
+    above the ground within ``max_flyout_s`` (1200 s), heights up to the vertical shot's apogee
+    (or its height at ``max_flyout_s``), with steps ``range_step_m`` / ``altitude_step_m`` (5 km;
+    at most ``max_points`` = 401 per axis); ``programmes`` (300) boost programmes sampled every
+    ``dt`` (1 s). The caps (``max_range_m``, ``max_altitude_m``) do not shape the table;
+    ``in_envelope`` applies them. The kinematics are cached per (burnout speed, burn time, grid).
     """
-    it = interceptor
-    ranges, heights, flyout, elevation, ceiling, max_range_at = _kinematic_table(
-        float(it.burnout_speed_mps), float(it.burn_time_s), float(range_step_m),
-        float(altitude_step_m), int(max_points), float(dt), float(max_flyout_s),
-    )  # fmt: skip
-    above_floor = heights >= it.min_altitude_m
-    kin_range = float(np.nanmax(max_range_at[above_floor], initial=0.0))
-    return ReachTable(
-        it, ranges, heights, flyout, elevation,
-        kinematic_range_m=kin_range, kinematic_altitude_m=ceiling, max_flyout_s=float(max_flyout_s),
-    )  # fmt: skip
+    return build_reach_tables([interceptor], **grid)[0]
 
 
 @functools.lru_cache(maxsize=64)

@@ -7,6 +7,7 @@ from . import (  # noqa: F401
     campaign,
     effectiveness,
     ledger,
+    reach,
     run,
     scenario,
     track,
