@@ -85,7 +85,8 @@ def _print(result) -> None:
     )  # fmt: skip
     crit = [
         [c["interceptor"], c["site"], c["burnout_speed_mps"], c["burn_time_s"],
-         f"{c['range_km']:.0f} ({c['range_limit']})", f"{c['ceiling_km']:.0f} ({c['ceiling_limit']})",
+         f"{c['range_km']:.0f} ({c['range_limit']})",
+         f"{c['ceiling_km']:.0f} ({c['ceiling_limit']})",
          c["floor_km"], c["inventory"],
          "; ".join(f"{k} {v:.0f}" for k, v in c["closest_approach_km"].items())]
         for c in result.criteria
