@@ -19,6 +19,7 @@ from jointbmd.engagement import (
     FireUnits,
     InterceptorType,
     assign_weapons,
+    boost_programme,
     default_capacity,
     engagement_pk,
     execute_engagements,
@@ -26,7 +27,9 @@ from jointbmd.engagement import (
     intercept_geometry,
     reach_table,
     solve_intercepts,
+    solve_thrust,
 )
+from jointbmd.trajectory.propagate import propagate
 
 MU, R = earth.MU, earth.R_IDEAL
 
@@ -90,25 +93,62 @@ def point_along(fraction_of_range, offset_m=0.0):
     )
 
 
-def planar_flyout(it, gamma, t_max=1200.0):
-    """The flyout model of the module docstring, flown independently: straight-line boost at
-    constant acceleration, then DOP853 under point-mass gravity, in the plane x (downrange),
-    y (up at the site). Returns a function of time giving (ground range, height)."""
-    v, tb = it.burnout_speed_mps, it.burn_time_s
-    y0 = [0.5 * v * tb * np.cos(gamma), R + 0.5 * v * tb * np.sin(gamma), 0.0]
-    y0 += [v * np.cos(gamma), v * np.sin(gamma), 0.0]
-    sol = solve_ivp(
-        _two_body, (tb, t_max), y0, method="DOP853", rtol=1e-11, atol=1e-4, dense_output=True
-    )
+def _pitch(it, pitch_final, t):
+    """The boost programme of the module docstring: vertical rise, then
+    θ = θ_f + (90° - θ_f) (1 - x)², x the fraction of the time from the rise to burnout."""
+    tb = it.burn_time_s
+    rise = min(5.0, 0.1 * tb)
+    x = np.clip((t - rise) / (tb - rise), 0.0, 1.0)
+    return pitch_final + (0.5 * np.pi - pitch_final) * (1.0 - x) ** 2
+
+
+def _planar_rhs(it, pitch_final, accel):
+    """Point-mass gravity plus, during the burn, thrust ``accel`` along the pitch programme, in
+    the plane x (downrange), y (up at the site)."""
+
+    def rhs(t, y):
+        r = y[:2]
+        rn = np.linalg.norm(r)
+        acc = -MU * r / rn**3
+        if t < it.burn_time_s:
+            up = r / rn
+            horizontal = np.array([up[1], -up[0]])
+            th = _pitch(it, pitch_final, t)
+            acc = acc + accel * (np.cos(th) * horizontal + np.sin(th) * up)
+        return np.concatenate([y[2:], acc])
+
+    return rhs
+
+
+def _planar_boost(it, pitch_final, accel):
+    return solve_ivp(_planar_rhs(it, pitch_final, accel), (0.0, it.burn_time_s),
+                     [0.0, R, 0.0, 0.0], method="DOP853", rtol=1e-11, atol=1e-6,
+                     dense_output=True)  # fmt: skip
+
+
+def planar_flyout(it, pitch_final, t_max=1200.0):
+    """The flyout model of the module docstring, flown independently with scipy: the thrust
+    found by root-finding so that the speed at burnout is the type's burnout speed, then DOP853
+    under point-mass gravity. Returns a function of time giving (ground range, height)."""
+    v = it.burnout_speed_mps
+
+    def speed_miss(accel):
+        return np.linalg.norm(_planar_boost(it, pitch_final, accel).y[2:, -1]) - v
+
+    nominal = v / it.burn_time_s
+    accel = brentq(speed_miss, 0.5 * nominal, 2.0 * nominal + 50.0, xtol=1e-9)
+    boost = _planar_boost(it, pitch_final, accel)
+    coast = solve_ivp(_planar_rhs(it, pitch_final, 0.0), (it.burn_time_s, t_max), boost.y[:, -1],
+                      method="DOP853", rtol=1e-11, atol=1e-4, dense_output=True)  # fmt: skip
 
     def at(t):
         t = np.asarray(t, float)
-        d = 0.5 * v / tb * np.minimum(t, tb) ** 2
-        x, y = d * np.cos(gamma), R + d * np.sin(gamma)
-        pos = sol.sol(np.maximum(t, tb))
-        x, y = np.where(t > tb, pos[0], x), np.where(t > tb, pos[1], y)
-        return R * np.arctan2(x, y), np.hypot(x, y) - R
+        pos = np.where(t <= it.burn_time_s, boost.sol(np.minimum(t, it.burn_time_s))[:2],
+                       coast.sol(np.maximum(t, it.burn_time_s))[:2])  # fmt: skip
+        return R * np.arctan2(pos[0], pos[1]), np.hypot(pos[0], pos[1]) - R
 
+    at.accel = accel
+    at.burnout = boost.y[:, -1]
     return at
 
 
@@ -117,34 +157,92 @@ def planar_flyout(it, gamma, t_max=1200.0):
 # --------------------------------------------------------------------------------------------
 
 
-def test_vertical_flyout_matches_energy_integral_and_constant_g():
+def test_flyout_has_the_burnout_speed_after_its_gravity_loss():
+    # The definition of burnout_speed_mps: the speed at burnout along the flown path. A longer
+    # burn at the same burnout speed costs more delta-v (gravity loss, ∫ g sin γ dt).
+    pitches = np.radians([-20.0, 10.0, 45.0, 80.0, 90.0])
+    dv = {}
+    for tb in (20.0, 40.0, 80.0):
+        it = InterceptorType("t", 3000.0, tb, 0.0, np.inf, np.inf, 0.7)
+        accel = solve_thrust(it, pitches)
+        if tb == 40.0:
+            for k, p in enumerate(pitches):
+                ref = planar_flyout(it, p, t_max=tb + 1.0)
+                assert accel[k] == pytest.approx(ref.accel, rel=1e-4)
+        dv[tb] = accel * tb
+    # Vertical shot: gravity loss ≈ g t_b (g falls a little with height).
+    assert dv[40.0][-1] - 3000.0 == pytest.approx(9.80 * 40.0, rel=0.02)
+    # Climbing programmes lose more the longer they burn (a diving one's path changes shape).
+    climbing = pitches >= np.radians(10.0)
+    assert np.all(dv[20.0][climbing] < dv[40.0][climbing])
+    assert np.all(dv[40.0][climbing] < dv[80.0][climbing])
+
+
+def test_a_longer_burn_of_the_same_motor_never_reaches_further():
+    # Same ideal delta-v (thrust acceleration times burn time), longer burn: more gravity loss,
+    # so for every climbing boost programme a lower burnout speed, a lower apogee and a shorter
+    # range. (A programme pitched below the horizontal at burnout changes shape with the burn
+    # time: gravity then adds speed, and the comparison is not like for like.) Flown through the
+    # shared propagator with the library's boost programmes.
+    pitches = np.radians(np.linspace(5.0, 90.0, 24))
+    x0 = np.zeros((pitches.size, 6))
+    x0[:, 1] = R
+    reach = []
+    for tb in (15.0, 30.0, 60.0, 120.0):
+        it = InterceptorType("t", 3000.0, tb, 0.0, np.inf, np.inf, 0.7)
+        traj = propagate(x0, 0.0, "ideal", boost=boost_programme(it, pitches, 4000.0 / tb),
+                         max_flight_s=3000.0)  # fmt: skip
+        t = np.arange(0.0, 3000.0, 2.0)
+        pos = traj.position_eci(t)
+        s = R * np.arctan2(pos[..., 0], pos[..., 1])
+        h = np.hypot(pos[..., 0], pos[..., 1]) - R
+        burnout_speed = np.linalg.norm(traj.burnout_state_eci[:, 3:], axis=1)
+        reach.append((burnout_speed, np.nanmax(h, axis=1), np.nanmax(s, axis=1)))
+    for (v1, h1, s1), (v2, h2, s2) in itertools.pairwise(reach):
+        assert np.all(v2 < v1)
+        assert np.all(h2 <= h1 + 1.0)
+        assert np.all(s2 <= s1 + 1.0)
+    # Vertical shot: the apogee from the energy integral of a boost flown with scipy,
+    # 1/r_a = 1/r_b - v_b²/(2 mu); the constant-g limit Δv²/(2g) - Δv t_b/2 falls with t_b.
+    for (_, h, _), tb in zip(reach, (15.0, 30.0, 60.0, 120.0), strict=True):
+        it = InterceptorType("t", 3000.0, tb, 0.0, np.inf, np.inf, 0.7)
+        y = _planar_boost(it, 0.5 * np.pi, 4000.0 / tb).y[:, -1]
+        r_b, v_b = np.hypot(y[0], y[1]), np.hypot(y[2], y[3])
+        assert h[-1] == pytest.approx(1.0 / (1.0 / r_b - v_b**2 / (2 * MU)) - R, abs=2e3)
+
+
+def test_vertical_flyout_matches_energy_integral():
     table = reach_table(SM3)
     v, tb = SM3.burnout_speed_mps, SM3.burn_time_s
-    r_b = R + 0.5 * v * tb  # burnout height d_b = v t_b / 2
+    ref = planar_flyout(SM3, 0.5 * np.pi)
+    r_b = R + ref(tb)[1]
 
     def exact(h):  # t = t_b + ∫ dr / sqrt(v_b² - 2 mu (1/r_b - 1/r)) (radial Kepler motion)
         return tb + quad(lambda r: 1.0 / np.sqrt(v**2 - 2 * MU * (1 / r_b - 1 / r)), r_b, R + h)[0]
 
-    for h in (60e3, 150e3, 300e3, 450e3):
+    for h in (100e3, 150e3, 300e3, 450e3):
         assert table.flyout_time(0.0, h) == pytest.approx(exact(h), rel=2e-4)
-    # During the boost: h = a t² / 2.
-    assert table.flyout_time(0.0, 20e3) == pytest.approx(np.sqrt(2 * 20e3 * tb / v), abs=0.05)
-    # Short coast under constant g: h = h_b + v τ - g τ² / 2.
-    h, g = 60e3, MU / r_b**2
-    tau = (v - np.sqrt(v**2 - 2 * g * (h - 0.5 * v * tb))) / g
-    assert table.flyout_time(0.0, h) == pytest.approx(tb + tau, abs=0.05)
+    # During the boost: the scipy boost's own time to 20 km.
+    t_20 = brentq(lambda t: ref(t)[1] - 20e3, 1.0, tb)
+    assert table.flyout_time(0.0, 20e3) == pytest.approx(t_20, abs=0.05)
+    # The ceiling is the vertical apogee: v² = 2 mu (1/r_b - 1/r_apogee).
+    apogee = 1.0 / (1.0 / r_b - v**2 / (2 * MU)) - R
+    assert table.kinematic_altitude_m == pytest.approx(apogee, rel=1e-4)
 
 
 def test_reach_table_matches_direct_flyouts_on_their_ascent():
-    # A point on the ascent of a flyout at elevation γ is reached fastest by that flyout: the
-    # table must give its time.
+    # A point on the ascent of a flyout with final pitch θ is reached fastest by that flyout:
+    # the table must give its time.
     rng = np.random.default_rng(1)
     table = reach_table(SM3)
     errors = []
-    for gamma in np.radians(rng.uniform(12.0, 85.0, 12)):
-        t_apogee = SM3.burn_time_s + SM3.burnout_speed_mps * np.sin(gamma) / 9.0
+    for pitch in np.radians(rng.uniform(0.0, 80.0, 12)):
+        ref = planar_flyout(SM3, pitch)
+        gamma_b = np.arcsin(np.dot(ref.burnout[:2], ref.burnout[2:]) / np.linalg.norm(
+            ref.burnout[:2]) / np.linalg.norm(ref.burnout[2:]))  # fmt: skip
+        t_apogee = SM3.burn_time_s + SM3.burnout_speed_mps * np.sin(gamma_b) / 9.0
         t_eval = rng.uniform(SM3.burn_time_s + 5.0, 0.85 * t_apogee, 4)
-        s, h = planar_flyout(SM3, gamma, t_eval.max())(t_eval)
+        s, h = ref(t_eval)
         inside = (s < 0.95 * SM3.max_range_m) & (h < 0.95 * SM3.max_altitude_m)
         got = table.flyout_time(s[inside], h[inside])
         assert np.all(np.isfinite(got))
@@ -153,13 +251,14 @@ def test_reach_table_matches_direct_flyouts_on_their_ascent():
     assert len(errors) > 20
 
 
-def test_reach_table_is_the_minimum_over_launch_elevations():
-    # Brute force: every elevation that passes through the point (scan then root-find), the
+@pytest.mark.slow
+def test_reach_table_is_the_minimum_over_boost_programmes():
+    # Brute force: every programme that passes through the point (scan then root-find), the
     # fastest one.
     table = reach_table(SM3)
-    gammas = np.radians(np.linspace(2.0, 89.0, 88))
-    flyouts = [planar_flyout(SM3, g) for g in gammas]
+    pitches = np.radians(np.linspace(-28.0, 89.0, 60))
     t = np.arange(0.0, 1200.0, 1.0)
+    flyouts = [planar_flyout(SM3, p) for p in pitches]
     samples = [f(t) for f in flyouts]
     for s_target, h_target in ((300e3, 150e3), (600e3, 120e3), (150e3, 400e3), (750e3, 80e3)):
 
@@ -167,7 +266,7 @@ def test_reach_table_is_the_minimum_over_launch_elevations():
             # First passage of the ground range s_target before falling back to the ground.
             airborne = np.cumprod(h_k > -1.0).astype(bool)
             reach = np.flatnonzero(airborne & (s_k >= s_target))
-            if reach.size == 0:
+            if reach.size == 0 or reach[0] == 0:
                 return np.nan, np.nan
             k = reach[0]
             t_s = brentq(lambda tt: at(tt)[0] - s_target, t[k - 1], t[k], xtol=1e-9)
@@ -182,54 +281,63 @@ def test_reach_table_is_the_minimum_over_launch_elevations():
             np.isfinite(hs[:-1]) & np.isfinite(hs[1:]) & (hs[:-1] * hs[1:] < 0)
         ):
 
-            def miss(g, h_target=h_target):
-                f = planar_flyout(SM3, g)
+            def miss(p, h_target=h_target):
+                f = planar_flyout(SM3, p)
                 return height_and_time(f, *f(t))[0] - h_target
 
-            g = brentq(miss, gammas[k], gammas[k + 1], xtol=1e-10)
-            f = planar_flyout(SM3, g)
+            p = brentq(miss, pitches[k], pitches[k + 1], xtol=1e-8)
+            f = planar_flyout(SM3, p)
             best = min(best, height_and_time(f, *f(t))[1])
         assert np.isfinite(best)
         assert table.flyout_time(s_target, h_target) == pytest.approx(best, rel=0.005, abs=0.5)
 
 
 def test_reach_table_against_a_rotating_earth_with_j2():
-    # Full propagation in ECEF: J2 gravity, Coriolis and centrifugal terms, ellipsoid, a site
-    # at Deveselu; the neglected terms must cost under 1 % of the flyout time.
+    # The same boost programmes flown by the shared propagator on the full model: J2 gravity,
+    # the rotating Earth (the site's inertial velocity, hence Coriolis and centrifugal effects),
+    # the ellipsoid, a site at Deveselu; the neglected terms must cost under 1 % of the flyout
+    # time (plus a second).
     lat, lon, alt = np.radians(44.08), np.radians(24.41), 100.0
     site = earth.geodetic_to_ecef(lat, lon, alt)
     enu = earth.enu_matrix(lat, lon)
-    w = np.array([0.0, 0.0, earth.OMEGA])
-    v, tb = SM3.burnout_speed_mps, SM3.burn_time_s
-
-    def rhs(t, y):
-        r, vel = y[:3], y[3:]
-        acc = earth.gravity(r, "full") - 2 * np.cross(w, vel) - np.cross(w, np.cross(w, r))
-        return np.concatenate([vel, acc])
-
     rng = np.random.default_rng(7)
-    for az, gamma in zip(
-        rng.uniform(0, 2 * np.pi, 6), np.radians(rng.uniform(15, 80, 6)), strict=True
-    ):
-        u = np.array([np.cos(gamma) * np.sin(az), np.cos(gamma) * np.cos(az), np.sin(gamma)]) @ enu
-        t_eval = np.sort(rng.uniform(tb + 10, tb + 0.7 * v * np.sin(gamma) / 9.8, 3))
-        sol = solve_ivp(
-            rhs, (tb, t_eval[-1]), np.concatenate([site + 0.5 * v * tb * u, v * u]),
-            method="DOP853", rtol=1e-11, atol=1e-4, t_eval=t_eval,
-        )  # fmt: skip
-        s, h, got = flyout_time(SM3, lat, lon, alt, sol.y[:3].T, "full")
-        inside = (s < 0.95 * SM3.max_range_m) & (h < 0.95 * SM3.max_altitude_m)
+    az = rng.uniform(0, 2 * np.pi, 6)
+    pitch = np.radians(rng.uniform(5, 75, 6))
+    up = np.array([0.0, 0.0, 1.0]) @ enu
+    east_north = np.stack([np.sin(az), np.cos(az), np.zeros(6)], 1) @ enu
+    normal = np.cross(east_north, up)  # thrust plane: up and the launch azimuth
+    x0 = earth.state_ecef_to_eci(np.concatenate([np.tile(site, (6, 1)), np.zeros((6, 3))], 1),
+                                 0.0, "full")  # fmt: skip
+    accel = solve_thrust(SM3, pitch)
+    flown = propagate(x0, 0.0, "full", boost=boost_programme(SM3, pitch, accel, normal),
+                      max_flight_s=900.0)  # fmt: skip
+    tb, v = SM3.burn_time_s, SM3.burnout_speed_mps
+    checked = 0
+    for k in range(6):
+        t_eval = np.sort(rng.uniform(tb + 10, tb + 0.7 * v * np.sin(pitch[k] + 0.2) / 9.8, 3))
+        r_ecef = flown.position_ecef(t_eval)[k]
+        s, h, got = flyout_time(SM3, lat, lon, alt, r_ecef, "full")
+        inside = (s < 0.95 * SM3.max_range_m) & (h < 0.95 * SM3.max_altitude_m) & (h > 10e3)
         assert np.all(np.abs(got[inside] - t_eval[inside]) <= 0.01 * t_eval[inside] + 1.0)
+        checked += int(inside.sum())
+    assert checked >= 8
 
 
 def test_reach_table_refuses_points_beyond_the_interceptor():
     table = reach_table(SM3)
-    # A 3 km/s vertical shot peaks near 45 + 9e6/(2 g) ≈ 530 km: nothing at 300 km range up
-    # there; nothing outside the table either.
-    assert np.isnan(table.flyout_time(300e3, 540e3))
-    assert np.isnan(table.flyout_time(900e3, 100e3))
+    # Nothing above the vertical shot's apogee near the site, nothing outside the kinematic
+    # range.
+    assert np.isnan(table.flyout_time(300e3, table.kinematic_altitude_m - 10e3))
+    assert np.isnan(table.flyout_time(table.range_m[-1] + 10e3, 100e3))
+    # 3 km/s, 30 s: the kinematics reach beyond the 850 km cap but not up to the 550 km cap.
+    assert table.range_limit == (SM3.max_range_m, "cap")
+    assert table.altitude_limit == (table.kinematic_altitude_m, "kinematic")
+    assert 500e3 < table.kinematic_altitude_m < SM3.max_altitude_m
+    uncapped = reach_table(InterceptorType("u", 3000.0, 30.0, 70e3, np.inf, np.inf, 0.7))
+    assert uncapped.range_limit[1] == "kinematic" and uncapped.range_limit[0] > 850e3
     assert not table.in_envelope(100e3, 60e3)  # below the floor
     assert table.in_envelope(100e3, 80e3)
+    assert not table.in_envelope(900e3, 100e3)  # beyond the range cap
 
 
 # --------------------------------------------------------------------------------------------

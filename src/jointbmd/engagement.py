@@ -18,30 +18,53 @@ Out
       killed and when, inventory left.
 
 Flyout model
-    The boost is flown as a straight line at constant acceleration a = v_bo / t_b along the launch
-    direction (elevation γ above the local horizontal, azimuth towards the intercept point), with
-    gravity folded into the burnout speed, so the interceptor has exactly ``burnout_speed_mps``
-    at burnout: d(t) = a t² / 2 for t ≤ t_b, at d_b = v_bo t_b / 2. It then coasts under the
-    point-mass gravity of the ideal sphere (R = 6 371 km), propagated by the threats' own
-    integrator (``jointbmd.trajectory.propagate``, ``model="ideal"``). The intercept point is
-    described relative to the launch site by its ground range s = R ψ (ψ the geocentric angle
-    between site and point) and its height above the surface minus the site's height. Earth
-    rotation (Coriolis, centrifugal and the site's inertial velocity), J2, drag and the
-    ellipsoid's curvature are neglected for the flyout: Coriolis acceleration is perpendicular to
-    the velocity (it bends the path, which guidance absorbs, and does not change the speed) and
-    the centrifugal term is 0.3 % of g; over a flyout of a few minutes they change the flyout
-    *time* by well under 1 % (``tests/test_engagement.py`` checks the table against a full
-    propagation with J2 and rotation).
+    The boost is flown, not assumed: constant thrust acceleration a for the burn time t_b, a
+    vertical rise (10 % of the burn, at most 5 s), then a gravity-turn-like pitch-over of the
+    thrust to a final pitch θ_f at burnout (the propagator's ``BoostProgramme``), under gravity,
+    then free flight -- boost and coast integrated together by the threats' own propagator
+    (``jointbmd.trajectory.propagate``, ``model="ideal"``: point-mass gravity of the sphere
+    R = 6 371 km). ``burnout_speed_mps`` means the speed at burnout along the flown path, after
+    the gravity loss of the boost: for each θ_f the thrust is solved (Newton, to 0.05 m/s) so
+    that the flyout has exactly that speed at t_b. A longer burn at the same burnout speed
+    therefore needs more thrust (its gravity loss ∫ g sin γ dt grows with t_b) and spends longer
+    at low speed; at the same motor (same ideal delta-v a t_b) a longer burn loses more to
+    gravity and never reaches further (``tests/test_engagement.py``). At the same burnout speed,
+    a longer burn does burn out higher (by about v t_b / 2 for a vertical shot), which is
+    physics, not an artefact: the reach table says how much that buys. The previous model (a
+    straight gravity-free boost, d = v t² / (2 t_b)) nearly agrees for a vertical shot; inclined,
+    its boost did not bend under gravity and needed no thrust to hold its line.
+
+    Drag is neglected for the flyout: the published burnout speeds already include the boost's
+    drag loss, and the coast of an exo-atmospheric interceptor is mostly above the sensible
+    atmosphere; depressed flyouts that burn out low would lose some speed to drag that this
+    model keeps (their reach is an upper bound).
+
+    The intercept point is described relative to the launch site by its ground range s = R ψ
+    (ψ the geocentric angle between site and point) and its height above the surface minus the
+    site's height. Earth rotation (Coriolis, centrifugal and the site's inertial
+    velocity), J2 and the ellipsoid's curvature are neglected for the flyout: Coriolis
+    acceleration is perpendicular to the velocity (it bends the path, which guidance absorbs, and
+    does not change the speed) and the centrifugal term is 0.3 % of g; over a flyout of a few
+    minutes they change the flyout *time* by well under 1 % (``tests/test_engagement.py`` flies
+    the same boost programme with J2 and rotation through the shared propagator and checks the
+    table against it).
 
 Reach table
-    For elevation angles γ_k (dense near the vertical) the flyout is sampled every ``dt`` seconds;
-    each trajectory's ground range grows monotonically, so it passes every range s_i once, at a
-    height h_k(s_i) and time t_k(s_i). At a fixed range, h_k(s_i) is a continuous function of γ;
-    each sign change of h_k(s_i) - h_j between neighbouring γ is a trajectory through (s_i, h_j),
-    its time interpolated linearly in γ; the table holds the smallest such time (the fastest
-    trajectory: the one that allows the latest launch). The vertical column s = 0 comes from the
-    vertical shot. Queries interpolate bilinearly; a query whose cell touches an unreachable node
-    is unreachable (conservative by at most one cell, ``range_step_m`` / ``altitude_step_m``).
+    For final pitches θ_k (dense near the vertical, down to -30°) the flyout is sampled every
+    ``dt`` seconds; each trajectory's ground range grows monotonically, so it passes every range
+    s_i once, at a height h_k(s_i) and time t_k(s_i). At a fixed range, h_k(s_i) is a continuous
+    function of θ; each sign change of h_k(s_i) - h_j between neighbouring θ is a trajectory
+    through (s_i, h_j), its time interpolated linearly in θ; the table holds the smallest such
+    time (the fastest trajectory: the one that allows the latest launch). The vertical column
+    s = 0 comes from the vertical shot. Queries interpolate bilinearly; a query whose cell
+    touches an unreachable node is unreachable (conservative by at most one cell).
+
+Envelope
+    The table spans the kinematic envelope (within ``max_flyout_s`` = 1200 s by default): the
+    farthest ground range any flyout reaches above the floor, and the vertical shot's apogee.
+    The scenario's ``max_range_km`` / ``max_altitude_km`` are optional caps on top (seeker,
+    kill-vehicle or policy limits); ``ReachTable.range_limit`` / ``altitude_limit`` say which of
+    the two binds.
 
 Intercept solution
     For each (threat, fire unit) and each sample t_k of the threat's trajectory, the launch time
@@ -93,13 +116,14 @@ import heapq
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import linear_sum_assignment
 
 from jointbmd import earth
-from jointbmd.trajectory.propagate import propagate
+from jointbmd.trajectory.propagate import BoostProgramme, propagate
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -107,6 +131,9 @@ BoolArray = NDArray[np.bool_]
 
 DOCTRINES = ("barrage", "shoot-look-shoot")
 _SUBSTEPS = 32
+_MIN_PITCH_DEG = -30.0  # lowest final pitch of the boost programmes
+_THRUST_ITERATIONS = 8
+_THRUST_TOLERANCE_MPS = 0.05  # burnout speed matched to this
 
 
 # --------------------------------------------------------------------------------------------
@@ -118,7 +145,13 @@ _SUBSTEPS = 32
 class InterceptorType:
     """An interceptor's kinematics and lethality, in SI units (see the module docstring), the
     track it needs (``firm_position_sigma_m``) and its kill vehicle's reach (``Handover`` in
-    the module docstring; ``inf`` where not a limit)."""
+    the module docstring; ``inf`` where not a limit).
+
+    ``burnout_speed_mps`` is the speed at burnout relative to the launch site's ground, along
+    the flown path, after the boost's gravity (and drag) losses: the figure public sources
+    quote. ``max_altitude_m`` and ``max_range_m`` are caps beyond the kinematics (seeker, kill
+    vehicle or policy limits); ``inf`` means none: the flyout alone limits the reach.
+    """
 
     name: str
     burnout_speed_mps: float
@@ -149,7 +182,7 @@ class InterceptorType:
         if not (self.burnout_speed_mps > 0 and self.burn_time_s > 0):
             raise ValueError("burnout speed and burn time must be positive")
         if not (0 <= self.min_altitude_m < self.max_altitude_m and self.max_range_m > 0):
-            raise ValueError("need 0 <= min_altitude < max_altitude and max_range > 0")
+            raise ValueError("need 0 <= min_altitude < max_altitude and max_range > 0 (inf: none)")
         if not 0.0 <= self.sspk <= 1.0:
             raise ValueError("sspk must lie in [0, 1]")
 
@@ -160,8 +193,8 @@ class InterceptorType:
         burnout_speed_mps: float,
         burn_time_s: float,
         min_altitude_km: float,
-        max_altitude_km: float,
-        max_range_km: float,
+        max_altitude_km: float | None,
+        max_range_km: float | None,
         sspk: float,
         firm_position_sigma_km: float = 1.0,
         kv_acquisition_range_km: float | None = None,
@@ -169,16 +202,20 @@ class InterceptorType:
         kv_divert_mps: float | None = None,
         **_ignored: object,
     ) -> InterceptorType:
-        """From the scenario's field names (km, deg; None: not a limit); extra fields
+        """From the scenario's field names (km, deg; a cap or limit of None is none); extra fields
         (``source``) are ignored, so ``InterceptorType.from_km(**interceptor_type.model_dump())``
         works."""
+
+        def cap_m(km: float | None) -> float:
+            return math.inf if km is None else 1e3 * float(km)
+
         return cls(
             name=str(name),
             burnout_speed_mps=float(burnout_speed_mps),
             burn_time_s=float(burn_time_s),
             min_altitude_m=1e3 * float(min_altitude_km),
-            max_altitude_m=1e3 * float(max_altitude_km),
-            max_range_m=1e3 * float(max_range_km),
+            max_altitude_m=cap_m(max_altitude_km),
+            max_range_m=cap_m(max_range_km),
             sspk=float(sspk),
             firm_position_sigma_m=1e3 * float(firm_position_sigma_km),
             kv_acquisition_range_m=math.inf
@@ -282,13 +319,34 @@ def engagement_pk(sspk: ArrayLike, salvo: ArrayLike) -> FloatArray:
 class ReachTable:
     """Minimum flyout time (s) over a grid of intercept points (ground range, height above the
     site) for one interceptor type; NaN where no trajectory reaches. ``elevation_rad`` is the
-    launch elevation of the fastest trajectory."""
+    flight-path angle at burnout of the fastest trajectory.
+
+    The kinematic envelope: ``kinematic_range_m``, the farthest ground range at which a point
+    at or above the type's floor is reachable within ``max_flyout_s``, and
+    ``kinematic_altitude_m``, the vertical shot's apogee (or its height at ``max_flyout_s``).
+    The type's caps may be tighter: ``range_limit`` / ``altitude_limit`` say which binds."""
 
     interceptor: InterceptorType
     range_m: FloatArray  # (I,) uniform from 0
     altitude_m: FloatArray  # (J,) uniform from 0
     flyout_s: FloatArray  # (I, J)
     elevation_rad: FloatArray  # (I, J)
+    kinematic_range_m: float = math.nan
+    kinematic_altitude_m: float = math.nan
+    max_flyout_s: float = math.nan
+
+    @property
+    def range_limit(self) -> tuple[float, str]:
+        """Effective maximum ground range (m) and what sets it: "kinematic" or "cap"."""
+        cap, kin = self.interceptor.max_range_m, self.kinematic_range_m
+        return (cap, "cap") if cap < kin else (kin, "kinematic")
+
+    @property
+    def altitude_limit(self) -> tuple[float, str]:
+        """Effective ceiling (m above the site) and what sets it: "kinematic" or "cap"."""
+        cap = self.interceptor.max_altitude_m
+        kin = self.kinematic_altitude_m
+        return (cap, "cap") if cap < kin else (kin, "kinematic")
 
     def flyout_time(self, range_m: ArrayLike, altitude_m: ArrayLike) -> FloatArray:
         """Minimum flyout time (s) to points at ground range and height above the launch site
@@ -339,87 +397,188 @@ def _bilinear(
     return out
 
 
-def _elevation_grid() -> FloatArray:
-    """Launch elevations (rad, ascending, below the vertical): dense near 90° where the small
-    ranges at great heights are reached."""
+def _pitch_grid(programmes: int = 300) -> FloatArray:
+    """Final pitch angles θ_f of the family of boost programmes (rad, ascending, below the
+    vertical): dense near 90° where the small ranges at great heights are reached (a fifth of
+    them within 1° of it), down to ``_MIN_PITCH_DEG`` (thrust below the horizontal at cut-off:
+    the depressed flyouts)."""
+    near = programmes // 5
     off_deg = np.concatenate(
-        [np.geomspace(2e-4, 1.0, 60, endpoint=False), np.linspace(1.0, 89.5, 300)]
-    )
+        [np.geomspace(2e-4, 1.0, near, endpoint=False),
+         np.linspace(1.0, 90.0 - _MIN_PITCH_DEG, programmes - near)]
+    )  # fmt: skip
     return np.sort(np.radians(90.0 - off_deg))
 
 
+def boost_programme(
+    interceptor: InterceptorType | None,
+    pitch_final_rad: ArrayLike,
+    thrust_accel_mps2: ArrayLike,
+    plane_normal_eci: ArrayLike = (0.0, 0.0, -1.0),
+    burn_time_s: ArrayLike | None = None,
+) -> BoostProgramme:
+    """Boost programmes, one per final pitch (n,): constant thrust acceleration
+    ``thrust_accel_mps2`` for the burn time (the interceptor's, or ``burn_time_s`` per
+    programme), a vertical rise (10 % of the burn, at most 5 s: a vertical launcher clears its
+    cell, then pitches over; notional), then the propagator's gravity-turn-like pitch-over to
+    ``pitch_final_rad`` at burnout, in the plane with inertial normal ``plane_normal_eci`` (the
+    default flies towards +x from (0, R, 0))."""
+    pitch = np.atleast_1d(np.asarray(pitch_final_rad, float))
+    n = pitch.shape[0]
+    tb = np.broadcast_to(
+        np.asarray(interceptor.burn_time_s if burn_time_s is None else burn_time_s, float), (n,)
+    ).copy()
+    return BoostProgramme(
+        stage_end=tb[:, None].copy(),
+        accel_a=np.zeros((n, 1)),
+        accel_b=np.full((n, 1), np.inf),
+        accel_c=np.broadcast_to(np.asarray(thrust_accel_mps2, float), (n,))[:, None].copy(),
+        cutoff=tb,
+        vertical_rise=np.minimum(5.0, 0.1 * tb),
+        pitch_start=np.full(n, 0.5 * np.pi),
+        pitch_final=pitch,
+        plane_normal_eci=np.broadcast_to(np.asarray(plane_normal_eci, float), (n, 3)).copy(),
+    )
+
+
+def solve_thrust(interceptor: InterceptorType, pitch_final_rad: ArrayLike) -> FloatArray:
+    """Constant thrust acceleration (m/s², (n,)) that gives each boost programme exactly the
+    type's burnout speed at burnout, gravity loss included (ideal sphere, launch from the
+    surface at rest); NaN where the programme hits the ground before burnout."""
+    pitch = np.atleast_1d(np.asarray(pitch_final_rad, float))
+    v = np.full(pitch.shape, interceptor.burnout_speed_mps)
+    return _solve_thrust(v, np.full(pitch.shape, interceptor.burn_time_s), pitch)
+
+
+def _solve_thrust(v: FloatArray, tb: FloatArray, pitch: FloatArray) -> FloatArray:
+    """``solve_thrust`` for programmes with their own burnout speed and burn time (n,): secant
+    iterations on v(t_b; a), starting from dv/da = t_b, all programmes in one batch."""
+    x0 = np.zeros((pitch.shape[0], 6))
+    x0[:, 1] = earth.R_IDEAL
+    accel = v / tb + earth.G0
+    previous: tuple[FloatArray, FloatArray] | None = None
+    for _ in range(_THRUST_ITERATIONS):
+        traj = propagate(
+            x0, 0.0, "ideal", boost=boost_programme(None, pitch, accel, burn_time_s=tb),
+            dense=False, max_flight_s=float(np.max(tb)) + 1.0, rtol=1e-9,
+        )  # fmt: skip
+        speed = np.linalg.norm(traj.burnout_state_eci[:, 3:], axis=1)
+        error = v - speed
+        if np.nanmax(np.abs(error), initial=0.0) < _THRUST_TOLERANCE_MPS:
+            break
+        slope = tb.copy()  # dv/da: t_b, then the secant of the last two steps
+        if previous is not None:
+            da, dv = accel - previous[0], speed - previous[1]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                secant = dv / da
+            slope = np.where(np.isfinite(secant) & (secant > 0.1 * tb), secant, slope)
+        previous = (accel, speed)
+        accel = accel + error / slope
+    return np.where(np.isfinite(speed), accel, np.nan)
+
+
 def _sample_flyouts(
-    interceptor: InterceptorType, gamma: FloatArray, dt: float, max_flyout_s: float
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Times (S,), ground range and height (K, S) of flyouts at elevations gamma (K,), launched
-    from the surface of the ideal sphere at t = 0 (NaN after impact)."""
-    v, tb = interceptor.burnout_speed_mps, interceptor.burn_time_s
+    v: FloatArray, tb: FloatArray, pitch: FloatArray, dt: float, max_flyout_s: float
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Times (S,), ground range and height (K, S) of flyouts with burnout speeds, burn times
+    and final pitches (K,), launched from the surface of the ideal sphere at t = 0 (NaN after
+    impact), and each one's flight-path angle at burnout (K,). Boost and coast are flown
+    together by the shared propagator (``jointbmd.trajectory.propagate``, ``model="ideal"``)."""
+    accel = _solve_thrust(v, tb, pitch)
+    ok = np.isfinite(accel)
+    x0 = np.zeros((int(ok.sum()), 6))
+    x0[:, 1] = earth.R_IDEAL
+    flown = propagate(
+        x0, 0.0, "ideal", boost=boost_programme(None, pitch[ok], accel[ok], burn_time_s=tb[ok]),
+        max_flight_s=max_flyout_s,
+    )  # fmt: skip
+    t = np.arange(0.0, max_flyout_s + 0.5 * dt, dt)
+    x = np.full((pitch.shape[0], t.shape[0]), np.nan)
+    y = np.full_like(x, np.nan)
+    rows = np.flatnonzero(ok)
+    chunk = max(8, 2**18 // max(rows.size, 1))  # bound the sampler's temporaries
+    for start in range(0, t.shape[0], chunk):
+        block = flown.position_eci(t[start : start + chunk])
+        x[rows, start : start + chunk] = block[..., 0]
+        y[rows, start : start + chunk] = block[..., 1]
+    b = flown.burnout_state_eci
+    gamma_b = np.full(pitch.shape, np.nan)
+    gamma_b[ok] = np.arcsin(
+        np.clip(np.sum(b[:, :3] * b[:, 3:], 1) / np.linalg.norm(b[:, :3], axis=1)
+                / np.linalg.norm(b[:, 3:], axis=1), -1.0, 1.0)
+    )  # fmt: skip
     radius = earth.R_IDEAL
-    cg, sg = np.cos(gamma), np.sin(gamma)
-    # Boost: straight line at constant acceleration, sampled analytically.
-    n_boost = max(2, math.ceil(tb / dt))
-    t_boost = np.linspace(0.0, tb, n_boost + 1)
-    d = 0.5 * (v / tb) * t_boost**2
-    x_b = d[None, :] * cg[:, None]
-    y_b = radius + d[None, :] * sg[:, None]
-    # Coast: free flight from the burnout state in the plane z = 0 (ECI = ECEF in "ideal").
-    x0 = np.zeros((gamma.shape[0], 6))
-    x0[:, 0], x0[:, 1] = x_b[:, -1], y_b[:, -1]
-    x0[:, 3], x0[:, 4] = v * cg, v * sg
-    coast = propagate(x0, tb, "ideal", max_flight_s=max_flyout_s - tb)
-    t_coast = tb + np.arange(dt, max_flyout_s - tb + 0.5 * dt, dt)
-    x_c = np.empty((gamma.shape[0], t_coast.shape[0]))
-    y_c = np.empty_like(x_c)
-    for start in range(0, t_coast.shape[0], 256):  # chunks bound the sampler's temporaries
-        block = coast.position_eci(t_coast[start : start + 256])
-        x_c[:, start : start + 256] = block[..., 0]
-        y_c[:, start : start + 256] = block[..., 1]
-    t = np.concatenate([t_boost, t_coast])
-    x = np.concatenate([x_b, x_c], axis=1)
-    y = np.concatenate([y_b, y_c], axis=1)
-    return t, radius * np.arctan2(x, y), np.hypot(x, y) - radius
+    return t, radius * np.arctan2(x, y), np.hypot(x, y) - radius, gamma_b
 
 
-def build_reach_table(
-    interceptor: InterceptorType,
-    *,
-    range_step_m: float = 5000.0,
-    altitude_step_m: float = 5000.0,
-    max_points: int = 401,
-    dt: float = 1.0,
-    max_flyout_s: float = 1200.0,
-) -> ReachTable:
-    """Compute the reach table of one interceptor type (see the module docstring).
+# Kinematic tables, keyed by (burnout speed, burn time, range step, altitude step, max points,
+# dt, max flyout, programmes); bounded, oldest first out.
+_KINEMATICS: dict[tuple, tuple] = {}
+_KINEMATICS_SIZE = 512
+_BATCH_TRAJECTORIES = 4000
 
-    The grid covers ranges 0..max_range and heights 0..max_altitude with the given steps (at
-    most ``max_points`` per axis). Points that need more than ``max_flyout_s`` are unreachable.
-    Takes about a second; ``reach_table`` caches it per type.
-    """
-    it = interceptor
-    n_s = int(min(max_points, max(3, math.ceil(it.max_range_m / range_step_m) + 1)))
-    n_h = int(min(max_points, max(3, math.ceil(it.max_altitude_m / altitude_step_m) + 1)))
-    ranges = np.linspace(0.0, it.max_range_m, n_s)
-    heights = np.linspace(0.0, it.max_altitude_m, n_h)
-    gamma = _elevation_grid()
-    t, s, h = _sample_flyouts(it, np.append(gamma, 0.5 * np.pi), dt, max_flyout_s)
 
-    # Vertical shot: the only way to s = 0; its ascent gives the first column.
+def _kinematic_tables(keys: Sequence[tuple]) -> list[tuple]:
+    """The kinematic parts of the reach tables ``keys`` (see ``_KINEMATICS``), the missing
+    ones flown together (one batched propagation per group of equal sampling)."""
+    missing = [k for k in dict.fromkeys(keys) if k not in _KINEMATICS]
+    groups: dict[tuple, list[tuple]] = {}
+    for key in missing:
+        groups.setdefault(key[5:], []).append(key)
+    for (dt, max_flyout_s, programmes), members in groups.items():
+        pitch = np.append(_pitch_grid(programmes), 0.5 * np.pi)
+        per_batch = max(1, _BATCH_TRAJECTORIES // pitch.shape[0])
+        for start in range(0, len(members), per_batch):
+            batch = members[start : start + per_batch]
+            v = np.repeat([k[0] for k in batch], pitch.shape[0])
+            tb = np.repeat([k[1] for k in batch], pitch.shape[0])
+            t, s, h, gamma_b = _sample_flyouts(v, tb, np.tile(pitch, len(batch)), dt, max_flyout_s)
+            for q, key in enumerate(batch):
+                rows = slice(q * pitch.shape[0], (q + 1) * pitch.shape[0])
+                while len(_KINEMATICS) >= _KINEMATICS_SIZE:
+                    _KINEMATICS.pop(next(iter(_KINEMATICS)))
+                _KINEMATICS[key] = _table_from_flyouts(
+                    t, s[rows], h[rows], gamma_b[rows], *key[2:5]
+                )
+    return [_KINEMATICS[k] for k in keys]
+
+
+def _table_from_flyouts(
+    t: FloatArray, s: FloatArray, h: FloatArray, gamma_b: FloatArray,
+    range_step_m: float, altitude_step_m: float, max_points: int,
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, float, FloatArray]:  # fmt: skip
+    """Grid ranges, heights, flyout times, burnout flight-path angles, the kinematic ceiling
+    and, per height node, the largest reachable ground range, from sampled flyouts (the last
+    one vertical)."""
+    airborne = np.isfinite(h) & (h > -1.0)
+
+    # Vertical shot: the only way to s = 0; its ascent gives the first column and the ceiling.
     h_up = h[-1]
+    ceiling = float(np.nanmax(h_up))
     ascent = np.isfinite(h_up) & (np.arange(t.shape[0]) <= np.nanargmax(h_up))
+    reach_max = float(np.max(np.where(airborne[:-1], s[:-1], 0.0)))
+    n_s = int(min(max_points, max(3, math.ceil(reach_max / range_step_m) + 1)))
+    n_h = int(min(max_points, max(3, math.ceil(ceiling / altitude_step_m) + 1)))
+    ranges = np.linspace(0.0, reach_max, n_s)
+    heights = np.linspace(0.0, ceiling, n_h)
     flyout = np.full((n_s, n_h), np.nan)
     elevation = np.full((n_s, n_h), np.nan)
     flyout[0] = np.interp(heights, h_up[ascent], t[ascent], right=np.nan)
     elevation[0] = 0.5 * np.pi
 
     # Each inclined trajectory passes every ground range once: its height and time there.
-    k_count = gamma.shape[0]
+    k_count = s.shape[0] - 1
     h_at = np.full((k_count, n_s - 1), np.nan)
     t_at = np.full((k_count, n_s - 1), np.nan)
     for k in range(k_count):
-        ok = np.isfinite(s[k]) & np.isfinite(h[k]) & (h[k] > -1.0)
-        sk = s[k, ok]
+        ok = airborne[k]
+        if np.count_nonzero(ok) < 2:
+            continue
+        sk = np.maximum.accumulate(s[k, ok])
         h_at[k] = np.interp(ranges[1:], sk, h[k, ok], right=np.nan)
         t_at[k] = np.interp(ranges[1:], sk, t[ok], right=np.nan)
+    gamma = gamma_b[:-1]
+    cols = np.arange(n_s - 1)
     for j, hj in enumerate(heights):
         a, b = h_at[:-1] - hj, h_at[1:] - hj
         cross = ((a <= 0) & (b >= 0)) | ((a >= 0) & (b <= 0))
@@ -427,13 +586,59 @@ def build_reach_table(
             f = np.where(a != b, a / (a - b), 0.0)
         t_cross = np.where(cross, t_at[:-1] + f * (t_at[1:] - t_at[:-1]), np.inf)
         best = np.argmin(t_cross, axis=0)
-        cols = np.arange(n_s - 1)
         t_best = t_cross[best, cols]
         found = np.isfinite(t_best)
         flyout[1:, j] = np.where(found, t_best, np.nan)
         g_best = gamma[best] + f[best, cols] * (gamma[best + 1] - gamma[best])
         elevation[1:, j] = np.where(found, g_best, np.nan)
-    return ReachTable(it, ranges, heights, flyout, elevation)
+    reachable = np.isfinite(flyout)
+    max_range_at = np.where(
+        reachable.any(axis=0), ranges[np.argmax(np.cumsum(reachable, axis=0), axis=0)], np.nan
+    )
+    return ranges, heights, flyout, elevation, ceiling, max_range_at
+
+
+def build_reach_tables(
+    interceptors: Sequence[InterceptorType],
+    *,
+    range_step_m: float = 5000.0,
+    altitude_step_m: float = 5000.0,
+    max_points: int = 401,
+    dt: float = 1.0,
+    max_flyout_s: float = 1200.0,
+    programmes: int = 300,
+) -> list[ReachTable]:
+    """Reach tables of several interceptor types, their flyouts flown in one batch (see the
+    module docstring and ``build_reach_table``)."""
+    keys = [
+        (float(it.burnout_speed_mps), float(it.burn_time_s), float(range_step_m),
+         float(altitude_step_m), int(max_points), float(dt), float(max_flyout_s), int(programmes))
+        for it in interceptors
+    ]  # fmt: skip
+    tables = []
+    for it, kin in zip(interceptors, _kinematic_tables(keys), strict=True):
+        ranges, heights, flyout, elevation, ceiling, max_range_at = kin
+        above_floor = heights >= it.min_altitude_m
+        kin_range = float(np.nanmax(max_range_at[above_floor], initial=0.0))
+        tables.append(ReachTable(
+            it, ranges, heights, flyout, elevation,
+            kinematic_range_m=kin_range, kinematic_altitude_m=ceiling,
+            max_flyout_s=float(max_flyout_s),
+        ))  # fmt: skip
+    return tables
+
+
+def build_reach_table(interceptor: InterceptorType, **grid: Any) -> ReachTable:
+    """Compute the reach table of one interceptor type (see the module docstring).
+
+    The grid covers the kinematic envelope: ground ranges up to the farthest any flyout gets
+    above the ground within ``max_flyout_s`` (1200 s), heights up to the vertical shot's apogee
+    (or its height at ``max_flyout_s``), with steps ``range_step_m`` / ``altitude_step_m`` (5 km;
+    at most ``max_points`` = 401 per axis); ``programmes`` (300) boost programmes sampled every
+    ``dt`` (1 s). The caps (``max_range_m``, ``max_altitude_m``) do not shape the table;
+    ``in_envelope`` applies them. The kinematics are cached per (burnout speed, burn time, grid).
+    """
+    return build_reach_tables([interceptor], **grid)[0]
 
 
 @functools.lru_cache(maxsize=64)

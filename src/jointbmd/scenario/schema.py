@@ -258,8 +258,10 @@ class InterceptorType(_Model):
     burnout_speed_mps: SpeedMps
     burn_time_s: _finite(gt=0.0, le=MAX_BURN_TIME_S)
     min_altitude_km: _finite(ge=0.0, le=MAX_RANGE_KM)
-    max_altitude_km: RangeKm
-    max_range_km: RangeKm
+    # Optional caps beyond the kinematics (seeker, kill-vehicle or policy limits); without them
+    # the flyout alone limits range and ceiling.
+    max_altitude_km: RangeKm | None = None
+    max_range_km: RangeKm | None = None
     sspk: Probability
     firm_position_sigma_km: RangeKm = 1.0
     kv_acquisition_range_km: RangeKm | None = None
@@ -269,7 +271,7 @@ class InterceptorType(_Model):
 
     @model_validator(mode="after")
     def _altitudes_ordered(self) -> InterceptorType:
-        if self.min_altitude_km >= self.max_altitude_km:
+        if self.max_altitude_km is not None and self.min_altitude_km >= self.max_altitude_km:
             raise ValueError("min_altitude_km must be less than max_altitude_km")
         return self
 
