@@ -24,7 +24,7 @@ from jointbmd.scenario import load_scenario
 from jointbmd.simulation import run_arrangements
 
 SCENARIO = "lisbon2010"
-# The four arrangement kinds of DESIGN.md (lisbon2010 also has a joint any-may-fire variant).
+# The four arrangement kinds of docs/design.md (lisbon2010 also has a joint any-may-fire variant).
 ARRANGEMENTS = ["independent", "data-exchange", "sectoral", "joint-consensus"]
 STAGES = {
     "truth (trajectories, once)": "simulation/truth.py:_build_truth",

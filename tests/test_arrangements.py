@@ -1,4 +1,5 @@
-"""The arrangements' decision rules, case by case (DESIGN.md, "The cooperation arrangements")."""
+"""The arrangements' decision rules, case by case (docs/design.md, "The cooperation
+arrangements")."""
 
 from __future__ import annotations
 

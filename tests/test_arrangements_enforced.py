@@ -1,4 +1,4 @@
-"""The arrangements' rules, enforced end to end (issue 4, "Enforced and tested").
+"""The arrangements' rules, enforced end to end.
 
 Every test runs the whole pipeline (``jointbmd.simulation``) -- truth, sensing, national
 tracking, the signed exchange, fusion, decisions and engagements -- on the built-in

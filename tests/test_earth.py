@@ -1,5 +1,5 @@
 """Earth and frames against independent references: pymap3d, the 1976 standard atmosphere
-tables, the J2 potential, and the textbook formulas of ../shared/reference/facts.md."""
+tables, the J2 potential, and the textbook formulas of docs/reference.md."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def test_eci_ecef_state_round_trip(state, t, model):
 
 
 def test_a_site_moves_east_at_omega_r_cos_lat():
-    """facts.md: 0.465 km/s at the equator, 0.334 km/s at Deveselu (omega R cos lat)."""
+    """docs/reference.md: 0.465 km/s at the equator, 0.334 km/s at Deveselu (omega R cos lat)."""
     for lat_deg, expected_kms in [(0.0, 0.465), (44.0773, 0.334)]:
         r = earth.geodetic_to_ecef(np.radians(lat_deg), 0.0, 0.0, "ideal")
         x_eci = earth.state_ecef_to_eci(np.concatenate([r, np.zeros(3)]), 0.0, "full")
@@ -185,7 +185,7 @@ def test_ideal_great_circle():
 
 
 def test_line_of_sight_formula_and_visibility_agree_on_the_sphere():
-    """facts.md: d = sqrt((R+h1)^2 - R^2) + sqrt((R+h2)^2 - R^2); a target just beyond is hidden."""
+    """Line of sight d = sqrt((R+h1)^2 - R^2) + sqrt((R+h2)^2 - R^2); a target beyond is hidden."""
     h_obs, h_tgt = 100.0, 300e3
     for k in (1.0, 4.0 / 3.0):
         d = earth.line_of_sight_range(h_obs, h_tgt, k=k)

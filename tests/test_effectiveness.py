@@ -1,7 +1,7 @@
 """Wilkening's simple model: hand-worked cases, monotonicity, the ceiling, doctrines, Monte Carlo.
 
 Expected numbers are worked by hand in each test from the published formulas (D. Wilkening,
-Science & Global Security 8(2), 1999/2000, as summarised in shared/reference/facts.md):
+Science & Global Security 8(2), 1999/2000, as summarised in docs/reference.md):
 K = P_track (1 - (1 - SSPK)^n), P_D = K^N, ceiling P_track^N, W* = W P_ww + D P_dw,
 n = ln(1 - goal^(1/N) / P_track) / ln(1 - SSPK). No published table of figures was found to
 test against (searched the stored pages and docs), so the cases are textbook hand calculations.

@@ -1,7 +1,7 @@
 """Engagement stage against independent references: the reach table against flyouts integrated
 here with scipy (ideal Earth, and a rotating Earth with J2), the vertical shot against the energy
 integral and constant-g kinematics; intercepts against threats flown with scipy; kill statistics
-against the binomial and Wilkening's closed forms (../shared/reference/facts.md); the assignment
+against the binomial and Wilkening's closed forms (docs/reference.md); the assignment
 against brute force."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from jointbmd.trajectory.propagate import propagate
 MU, R = earth.MU, earth.R_IDEAL
 
 # A notional SM-3 Block IA-like type: about 3 km/s, range about 850 km, ceiling about 550 km
-# (facts.md, [S2]); burn time and floor notional.
+# (docs/reference.md, [S2]); burn time and floor notional.
 SM3 = InterceptorType("notional-3kms", 3000.0, 30.0, 70e3, 550e3, 850e3, 0.7)
 FAST = InterceptorType("notional-8kms", 8000.0, 60.0, 50e3, 1500e3, 3000e3, 0.7)
 
@@ -55,7 +55,7 @@ def _two_body(t, y):
 
 
 def ballistic_threat(range_m=THREAT_RANGE, t_grid=T_GRID):
-    """Minimum-energy missile on the ideal sphere (facts.md formulas), flown with DOP853;
+    """Minimum-energy missile on the ideal sphere (docs/reference.md formulas), flown with DOP853;
     ECEF = ECI in the ideal model. Returns positions (T, 3), NaN outside the flight, and the
     dense solution."""
     psi = range_m / R

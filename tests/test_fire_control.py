@@ -1,4 +1,4 @@
-"""Fire control (issue 9): who may guide whom, track error in the kill, per-type "firm", the
+"""Fire control: who may guide whom, track error in the kill, per-type "firm", the
 covariance consistency of national and fused tracks, paired comparisons and overflight flags.
 
 The end-to-end checks run the whole pipeline on ``lisbon2010`` (a few replications, fixed seeds)

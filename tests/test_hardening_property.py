@@ -1,4 +1,4 @@
-"""A property of the whole command line (issue 14): whatever campaign file and flags a user
+"""A property of the whole command line: whatever campaign file and flags a user
 gives, ``jointbmd campaign`` exits 0 or 2, prints exactly one line on stderr when it exits 2,
 never a traceback, and creates or changes no file but the store it was asked to write.
 

@@ -82,7 +82,7 @@ def test_builtin_lisbon2010_loads():
 
 
 def test_builtin_matches_public_reference_figures():
-    """Figures from shared/reference/sites.csv and facts.md, copied here so that the test runs
+    """Figures from docs/reference.md (sites and facts), copied here so that the test runs
     from a clean clone."""
     s = load_scenario("lisbon2010")
     kurecik = s.site("Kurecik")

@@ -124,7 +124,7 @@ def test_detection_range_scales_as_rcs_to_the_quarter():
     r1 = radar.detection_range(1.0)
     assert r1 == pytest.approx(4.0e6)
     assert radar.detection_range(0.01) / r1 == pytest.approx(0.01**0.25, rel=1e-12)
-    assert 0.01**0.25 == pytest.approx(0.316, abs=1e-3)  # facts.md: 100x smaller -> 0.316x range
+    assert 0.01**0.25 == pytest.approx(0.316, abs=1e-3)  # 100x smaller -> 0.316x range
     # Same SNR (hence Pd) at 0.316x the range for 100x smaller cross-section.
     assert radar.snr_db(0.01**0.25 * 2.0e6, 0.01) == pytest.approx(radar.snr_db(2.0e6, 1.0))
 
@@ -150,7 +150,7 @@ def test_measured_detection_edge_moves_by_the_quarter_power():
 
 @pytest.mark.parametrize("h2", [3.0e3, 1.0e5, 1.0e6])
 def test_geometric_line_of_sight_matches_the_tangent_formula(h2):
-    # facts.md: d = sqrt((R+h1)^2 - R^2) + sqrt((R+h2)^2 - R^2) is the longest grazing chord.
+    # reference.md: d = sqrt((R+h1)^2 - R^2) + sqrt((R+h2)^2 - R^2) is the longest grazing chord.
     radar = all_round(refraction_k=1.0)
     h1 = radar.alt
     d = float(earth.line_of_sight_range(h1, h2, k=1.0))
@@ -182,7 +182,7 @@ def test_refraction_extends_the_low_horizon_by_the_effective_earth_factor():
     assert expected == pytest.approx(math.sqrt(4 / 3), rel=2e-3)
     assert refracted / geometric == pytest.approx(expected, rel=2e-3)
     assert pure == pytest.approx(refracted, rel=1e-9)
-    # And the horizon distance itself is facts.md's d with kR (arc vs chord: < 0.1 %).
+    # And the horizon distance itself is docs/reference.md's d with kR (arc vs chord: < 0.1 %).
     assert refracted == pytest.approx(float(earth.line_of_sight_range(h1, h2, k=4 / 3)), rel=1e-3)
 
 

@@ -1,4 +1,4 @@
-"""Trajectory physics against the textbook (facts.md), scipy and physical reasoning."""
+"""Trajectory physics against the textbook (docs/reference.md), scipy and physical reasoning."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ D = np.radians
 R = earth.R_IDEAL
 MU = earth.MU
 
-# facts.md, "Formulas": minimum energy on the 6371 km sphere (range km, v km/s, gamma deg,
+# docs/reference.md, "Formulas": minimum energy on the 6371 km sphere (range km, v km/s, gamma deg,
 # apogee km, free flight min).
 FACTS_TABLE = [
     (1000, 3.016, 42.75, 240, 7.91),
@@ -33,7 +33,7 @@ FACTS_TABLE = [
 
 
 def closed_form_minimum_energy(range_m: float) -> dict[str, float]:
-    """The facts.md formulas, written out again here (not via jointbmd.trajectory.kepler)."""
+    """The reference.md formulas, written out again here (not via jointbmd.trajectory.kepler)."""
     psi = range_m / R
     s = np.sin(psi / 2)
     v = np.sqrt(2 * MU / R * s / (1 + s))

@@ -7,7 +7,7 @@ Out: boolean masks (may this fire unit engage this threat?), the times an arrang
 order be given and a launch follow (``inf`` for never), and a joint vote's outcome. The
 simulation applies them; nothing here draws random numbers.
 
-One class per arrangement, each holding its own rules (DESIGN.md, "The cooperation
+One class per arrangement, each holding its own rules (docs/design.md, "The cooperation
 arrangements"); the decision code asks them and never asks which arrangement it has:
 
 =============  ==================  =====================  =======================================
@@ -20,7 +20,7 @@ joint          fused picture       joint vote             any interceptor, any d
 =============  ==================  =====================  =======================================
 
 Under independent and data-exchange a partner defends its own assets: NATO's answer of "two
-independent but coordinated systems" keeps engagement decisions national (facts.md, cooperation
+independent but coordinated systems" keeps engagement decisions national (reference.md, cooperation
 record). Under sectoral the owner of the sector containing the intercept point decides (Russia's
 2010-11 proposal). Under joint a request goes to every partner; partner p's vote reaches the joint
 centre ``vote_latency_s[p]`` later; the order follows the vote rule (:class:`Joint`):

@@ -81,7 +81,7 @@ Doctrine
     threat survived (the assessment is perfect) and an intercept is still feasible and inventory
     remains, fires another salvo (up to ``max_salvos``). Two looks give
     P = 1 - (1 - p1)(1 - p2) while spending the second salvo only on survivors (Wilkening 1999,
-    Science & Global Security 8(2); ../shared/reference/facts.md). Within a fire unit, launches
+    Science & Global Security 8(2); docs/reference.md). Within a fire unit, launches
     are at least ``launch_interval_s`` apart and inventory is never exceeded.
 
 Handover (track error in the kill)

@@ -69,7 +69,7 @@ Without ``search_frame`` the radar looks at every object every ``revisit`` secon
 full SNR, cued or not (the model before search was added, kept for checks against textbook
 formulas).
 
-*Refraction and the horizon.* The classic effective-Earth-radius model (Skolnik §8.2, facts.md)
+*Refraction and the horizon.* The classic effective-Earth-radius model (Skolnik §8.2, reference.md)
 replaces the Earth of radius R by one of radius kR, k = 4/3, and draws rays straight. It describes
 the lower atmosphere, where the refractivity gradient is about -40 N-units/km. Applied all the way
 to a missile at 1 000 km it would bend rays by degrees and stretch the horizon by 14 %; the real
@@ -86,7 +86,7 @@ horizon (largest central angle θ between a point at height h and a grazing ray)
 and the target is above the horizon when θ ≤ θ_h(h_site) + θ_h(h_target) (a chord between two
 points clears a sphere exactly when their central angle is at most the sum of their horizon
 angles). With ``refraction_ceiling = inf`` this is the pure 4/3-Earth model and the tangent
-lengths are facts.md's d = sqrt((kR+h1)² - (kR)²) + sqrt((kR+h2)² - (kR)²); with k = 1 it is the
+lengths are reference.md's d = sqrt((kR+h1)² - (kR)²) + sqrt((kR+h2)² - (kR)²); with k = 1 it is the
 geometric horizon.
 
 These sphere formulas are applied on the sphere that osculates the ellipsoid at the site in the

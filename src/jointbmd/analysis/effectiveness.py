@@ -10,7 +10,7 @@ probability estimated by simulation with its confidence interval (:func:`monte_c
 
 The model (D. Wilkening, "A Simple Model for Calculating Ballistic Missile Defense
 Effectiveness", Science & Global Security 8(2), 1999/2000; formulas as summarised in
-``shared/reference/facts.md``):
+``docs/reference.md``):
 
 - one object engaged by ``n`` interceptors is killed with probability
   ``K = P_track * (1 - (1 - SSPK)**n)``;

@@ -602,7 +602,7 @@ class Footprint:
         return {k: (v / reach if reach > 0 else None) for k, v in self.defended_area_km2().items()}
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``--json`` object (keys of issue 8 and what drives them)."""
+        """The ``--json`` object (its documented keys and what drives them)."""
         s = self.setup
         c = self.cells
         reach = c.reachable

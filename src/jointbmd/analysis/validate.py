@@ -16,7 +16,7 @@ next to the others::
         return [
             Check.compare("minimum-energy burnout speed, 1000 km", expected=3016.0, obtained=v,
                           tolerance=0.005, relative=True,
-                          source="facts.md: v^2 = (2 mu/R) sin(psi/2)/(1 + sin(psi/2))"),
+                          source="docs/reference.md: v^2 = (2 mu/R) sin(psi/2)/(1 + sin(psi/2))"),
         ]
 
 ``Check.compare`` takes the tolerance as absolute unless ``relative=True``; ``Check.in_interval``
@@ -477,7 +477,7 @@ def _compute_engagement_checks() -> list[Check]:
                 low=low,
                 high=high,
                 source=(
-                    f"{WILKENING}: P = (1-(1-SSPK)^n)^N (facts.md); 99 % Clopper-Pearson "
+                    f"{WILKENING}: P = (1-(1-SSPK)^n)^N (docs/reference.md); 99 % Clopper-Pearson "
                     f"interval of {samples} draws ({reps} replications x {draws} kill-draw "
                     f"streams), seed {seed}"
                 ),
@@ -507,7 +507,7 @@ def _compute_engagement_checks() -> list[Check]:
             expected=0,
             obtained=int(solution.feasible.sum()),
             tolerance=0,
-            source="issue 4: a slower interceptor behind a faster missile flying away cannot "
+            source="a slower interceptor behind a faster missile flying away cannot "
             "catch it (flyout time grows faster than the clock)",
         )
     )
@@ -521,7 +521,7 @@ def _compute_engagement_checks() -> list[Check]:
             expected=0,
             obtained=fired,
             tolerance=0,
-            source="issue 4: a kinematically impossible tail chase is never engaged",
+            source="a kinematically impossible tail chase is never engaged",
         )
     )
     control = tail_chase(behind=False, revisit_s=_REVISIT_S)
@@ -543,7 +543,7 @@ def _compute_engagement_checks() -> list[Check]:
     return checks
 
 
-# The worked rows of ../shared/reference/facts.md (minimum-energy ballistic flight, sphere of
+# The worked rows of docs/reference.md (minimum-energy ballistic flight, sphere of
 # 6371.0 km, mu = 398600.4418 km^3/s^2): range km, burnout speed km/s, flight-path angle deg,
 # apogee km, free-flight minutes.
 _MINIMUM_ENERGY_ROWS = (
@@ -552,7 +552,7 @@ _MINIMUM_ENERGY_ROWS = (
     (10000.0, 7.198, 22.52, 1320.0, 32.18),
 )
 _MINIMUM_ENERGY_SOURCE = (
-    "facts.md worked table: v^2 = (2 mu/R) sin(psi/2)/(1+sin(psi/2)), gamma = (pi-psi)/4 "
+    "docs/reference.md worked table: v^2 = (2 mu/R) sin(psi/2)/(1+sin(psi/2)), gamma = (pi-psi)/4 "
     "(Bate, Mueller & White 1971, sec. 6.2)"
 )
 
@@ -614,10 +614,10 @@ def _trajectory_checks() -> list[Check]:
             expected=0.0,
             obtained=float(full.miss_m[0]),
             tolerance=1000.0,
-            source="issue 2 requirement: land within 1 km of the aimpoint on the rotating Earth",
+            source="requirement: land within 1 km of the aimpoint on the rotating Earth",
         )
     )
-    # Earth rotation: a site's inertial eastward speed omega R cos(lat) (facts.md).
+    # Earth rotation: a site's inertial eastward speed omega R cos(lat) (docs/reference.md).
     r_site = earth.geodetic_to_ecef(np.radians(44.0773), 0.0, 0.0, "ideal")
     v_inertial = earth.state_ecef_to_eci(np.concatenate([r_site, np.zeros(3)]), 0.0, "full")[3:]
     checks.append(
@@ -626,7 +626,7 @@ def _trajectory_checks() -> list[Check]:
             expected=0.334,
             obtained=float(np.linalg.norm(v_inertial) / 1e3),
             tolerance=0.0005,
-            source="facts.md: omega R cos(lat), omega = 7.2921150e-5 rad/s",
+            source="docs/reference.md: omega R cos(lat), omega = 7.2921150e-5 rad/s",
         )
     )
     return checks

@@ -7,7 +7,7 @@ by ``jointbmd.scenario.validate_data``, exactly as a YAML file would be), ready 
 before validating.
 
 - ``perfect_sensing``: the conditions of Wilkening's closed form (Science & Global Security 8(2),
-  1999/2000; ``../shared/reference/facts.md``). One partner; an all-round radar beside the launch
+  1999/2000; ``docs/reference.md``). One partner; an all-round radar beside the launch
   area with an enormous reference range, metre noise and a short revisit (``revisit_s``), so
   every threat is detected from lift-off and tracked firm soon after burnout (P_track = 1); one
   fire unit with enough inventory, sited at the defended
@@ -74,7 +74,7 @@ TEST_IRBM: dict[str, Any] = {
     "source": "notional test missile",
 }
 
-#: An SM-3 Block IA-like exo-atmospheric interceptor (facts.md: about 3 km/s, 850 km range,
+#: An SM-3 Block IA-like exo-atmospheric interceptor (docs/reference.md: about 3 km/s, 850 km range,
 #: 550 km ceiling); the kill probability is set per scenario.
 TEST_INTERCEPTOR: dict[str, Any] = {
     "name": "test interceptor",
@@ -88,7 +88,7 @@ TEST_INTERCEPTOR: dict[str, Any] = {
     "kv_acquisition_range_km": 300.0,
     "kv_field_of_view_deg": 1.0,
     "kv_divert_mps": 300.0,
-    "source": "SM-3 Block IA-like kinematics (facts.md); SSPK set by the check; kill vehicle "
+    "source": "SM-3 Block IA-like kinematics (reference.md); SSPK set by the check; kill vehicle "
     "as lisbon2010's (notional), so that the handover is checked with perfect tracks too",
 }
 

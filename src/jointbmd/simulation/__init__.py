@@ -1,4 +1,4 @@
-"""One replication: truth, picture, decisions and engagements, wired in the order of DESIGN.md.
+"""One replication: truth, picture, decisions and engagements, wired in the order of docs/design.md.
 
 In: a loaded scenario, the arrangement(s) to run, the replication index and the campaign seed.
 Out: ``ReplicationResult`` records (``jointbmd.outcomes``), one per arrangement.
