@@ -47,7 +47,7 @@ from jointbmd.outcomes import ReplicationResult
 
 DEFAULT_STORE = "jointbmd-results.duckdb"
 APPLICATION = "jointbmd"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: threat_outcomes gained intercept_over, intercept_over_third_party
 
 # Columns of threat_outcomes that come straight from ThreatOutcome, in table order.
 THREAT_FIELDS = (
@@ -456,7 +456,12 @@ class Store:
                 f"store schema version {version} is newer than this jointbmd reads "
                 f"({SCHEMA_VERSION}); upgrade jointbmd"
             )
-        if version < 1 or not set(TABLES) <= tables:
+        if version < SCHEMA_VERSION:
+            raise self._fail(
+                f"store schema version {version} was written by an earlier jointbmd, whose model "
+                f"differs (this one writes {SCHEMA_VERSION}); give a new --store"
+            )
+        if not set(TABLES) <= tables:
             raise self._fail(f"damaged jointbmd store (schema {version}, tables {sorted(tables)})")
         self.schema_version = version
 
