@@ -174,13 +174,14 @@ def test_sensor_cue_follows_the_detection_range():
 def test_usable_radars_follow_the_arrangement():
     radars = fpm.setup(LISBON, "IRBM-X", "Semnan").radars
     latency = fpm.latency_to_centre(LISBON)
-    from jointbmd.arrangements import Rules
+    from jointbmd.arrangements import Arrangement
 
-    alone = fpm.usable_radars(Rules.from_scenario(LISBON, "independent"), "NATO", radars,
+    alone = fpm.usable_radars(Arrangement.from_scenario(LISBON, "independent"), "NATO", radars,
                               latency, 5.0)  # fmt: skip
     assert {r.partner for r, _ in alone} == {"NATO"} and all(d == 0 for _, d in alone)
     for name in ("data-exchange", "sectoral", "joint-consensus"):
-        shared = fpm.usable_radars(Rules.from_scenario(LISBON, name), "NATO", radars, latency, 5.0)
+        rules = Arrangement.from_scenario(LISBON, name)
+        shared = fpm.usable_radars(rules, "NATO", radars, latency, 5.0)
         assert {r.partner for r, _ in shared} == {"NATO", "Russia"}
         assert {d for r, d in shared if r.partner == "Russia"} == {2.0 + 5.0 + 2.0}
 

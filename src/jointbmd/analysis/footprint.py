@@ -63,7 +63,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from jointbmd import earth
-from jointbmd.arrangements import Rules, engagement_mask, inside_polygon, order_time, sector_owner
+from jointbmd.arrangements import LAUNCH, Arrangement, inside_polygon
 from jointbmd.engagement import intercept_geometry
 from jointbmd.errors import UserError
 
@@ -191,11 +191,12 @@ def equal_area_grid(region: Region, cell_km: float) -> Grid:
 
 
 def usable_radars(
-    rules: Rules,
+    rules: Arrangement,
     partner: str,
     radars: Sequence[Any],
     latency_to_centre_s: Mapping[str, float],
     cycle_s: float,
+    data_use: Mapping[str, int] | None = None,
 ) -> list[tuple[Any, float]]:
     """The radars whose tracks a fire unit of ``partner`` may use under ``rules``, each with the
     delay (s) before that radar's firm track reaches the unit.
@@ -206,15 +207,26 @@ def usable_radars(
       reporting-and-fusion cycle (``cycle_s``), and the centre's link to this partner. A partner
       without a link to the centre neither sends nor receives the fused picture.
 
-    ``latency_to_centre_s`` maps a partner to its link latency to the fusion centre.
+    ``latency_to_centre_s`` maps a partner to its link latency to the fusion centre;
+    ``data_use`` a radar's name to its data-use level (``arrangements.DATA_USES``): only radars
+    whose tracks the unit may launch on (``Arrangement.usable_level`` >= launch-on-remote)
+    count, as in ``jointbmd run``.
     """
-    own = [(radar, 0.0) for radar in radars if radar.partner == partner]
+
+    def may_launch_on(radar, own: bool) -> bool:
+        if data_use is None:
+            return True
+        return rules.usable_level(data_use.get(radar.name, LAUNCH), own) >= LAUNCH
+
+    own = [(r, 0.0) for r in radars if r.partner == partner and may_launch_on(r, True)]
     if not rules.shares_picture or partner not in latency_to_centre_s:
         return own
     shared = [
         (radar, latency_to_centre_s[radar.partner] + cycle_s + latency_to_centre_s[partner])
         for radar in radars
-        if radar.partner != partner and radar.partner in latency_to_centre_s
+        if radar.partner != partner
+        and radar.partner in latency_to_centre_s
+        and may_launch_on(radar, False)
     ]
     return own + shared
 
@@ -267,7 +279,7 @@ class Setup:
     unit_names: tuple[str, ...]
     unit_partner: tuple[str, ...]
     units: Any  # engagement.FireUnits
-    rules: Rules
+    rules: Arrangement
     cue: float | None  # None: sensors
     decision_delay_s: float
     radars: tuple[Any, ...]
@@ -294,7 +306,7 @@ def setup(
     from jointbmd.engagement import FireUnits
     from jointbmd.missiles import ThreatMissile
     from jointbmd.simulation.decide import fire_units_of
-    from jointbmd.simulation.picture import PictureSettings, radars_of
+    from jointbmd.simulation.picture import PictureSettings, radar_data_use, radars_of
     from jointbmd.tracking import Tracker
 
     types = [t.name for t in scenario.threat_types]
@@ -334,13 +346,14 @@ def setup(
     if name not in arrangement_names:
         raise UserError(f"unknown arrangement {name!r} (known: {', '.join(arrangement_names)})",
                         field="--arrangement")  # fmt: skip
-    rules = Rules.from_scenario(scenario, name)
+    rules = Arrangement.from_scenario(scenario, name)
     fixed = None if cue == "sensors" else float(cue)
     if fixed is not None and not (math.isfinite(fixed) and fixed >= 0):
         raise UserError(f"must be 'sensors' or seconds >= 0, got {cue!r}", field="--cue")
     voters = [p.name for p in scenario.partners]
-    decision = order_time(rules, 0.0, voters) + rules.decision_latency_s
+    decision = rules.launch_permitted_at(rules.order_time(0.0, voters))
     radars = tuple(radars_of(scenario))
+    data_use = {name: level for name, (level, _) in radar_data_use(scenario).items()}
     latency = latency_to_centre(scenario) if scenario.links else {}
     cycle = PictureSettings().report_interval_s
     threat_type = scenario.threat_type(threat)
@@ -360,7 +373,9 @@ def setup(
         cue=fixed,
         decision_delay_s=float(decision),
         radars=radars,
-        unit_radars=tuple(tuple(usable_radars(rules, p, radars, latency, cycle)) for p in partners),
+        unit_radars=tuple(
+            tuple(usable_radars(rules, p, radars, latency, cycle, data_use)) for p in partners
+        ),
         confirm_scans=Tracker(model=scenario.model).confirm_m,
         step_s=step_s,
     )
@@ -498,7 +513,7 @@ def _permitted(s: Setup, owners: Sequence[str | None]) -> BoolArray:
     if s.rules.kind == "sectoral":
         return np.ones((n, s.m), bool)
     targets = np.array([o if o is not None else "" for o in owners], dtype=object)
-    return engagement_mask(s.rules, s.unit_partner, targets)
+    return s.rules.may_engage(s.unit_partner, targets)
 
 
 def _in_sectors(s: Setup, geometry, r: FloatArray, model: str):
@@ -507,7 +522,7 @@ def _in_sectors(s: Setup, geometry, r: FloatArray, model: str):
     import dataclasses
 
     lat, lon, _ = earth.ecef_to_geodetic(r, model)
-    owner = sector_owner(s.rules, np.degrees(lat), np.degrees(lon))
+    owner = s.rules.sector_owner(np.degrees(lat), np.degrees(lon))
     row_partner = np.asarray(s.unit_partner, dtype=object)[geometry.unit_idx]
     inside = owner[geometry.threat_idx] == row_partner[:, None]
     inside[:, 1:] &= inside[:, :-1]
