@@ -453,7 +453,8 @@ def _row(route, unit, rules, solutions, a, b, commit, burnout_s, latest, latest_
         "limit": limit,
         "intercept": intercept,
         "threat_burnout_s": float(burnout_s),
-        "latest_commit_s": float(latest) if np.isfinite(latest) else None,
+        # None when only an interceptor launched before the threat could meet it.
+        "latest_commit_s": float(latest) if np.isfinite(latest) and latest >= 0 else None,
         "latest_commit_after_burnout_s": float(after) if np.isfinite(latest) and after >= 0
         else None,
         "latest_commit_limit": "cap" if latest_kin > latest + 1e-6 else "kinematic",
