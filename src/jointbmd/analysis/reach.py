@@ -298,7 +298,9 @@ def _uncapped(it: InterceptorType) -> InterceptorType:
     return dataclasses.replace(it, max_range_m=math.inf, max_altitude_m=math.inf)
 
 
-def minimum_speeds(geometry: _Geometry, units: Sequence[Unit], commit_s: FloatArray) -> FloatArray:
+def minimum_speeds(
+    geometry: _Geometry, units: Sequence[Unit], commit_s: FloatArray
+) -> FloatArray:
     """Minimum burnout speed (m/s, NaN if none up to ``SPEED_MAX_MPS``) per (route, unit, rule):
     bisection on L_max(v) >= c, every row of a level in one batched evaluation (speeds on the
     dyadic grid of the bracket, so rows share their tables: ``search_table``)."""
@@ -432,16 +434,12 @@ def _row(route, unit, rules, solutions, a, b, commit, burnout_s, latest, latest_
         ok = bool(sol.feasible[a, b])
         feasible[rule.text] = ok
         limit[rule.text] = None if ok else ("cap" if latest_kin >= commit[q] else "kinematic")
-        intercept[rule.text] = (
-            {
-                "time_s": float(sol.t_intercept[a, b]),
-                "launch_s": float(sol.t_launch[a, b]),
-                "altitude_km": float(sol.altitude_m[a, b]) / 1e3,
-                "ground_range_km": float(sol.range_m[a, b]) / 1e3,
-            }
-            if ok
-            else None
-        )
+        intercept[rule.text] = {
+            "time_s": float(sol.t_intercept[a, b]),
+            "launch_s": float(sol.t_launch[a, b]),
+            "altitude_km": float(sol.altitude_m[a, b]) / 1e3,
+            "ground_range_km": float(sol.range_m[a, b]) / 1e3,
+        } if ok else None
         v = speeds[q]
         min_v[rule.text] = float(v) if min_speed and np.isfinite(v) else None
     after = latest - burnout_s
@@ -455,9 +453,9 @@ def _row(route, unit, rules, solutions, a, b, commit, burnout_s, latest, latest_
         "limit": limit,
         "intercept": intercept,
         "threat_burnout_s": float(burnout_s),
-        "latest_commit_s": float(latest) if np.isfinite(latest) else None,
-        "latest_commit_after_burnout_s": float(after)
-        if np.isfinite(latest) and after >= 0
+        # None when only an interceptor launched before the threat could meet it.
+        "latest_commit_s": float(latest) if np.isfinite(latest) and latest >= 0 else None,
+        "latest_commit_after_burnout_s": float(after) if np.isfinite(latest) and after >= 0
         else None,
         "latest_commit_limit": "cap" if latest_kin > latest + 1e-6 else "kinematic",
         "min_burnout_speed_mps": min_v,
@@ -471,7 +469,7 @@ def _criteria(unit: Unit, routes: Sequence[Route], closest_m: FloatArray) -> dic
     table = reach_table(it)
     rng, rng_by = table.range_limit
     alt, alt_by = table.altitude_limit
-    cap = lambda x: None if not math.isfinite(x) else x / 1e3  # noqa: E731
+    cap = (lambda x: None if not math.isfinite(x) else x / 1e3)  # noqa: E731
     return {
         "interceptor": it.name,
         "site": unit.site,
@@ -488,7 +486,6 @@ def _criteria(unit: Unit, routes: Sequence[Route], closest_m: FloatArray) -> dic
         "floor_km": it.min_altitude_m / 1e3,
         "max_flyout_s": table.max_flyout_s,
         "inventory": unit.inventory,
-        "closest_approach_km": {
-            r.label: float(d) / 1e3 for r, d in zip(routes, closest_m, strict=True)
-        },
+        "closest_approach_km": {r.label: float(d) / 1e3 for r, d in zip(routes, closest_m,
+                                                                         strict=True)},
     }
