@@ -450,7 +450,8 @@ def test_user_errors(tmp_path):
     (tmp_path / "text").write_text("hello\n")
     with pytest.raises(UserError):
         verify_ledger(tmp_path / "text")
-    # An empty file may be a ledger cut to nothing: it fails verification at the header.
+    # An empty file may be a ledger cut to 0 bytes: it fails verification at the header
+    # (issue 14) rather than being called "not a ledger".
     (tmp_path / "empty").write_bytes(b"")
     report = verify_ledger(tmp_path / "empty")
     assert not report.ok and report.first_bad == 0
