@@ -59,9 +59,17 @@ def test_cells_are_equal_area_and_cover_the_box():
 
 @pytest.fixture(scope="module")
 def by_arrangement():
+    """lisbon2010 with Russia's early-warning radars allowed to commit interceptors (their
+    data use raised from cue to launch-on-remote), so that sharing them can change a footprint;
+    as the scenario stands they may only cue, and data exchange adds nothing here."""
+    from jointbmd.scenario.loader import set_field
+
+    scenario = LISBON
+    for radar in ("Daryal", "Voronezh-DM"):
+        scenario = set_field(scenario, f"sensor_types[{radar}].data_use", "launch-on-remote")
     out = {}
     for name in ("independent", "data-exchange"):
-        s = fpm.setup(LISBON, "IRBM-X", "Semnan", arrangement=name)
+        s = fpm.setup(scenario, "IRBM-X", "Semnan", arrangement=name)
         out[name] = fpm.aimpoint_results(s, POINTS_LAT, POINTS_LON, OWNERS)
     return out
 
