@@ -80,7 +80,6 @@ BatchFunction = Callable[[Scenario, Sequence[str], int, int], list[ReplicationRe
 
 DEFAULT_REPLICATIONS = 100
 DEFAULT_SEED = 0
-Z95 = 1.959963984540054  # two-sided 95 % standard normal quantile
 # A sweep's points are rows of the store and entries of its resume set: beyond this the sweep is a
 # mistake (six ranges of 100 values are 10**12 points). A grid of 100,000 points is already a
 # 316 x 316 map of two fields.
