@@ -52,10 +52,8 @@ _HORIZONTAL = {"orientation": "horizontal"} if _MPL >= (3, 10) else {"vert": Fal
 FILES = ("p_no_leak.png", "interceptors_spent.png", "time_to_first_launch.png", "map.png")
 
 
-def campaign_plots(store: Any, campaign_id: int, out_dir: str | Path) -> list[Path]:
-    """Write every plot of a campaign to ``out_dir`` (created if needed); return the paths."""
-    from jointbmd.campaign import aggregate
-
+def _plot_dir(out_dir: str | Path) -> Path:
+    """``--plot DIR``, created if needed; a place that cannot be a directory is one line."""
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -63,6 +61,14 @@ def campaign_plots(store: Any, campaign_id: int, out_dir: str | Path) -> list[Pa
         raise UserError(
             f"cannot create the directory: {error.strerror}", field="--plot", file=str(out)
         ) from None
+    return out
+
+
+def campaign_plots(store: Any, campaign_id: int, out_dir: str | Path) -> list[Path]:
+    """Write every plot of a campaign to ``out_dir`` (created if needed); return the paths."""
+    from jointbmd.campaign import aggregate
+
+    out = _plot_dir(out_dir)
     record = store.campaign(campaign_id)
     rows = aggregate(store, campaign_id)
     if not rows:
@@ -422,13 +428,7 @@ def study_plots(result: dict[str, Any], out_dir: str | Path) -> list[Path]:
     """Tornado charts of a study (``jointbmd.analysis.sensitivity.study_result``): one PNG per
     P(no leak) output and paired difference, ``tornado_<output>.png``, and
     ``indices_<output>.png`` with the Sobol' indices and their intervals where there are any."""
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UserError(
-            f"cannot create the directory: {error.strerror}", field="--plot", file=str(out)
-        ) from None
+    out = _plot_dir(out_dir)
     written = []
     for output, bars in result["tornado"].items():
         if not output.startswith(("p_no_leak[", "delta_p_no_leak[")):
