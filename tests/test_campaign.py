@@ -269,8 +269,27 @@ def test_cli_campaign_and_compare_json(tmp_path):
         ("independent", 0.8),
         ("sectoral", 0.8),
     ]
+    # Paired against independent at each sweep point: the per-threat records, summed per
+    # replication, give the same differences as the replications table.
+    assert [p["sweep"] for p in compared["paired"]] == [{SSPK_PATH: 0.6}, {SSPK_PATH: 0.8}]
+    with Store(path, read_only=True) as store:
+        per_rep = store.query(
+            "SELECT point, arrangement, replication, leakers, interceptors_spent "
+            "FROM replications ORDER BY point, replication, arrangement"
+        )
+    for point, entry in enumerate(compared["paired"]):
+        (c,) = entry["against"]
+        assert (c["arrangement"], c["baseline"], c["replications"]) == (
+            "sectoral", "independent", 3,
+        )  # fmt: skip
+        mine = {(r[2], r[1]): r[3:] for r in per_rep if r[0] == point}
+        leak = [mine[(rep, "sectoral")][0] - mine[(rep, "independent")][0] for rep in range(3)]
+        spent = [mine[(rep, "sectoral")][1] - mine[(rep, "independent")][1] for rep in range(3)]
+        assert c["leakers"]["value"] == pytest.approx(sum(leak) / 3)
+        assert c["interceptors_spent"]["value"] == pytest.approx(sum(spent) / 3)
+        assert c["no_leak"]["method"].startswith("Newcombe")
     table = _jointbmd("compare", "--store", str(path)).stdout
-    assert "independent" in table and "P(no leak)" in table
+    assert "independent" in table and "P(no leak)" in table and "paired against" in table
 
 
 @pytest.mark.parametrize(

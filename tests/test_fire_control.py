@@ -14,7 +14,7 @@ import pytest
 from scipy.stats import chi2
 from scipy.stats import t as student_t
 
-from jointbmd.analysis.paired import paired_comparisons, paired_delta
+from jointbmd.analysis.paired import paired_comparisons
 from jointbmd.arrangements import (
     CUE,
     ENGAGE,
@@ -196,25 +196,19 @@ def test_national_and_fused_tracks_are_not_overconfident(lisbon):
 # --------------------------------------------------------------------------------------------
 
 
-def test_paired_delta_is_the_student_t_interval_of_the_differences():
-    delta = paired_delta([1.0, 2.0, 3.0])
-    half = student_t.ppf(0.975, 2) * 1.0 / math.sqrt(3)
-    assert delta.mean == 2.0 and delta.n == 3
-    assert delta.ci == pytest.approx((2.0 - half, 2.0 + half))
-    assert paired_delta([]).mean is None and paired_delta([4.0]).ci is None
+def _threat_row(arrangement, rep, k, launch, killed, shots=1):
+    return {
+        "arrangement": arrangement,
+        "replication": rep,
+        "threat_id": k,
+        "first_launch_s": launch,
+        "shots": shots if launch is not None else 0,
+        "killed": killed,
+    }
 
 
 def test_launch_to_first_shot_is_compared_only_on_threats_both_shot_at():
-    def row(arrangement, rep, k, launch, killed):
-        return {
-            "arrangement": arrangement,
-            "replication": rep,
-            "threat_id": k,
-            "launch_time_s": 0.0,
-            "first_launch_s": launch,
-            "killed": killed,
-        }
-
+    row = _threat_row
     rows = [
         row("base", 0, 0, 100.0, True),
         row("base", 0, 1, None, False),
@@ -222,12 +216,30 @@ def test_launch_to_first_shot_is_compared_only_on_threats_both_shot_at():
         row("other", 0, 1, 50.0, True),  # shot only here: not in the mean
         row("base", 1, 0, 120.0, False),
         row("other", 1, 0, 100.0, True),
+        row("base", 2, 0, 100.0, True, shots=2),
+        row("other", 2, 0, 100.0, True),
     ]
     (c,) = paired_comparisons(rows, ["base", "other"], "base")
-    assert c.launch_to_first_shot_s.mean == pytest.approx(-15.0)
-    assert c.launch_to_first_shot_s.n == 2
+    # Per-replication means -10, -20, 0: the t interval over the 3 replications.
+    half = student_t.ppf(0.975, 2) * 10.0 / math.sqrt(3)
+    assert c.launch_to_first_shot_s.value == pytest.approx(-10.0)
+    assert c.launch_to_first_shot_s.ci == pytest.approx((-10.0 - half, -10.0 + half))
+    assert c.launch_to_first_shot_s.n == 3 and c.threats_both_engaged == 3
     assert (c.engaged_only_here, c.engaged_only_baseline) == (1, 0)
-    assert c.leakers.mean == pytest.approx(-1.0) and c.no_leak.mean == pytest.approx(1.0)
+    assert c.leakers.value == pytest.approx(-2.0 / 3.0)
+    assert c.no_leak.value == pytest.approx(2.0 / 3.0)
+    assert c.interceptors_spent.value == pytest.approx(0.0)  # +1, 0, -1
+
+
+def test_paired_no_leak_keeps_a_width_when_every_pair_agrees():
+    """Newcombe (1998, method 10): 3 pairs that all agree still leave the difference uncertain;
+    a t interval on the 0/1 differences would claim [0, 0]."""
+    rows = [_threat_row(a, rep, 0, 100.0, True) for a in ("base", "other") for rep in range(3)]
+    (c,) = paired_comparisons(rows, ["base", "other"], "base")
+    assert c.no_leak.value == 0.0
+    low, high = c.no_leak.ci
+    assert low < -0.3 and high > 0.3
+    assert c.as_dict()["no_leak"]["method"].startswith("Newcombe")
 
 
 def test_intercepts_are_flagged_with_the_territory_they_lie_over(lisbon):

@@ -579,7 +579,9 @@ class DaskExecutor:
                     n_workers=workers,
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=None,
+                    # A free loopback port: the default 8787 clashes with any other cluster
+                    # on the machine (a warning per run) and would listen on every interface.
+                    dashboard_address="127.0.0.1:0",
                     silence_logs=logging.ERROR,
                 )
                 self._client = Client(self._cluster)

@@ -678,6 +678,23 @@ class Store:
     # -- reading --------------------------------------------------------------------------------
 
     @_guarded
+    def threat_outcomes(
+        self, campaign_id: int, point: int | None = None, *, replications: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The per-threat outcome rows of a campaign (one sweep point, or all), ordered by
+        point, arrangement, replication and threat; ``replications`` keeps the first n."""
+        where, params = "campaign_id = ?", [campaign_id]
+        if point is not None:
+            where, params = where + " AND point = ?", [*params, point]
+        if replications is not None:
+            where, params = where + " AND replication < ?", [*params, replications]
+        return self.records(
+            f"SELECT * FROM threat_outcomes WHERE {where} "
+            "ORDER BY point, arrangement, replication, threat_id",
+            params,
+        )
+
+    @_guarded
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a read query on the store (for reports and tests)."""
         return self._con.execute(sql, list(params)).fetchall()

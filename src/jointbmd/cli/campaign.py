@@ -76,6 +76,51 @@ def _table(rows: list[dict[str, Any]], title: str) -> None:
     )
 
 
+def print_paired(points: list[dict[str, Any]], title: str) -> None:
+    """The paired differences of every sweep point (``compare``; ``run`` has one point)."""
+    paths: list[str] = []
+    for point in points:
+        paths += [p for p in point["sweep"] if p not in paths]
+
+    def cell(estimate: dict[str, Any], digits: int) -> str:
+        if estimate["value"] is None:
+            return "-"
+        if estimate["ci"] is None:
+            return f"{estimate['value']:+.{digits}f}"
+        low, high = estimate["ci"]
+        return f"{estimate['value']:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
+
+    print_table(
+        f"{title} (same replications and threats; 95 %: paired t, Newcombe for P(no leak))",
+        [
+            *paths,
+            "arrangement",
+            "pairs",
+            "Δ P(no leak)",
+            "Δ leakers",
+            "Δ interceptors",
+            "Δ launch->shot s",
+            "both shot at",
+            "only here / only baseline",
+        ],  # fmt: skip
+        [
+            [
+                *(point["sweep"].get(p) for p in paths),
+                c["arrangement"],
+                c["replications"],
+                cell(c["no_leak"], 2),
+                cell(c["leakers"], 2),
+                cell(c["interceptors_spent"], 1),
+                cell(c["launch_to_first_shot_s"], 1),
+                c["threats_both_engaged"],
+                f"{c['engaged_only_here']} / {c['engaged_only_baseline']}",
+            ]
+            for point in points
+            for c in point["against"]
+        ],
+    )
+
+
 @app.command("campaign")
 def campaign_command(
     scenario: str = typer.Argument(..., help="Scenario file or built-in scenario name."),
@@ -205,16 +250,45 @@ def compare_command(
     campaign: int | None = typer.Option(
         None, "--campaign", help="Campaign id (default: the most recently run)."
     ),
+    baseline: str | None = typer.Option(
+        None,
+        "--baseline",
+        help="Arrangement the others are compared with, paired (default: independent, else the "
+        "campaign's first).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     plot: str | None = typer.Option(None, "--plot", help="Write PNG plots to this directory."),
 ) -> None:
-    """Compare the arrangements of a stored campaign, by sweep point, with 95 % intervals."""
+    """Compare the arrangements of a stored campaign, by sweep point, with 95 % intervals, and
+    each against a baseline, paired on the same replications and threats."""
     from jointbmd import campaign as camp
+    from jointbmd.analysis.paired import paired_comparisons
     from jointbmd.store import Store
 
     with Store(store, read_only=True) as results:
         record = results.campaign(campaign)
         rows = camp.aggregate(results, record.campaign_id)
+        names = list(record.arrangements)
+        if baseline is None:
+            baseline = "independent" if "independent" in names else names[0]
+        elif baseline not in names:
+            raise UserError(
+                f"not among the campaign's arrangements ({', '.join(names)})", field="--baseline"
+            )
+        paired = [
+            {
+                "point": point,
+                "sweep": values,
+                "baseline": baseline,
+                "against": [
+                    c.as_dict()
+                    for c in paired_comparisons(
+                        results.threat_outcomes(record.campaign_id, point), names, baseline
+                    )
+                ],
+            }
+            for point, values in enumerate(record.points)
+        ]
         plots: list[str] = []
         if plot is not None:
             from jointbmd.outputs import Output, check_directory_flag, check_outputs
@@ -237,11 +311,13 @@ def compare_command(
                 "seed": record.seed,
                 "sweep": record.spec.get("sweep", []),
                 "rows": as_dicts,
+                "paired": paired,
                 "plots": plots,
             }
         )
         return
     _table(as_dicts, f"{record.scenario_name}: campaign {record.campaign_id}, seed {record.seed}")
+    print_paired(paired, f"{record.scenario_name}: paired against {baseline}")
     for path in plots:
         message(f"wrote {path}")
 

@@ -6,8 +6,8 @@ prints, per arrangement, the probability that no warhead leaks with its 95 % int
 expected leakers, the interceptors spent, the mean time from launch to the first firm track, the
 shots per partner and the messages rejected, by reason; then each arrangement against a baseline
 (``--baseline``, default ``independent``), paired on the same threats and random numbers
-(:mod:`jointbmd.analysis.paired`): leakers, "no leak" and launch to first interceptor, each a
-mean paired difference with its Student-t 95 % interval.
+(:mod:`jointbmd.analysis.paired`): leakers, "no leak", interceptors and launch to first
+interceptor, each a mean paired difference with its 95 % interval and the interval's method.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from jointbmd.errors import UserError
 
 from ._app import app
 from ._output import message, print_json, print_table
+from .campaign import print_paired
 
 DEFAULT_REPLICATIONS = 50
 DEFAULT_SEED = 2010
@@ -221,37 +222,9 @@ def run_command(
             for name, a in arrangements.items()
         ],
     )
-    _print_paired(loaded.name, baseline, paired)
-
-
-def _print_paired(name: str, baseline: str, paired) -> None:
-    def cell(delta, digits: int) -> str:
-        if delta.mean is None:
-            return "-"
-        ci = "" if delta.ci is None else f" [{delta.ci[0]:.{digits}f}, {delta.ci[1]:.{digits}f}]"
-        return f"{delta.mean:+.{digits}f}{ci}"
-
-    print_table(
-        f"{name}: paired against {baseline} (same threats, same random numbers; 95 % t interval)",
-        [
-            "arrangement",
-            "Δ leakers",
-            "Δ P(no leak)",
-            "Δ launch->shot s",
-            "threats both shot at",
-            "shot only here / only baseline",
-        ],
-        [
-            [
-                c.arrangement,
-                cell(c.leakers, 2),
-                cell(c.no_leak, 2),
-                cell(c.launch_to_first_shot_s, 1),
-                c.launch_to_first_shot_s.n,
-                f"{c.engaged_only_here} / {c.engaged_only_baseline}",
-            ]
-            for c in paired
-        ],
+    print_paired(
+        [{"sweep": {}, "against": [c.as_dict() for c in paired]}],
+        f"{loaded.name}: paired against {baseline}",
     )
 
 

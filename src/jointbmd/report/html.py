@@ -175,47 +175,42 @@ def _comparison(store: Any, record: Any, study: dict | None) -> str:
 
 
 def _paired_section(store: Any, record: Any, rows: list) -> str:
-    from jointbmd.analysis.statistics import paired_difference, paired_proportion_difference
+    from jointbmd.analysis.paired import paired_comparisons
 
     arrangements = list(record.arrangements)
     if len(arrangements) < 2:
         return ""
-    baseline = arrangements[0]
-    data = store.columns(
-        "SELECT point, arrangement, replication, no_leak::DOUBLE AS no_leak, "
-        "leakers::DOUBLE AS leakers, interceptors_spent::DOUBLE AS spent "
-        "FROM replications WHERE campaign_id = ? ORDER BY point, replication",
-        [record.campaign_id],
-    )
-    table = {}
-    for i in range(len(data["point"])):
-        key = (int(data["point"][i]), data["arrangement"][i], int(data["replication"][i]))
-        table[key] = (data["no_leak"][i], data["leakers"][i], data["spent"][i])
+    baseline = "independent" if "independent" in arrangements else arrangements[0]
     body = []
     for point in sorted({r.point for r in rows}):
-        for name in arrangements[1:]:
-            reps = sorted(k[2] for k in table if k[0] == point and k[1] == name
-                          and (point, baseline, k[2]) in table)  # fmt: skip
-            if not reps:
+        threats = store.threat_outcomes(record.campaign_id, point)
+        for c in paired_comparisons(threats, arrangements, baseline):
+            if c.replications == 0:
                 continue
-            a = [table[(point, name, r)] for r in reps]
-            b = [table[(point, baseline, r)] for r in reps]
-            p = paired_proportion_difference([x[0] > 0.5 for x in a], [x[0] > 0.5 for x in b])
-            leak = paired_difference([x[1] for x in a], [x[1] for x in b])
-            spent = paired_difference([x[2] for x in a], [x[2] for x in b])
-            label = f"{name} - {baseline}"
+            label = f"{c.arrangement} - {baseline}"
+            p, leak, spent, shot = (
+                c.no_leak,
+                c.leakers,
+                c.interceptors_spent,
+                c.launch_to_first_shot_s,
+            )
             body.append([
-                _e(point), _e(label), _num(len(reps), "pairs", label, point, "{:d}"),
+                _e(point), _e(label), _num(c.replications, "pairs", label, point, "{:d}"),
                 _est(p.value, p.ci, "delta_p_no_leak", label, point, "{:+.3f}"),
                 _est(leak.value, leak.ci, "delta_expected_leakers", label, point, "{:+.2f}"),
                 _est(spent.value, spent.ci, "delta_interceptors_spent", label, point, "{:+.1f}"),
+                _est(shot.value, shot.ci, "delta_launch_to_first_shot_s", label, point, "{:+.1f}"),
+                _num(c.threats_both_engaged, "threats_both_engaged", label, point, "{:d}"),
             ])  # fmt: skip
     head = ["point", "difference", "pairs", "P(no leak) [Newcombe paired]",
-            "leakers [paired t]", "interceptors [paired t]"]  # fmt: skip
+            "leakers [paired t]", "interceptors [paired t]", "launch to first shot s [paired t]",
+            "threats both shot at"]  # fmt: skip
     return (
         '<h3>Paired differences against the baseline</h3><p class="note">Each arrangement '
         "minus the baseline over the same replications (same threats, same random draws): the "
-        "interval is on the difference itself.</p>" + _table(head, body, html_id="paired")
+        "interval is on the difference itself. Launch to first shot compares only the threats "
+        "both arrangements shot at (a mean per replication, then the t interval over "
+        "replications).</p>" + _table(head, body, html_id="paired")
     )
 
 
