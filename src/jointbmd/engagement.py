@@ -78,8 +78,9 @@ Doctrine
     A *barrage* fires ``salvo`` interceptors at one engagement; each kills independently with the
     SSPK, so the engagement kills with p = 1 - (1 - SSPK)^salvo. *Shoot-look-shoot* fires a salvo,
     waits for the kill assessment at (last intercept + ``kill_assessment_delay_s``) and, if the
-    threat survived (the assessment is perfect) and an intercept is still feasible and inventory
-    remains, fires another salvo (up to ``max_salvos``). Two looks give
+    threat survived (as the assessment calls it: right with the unit's
+    ``kill_assessment_p_correct``, perfect by default) and an intercept is still feasible and
+    inventory remains, fires another salvo (up to ``max_salvos``). Two looks give
     P = 1 - (1 - p1)(1 - p2) while spending the second salvo only on survivors (Wilkening 1999,
     Science & Global Security 8(2); docs/reference.md). Within a fire unit, launches
     are at least ``launch_interval_s`` apart and inventory is never exceeded.
