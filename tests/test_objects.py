@@ -135,3 +135,26 @@ def test_perfect_sensing_with_decoys_matches_wilkening():
     plain = perfect_sensing(2, sspk, salvo, draws=5, revisit_s=5.0)
     _, plain_shots = _no_leak_and_shots(plain, 1, 32)
     assert np.all(plain_shots == 2 * salvo)
+
+
+def test_sensing_sees_the_body_in_boost_and_loses_a_small_warhead_after_burnout():
+    """A radar 60 km from the launch with a 100 km reach against 1 m²: it detects the 1 m²
+    body in boost; the 1e-4 m² warhead (reach 10 km, R ∝ σ^(1/4)) it never detects."""
+    from jointbmd.simulation import build_picture, generator
+
+    def first_detection(body_rcs_m2):
+        data = perfect_sensing_data(1, 0.7, 1, "ideal")
+        data["sensor_types"][0] = {**data["sensor_types"][0], "reference_range_km": 100.0}
+        rv = {**data["threat_types"][0]["reentry_vehicle"], "rcs_m2": 1e-4}
+        data["threat_types"][0] = {
+            **data["threat_types"][0], "body_rcs_m2": body_rcs_m2, "reentry_vehicle": rv,
+        }  # fmt: skip
+        scenario = validate_data(data)
+        truth = build_truth(scenario)
+        picture = build_picture(scenario, truth, generator(1, 0, 0), generator(1, 0, 1))
+        return float(picture.own["Blue"].first_detection_s[0]), truth
+
+    seen, truth = first_detection(1.0)
+    assert truth.launch_time[0] <= seen < truth.launch_time[0] + truth.burn_time[0]
+    never, _ = first_detection(1e-4)
+    assert math.isnan(never)

@@ -332,6 +332,8 @@ def _fire(ctx: _Context, geometry, earliest: FloatArray, rng, kill_draws, draws=
         why = ""
         if not shots.guided[s]:
             why = f" ({guide.notes.get((k, j, float(shots.t_launch[s])), 'not guided')})"
+        if shots.on_false_target[s]:
+            why = " (at a false target: a decoy or spent stage called a warhead)"
         ctx.events.append(Event(float(shots.t_launch[s]), "shot", p, k, name))
         ctx.events.append(
             Event(float(shots.t_intercept[s]), "intercept", p, k, f"{name}: {result}{why}")
