@@ -429,6 +429,71 @@ def within_binomial(successes, trials, p, level=0.999):
     return lo <= p <= hi
 
 
+def test_imperfect_kill_assessment_wastes_shots_on_kills_and_lets_false_kills_through(threat):
+    """A look right with probability q: after a kill it fires again with probability 1 - q (a
+    wasted interceptor at a dead warhead); after a miss it stops with probability 1 - q (the
+    warhead leaks). Closed form for two salvos of one: P = p + (1-p) q p, E[shots] =
+    1 + p (1-q) + (1-p) q (Wilkening's model with a kill assessment,
+    analysis.effectiveness)."""
+    from jointbmd.analysis.effectiveness import evaluate
+
+    n, p, q = 2000, 0.6, 0.7
+    it = InterceptorType("t", 3000.0, 30.0, 70e3, 550e3, 850e3, p)
+    geometry, idx = replicated_engagements(
+        threat, n, interceptor=it, inventory=2, doctrine="shoot-look-shoot",
+        kill_assessment_delay_s=10.0, kill_assessment_p_correct=q,
+    )  # fmt: skip
+    out = execute_engagements(geometry, idx, idx, 0.0, np.random.default_rng(5))
+    shots = out.shots
+    first = shots.salvo_number == 0
+    assert first.sum() == n
+    hit_first = dict(zip(shots.threat_idx[first], shots.hit[first], strict=True))
+    second = [hit_first[i] for i in shots.threat_idx[~first]]
+    n_hit = sum(hit_first.values())
+    # Missed kills: a second shot at a warhead already dead, with probability 1 - q.
+    assert within_binomial(sum(second), n_hit, 1 - q)
+    # False kills: a surviving warhead not shot at again, with probability 1 - q.
+    assert within_binomial(len(second) - sum(second), n - n_hit, q)
+    closed = evaluate(1, p, 2, doctrine="shoot-look-shoot", p_kill_assessment=q)
+    assert float(closed.k_object) == pytest.approx(p + (1 - p) * q * p)
+    assert within_binomial(out.killed.sum(), n, float(closed.k_object))
+    expected_shots = 1 + p * (1 - q) + (1 - p) * q
+    assert float(closed.expected_shots_per_object) == pytest.approx(expected_shots)
+    assert out.shots_by_unit.mean() == pytest.approx(expected_shots, abs=4 * 0.5 / np.sqrt(n))
+    # A perfect assessment on the same draws: never a second shot after a kill.
+    perfect, _ = replicated_engagements(
+        threat, 50, interceptor=it, inventory=2, doctrine="shoot-look-shoot",
+        kill_assessment_delay_s=10.0,
+    )  # fmt: skip
+    ok = execute_engagements(perfect, idx[:50], idx[:50], 0.0, np.random.default_rng(5))
+    again = ok.shots.threat_idx[ok.shots.salvo_number == 1]
+    assert not np.any(ok.shots.hit[ok.shots.salvo_number == 0][again])
+
+
+def test_false_targets_spend_interceptors_and_never_kill(threat):
+    """An engagement fires its salvo at each object believed to be a warhead: a warhead called a
+    decoy is not shot at and leaks; decoys called warheads draw a salvo each."""
+    n, p = 400, 0.7
+    it = InterceptorType("t", 3000.0, 30.0, 70e3, 550e3, 850e3, p)
+    geometry, idx = replicated_engagements(threat, n, interceptor=it, inventory=6, salvo=2)
+    missed = execute_engagements(
+        geometry, idx, idx, 0.0, np.random.default_rng(1),
+        warhead_engaged=False, false_targets=2,
+    )  # fmt: skip
+    assert not missed.killed.any()
+    assert np.all(missed.shots_by_unit == 4) and missed.shots.on_false_target.all()
+    both = execute_engagements(
+        geometry, idx, idx, 0.0, np.random.default_rng(2),
+        warhead_engaged=True, false_targets=2, warhead_slot=1,
+    )  # fmt: skip
+    assert np.all(both.shots_by_unit == 6)
+    assert (~both.shots.on_false_target).sum() == 2 * n
+    assert within_binomial(both.killed.sum(), n, 1 - (1 - p) ** 2)
+    # The warhead is the second object engaged (slot 1): its salvo comes after one decoy's.
+    unit0 = both.shots.on_false_target[both.shots.unit_idx == 0]
+    assert unit0.tolist() == [True, True, False, False, True, True]
+
+
 @pytest.mark.parametrize(("sspk", "salvo"), [(0.7, 1), (0.5, 3)])
 def test_barrage_kill_probability_is_binomial(threat, sspk, salvo):
     n = 1500

@@ -157,8 +157,13 @@ NEES_RUNS = 100
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="open: about 8 % of Russia's instants right after burnout still lie above the 99.5 % "
-    "band (docs/modelling.md, covariance consistency)",
+    reason="open: about 5-8 % of Russia's instants lie above the 99.5 % band, all on the "
+    "Shahab-3 that Daryal tracks in late boost, 20-85 s after burnout. Cause: the Shahab-3 "
+    "accelerates at about 99 m/s^2 at burnout (287 kN on 2.9 t), beyond the ~30 m/s^2 the "
+    "manoeuvre noise q = 1e4 m^2/s^3 covers, while Daryal's noise (no floor) is ~10 m at that "
+    "SNR: the track enters free flight with a velocity error its covariance does not hold. "
+    "With q_manoeuvre = 1e5 Russia's share falls to 0.4 % over 20 runs, but the first cycle "
+    "after burnout then shows rare NEES of 1e6 (docs/modelling.md, covariance consistency)",
 )
 def test_national_and_fused_tracks_are_not_overconfident(lisbon):
     """NEES of the position at the fusion instants (mid-course), averaged at each instant over

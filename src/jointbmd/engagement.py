@@ -78,8 +78,9 @@ Doctrine
     A *barrage* fires ``salvo`` interceptors at one engagement; each kills independently with the
     SSPK, so the engagement kills with p = 1 - (1 - SSPK)^salvo. *Shoot-look-shoot* fires a salvo,
     waits for the kill assessment at (last intercept + ``kill_assessment_delay_s``) and, if the
-    threat survived (the assessment is perfect) and an intercept is still feasible and inventory
-    remains, fires another salvo (up to ``max_salvos``). Two looks give
+    threat survived (as the assessment calls it: right with the unit's
+    ``kill_assessment_p_correct``, perfect by default) and an intercept is still feasible and
+    inventory remains, fires another salvo (up to ``max_salvos``). Two looks give
     P = 1 - (1 - p1)(1 - p2) while spending the second salvo only on survivors (Wilkening 1999,
     Science & Global Security 8(2); docs/reference.md). Within a fire unit, launches
     are at least ``launch_interval_s`` apart and inventory is never exceeded.
@@ -246,6 +247,8 @@ class FireUnits:
     launch_interval_s: FloatArray
     shoot_look_shoot: BoolArray
     kill_assessment_delay_s: FloatArray
+    #: Probability that a kill assessment calls the object's state right (1: perfect).
+    kill_assessment_p_correct: FloatArray | None = None
 
     @property
     def m(self) -> int:
@@ -269,6 +272,7 @@ class FireUnits:
         doctrine: str | Sequence[str] = "barrage",
         kill_assessment_delay_s: ArrayLike = 0.0,
         name: Sequence[str] | None = None,
+        kill_assessment_p_correct: ArrayLike = 1.0,
     ) -> FireUnits:
         """Build from per-unit values (scalars broadcast to every unit); the number of units is
         the length of ``lat_rad``."""
@@ -302,6 +306,7 @@ class FireUnits:
             launch_interval_s=per_unit(launch_interval_s, float),
             shoot_look_shoot=np.array([d == "shoot-look-shoot" for d in doctrines]),
             kill_assessment_delay_s=per_unit(kill_assessment_delay_s, float),
+            kill_assessment_p_correct=per_unit(kill_assessment_p_correct, float),
         )
 
 
@@ -971,6 +976,7 @@ class Shots:
     hit: BoolArray  # the kill vehicle was guided inside its reach and the kill draw succeeded
     kill: BoolArray  # this shot killed the threat (the earliest successful intercept)
     guided: BoolArray  # the handover error lay inside the kill vehicle's reach
+    on_false_target: BoolArray  # fired at a decoy or spent stage believed to be a warhead
 
 
 @dataclass(frozen=True, eq=False)
@@ -994,6 +1000,10 @@ def execute_engagements(
     max_salvos: int | None = None,
     kill_draws: ArrayLike | None = None,
     guidance: Callable[[int, int, float, float, FloatArray], bool] | None = None,
+    warhead_engaged: ArrayLike | None = None,
+    false_targets: ArrayLike | None = None,
+    warhead_slot: ArrayLike | None = None,
+    false_target_launch: ArrayLike | None = None,
 ) -> EngagementOutcome:
     """Fly the assigned engagements (pairs ``threat_idx``, ``unit_idx`` with their first allowed
     launch ``earliest_launch``) with each unit's doctrine, in time order.
@@ -1015,6 +1025,22 @@ def execute_engagements(
     whether the kill vehicle's handover error lies inside its reach (module docstring,
     "Handover"); a shot outside it misses whatever its draw (the draw is still used, so the
     draws stay aligned across arrangements).
+
+    Objects (``objects.py``): per pair, ``warhead_engaged`` (default True) says whether the
+    unit's partner believes the warhead is one and engages it, ``false_targets`` (default 0)
+    how many other objects of the complex (decoys, spent stages) it believes are warheads and
+    engages as well, and ``warhead_slot`` where the warhead comes among them (the unit cannot
+    tell them apart, so it takes them in an order it does not choose); ``false_target_launch``
+    (default: the pair's earliest launch) when they may first be launched at (an object is
+    engaged once it is held). A false target flies the threat's trajectory; a shot at it spends
+    an interceptor and can never kill the threat (its
+    own kill draw, from ``rng``, only says whether a look finds it destroyed).
+
+    Kill assessment (``FireUnits.kill_assessment_p_correct`` q < 1): after each salvo the unit
+    looks, at the last intercept plus its delay, and calls the object's state right with
+    probability q (one ``rng`` draw). Called dead, nobody engages it further (a false kill
+    lets a live warhead through); called alive, a shoot-look-shoot unit fires again (a missed
+    kill spends a salvo on a dead object). With q = 1 the assessment is the truth.
     """
     units = geometry.units
     n = geometry.row_of.shape[0]
@@ -1026,13 +1052,50 @@ def execute_engagements(
     e0 = np.broadcast_to(np.asarray(earliest_launch, float), rows.shape)
     first = geometry.earliest(e0, rows)
     sspk = units.sspk
-    known_dead = np.full(n, np.inf)
+    p_ka = (
+        np.ones(units.m)
+        if units.kill_assessment_p_correct is None
+        else units.kill_assessment_p_correct
+    )
+    engage_w = (
+        np.ones(rows.shape, bool)
+        if warhead_engaged is None
+        else np.broadcast_to(np.asarray(warhead_engaged, bool), rows.shape)
+    )
+    extra = (
+        np.zeros(rows.shape, np.int64)
+        if false_targets is None
+        else np.broadcast_to(np.asarray(false_targets, np.int64), rows.shape)
+    )
+    slot = (
+        np.zeros(rows.shape, np.int64)
+        if warhead_slot is None
+        else np.broadcast_to(np.asarray(warhead_slot, np.int64), rows.shape)
+    )
+    # Object 0 of a threat is its warhead; objects 1.. the false targets a unit engages (each
+    # pair's own: two units' false targets are not known to be the same objects).
+    known_dead: dict[tuple[int, int], float] = {}
+    truly_dead: dict[tuple[int, int], float] = {}
     table = None if kill_draws is None else np.asarray(kill_draws, float)
     shots_at = np.zeros(n, np.int64)
-    queue: list[tuple[float, int, int, int, float]] = []
+    queue: list[tuple[float, int, int, int, float, int]] = []
+    seq = 0
+    e_false = (
+        e0
+        if false_target_launch is None
+        else np.maximum(e0, np.broadcast_to(np.asarray(false_target_launch, float), rows.shape))
+    )
     for q in np.flatnonzero(first.feasible):
-        heapq.heappush(queue, (float(first.t_launch[q]), q, int(rows[q]), 0, float(e0[q])))
-    seq = rows.shape[0]
+        objects = ([0] if engage_w[q] else []) + [
+            1 + int(q) * 1000 + f for f in range(int(extra[q]))
+        ]
+        if engage_w[q] and len(objects) > 1:
+            objects.insert(min(int(slot[q]), len(objects) - 1), objects.pop(0))
+        for obj in objects:
+            e = float(e0[q]) if obj == 0 else float(e_false[q])
+            t_first = float(first.t_launch[q]) if e <= first.t_launch[q] else e
+            heapq.heappush(queue, (t_first, seq, int(rows[q]), 0, e, obj))
+            seq += 1
     fired: list[tuple] = []
     # The earliest intercept for launches from e stays the same for any later e' up to its launch
     # time: reuse it (the shots of a salvo without a launch interval).
@@ -1049,9 +1112,10 @@ def execute_engagements(
         return sol
 
     while queue:
-        key, _, row, salvo_no, e = heapq.heappop(queue)
+        key, _, row, salvo_no, e, obj = heapq.heappop(queue)
         i, j = int(geometry.threat_idx[row]), int(geometry.unit_idx[row])
-        if known_dead[i] <= key:
+        target = (i, obj)
+        if known_dead.get(target, np.inf) <= key:
             continue
         last_intercept = -np.inf
         any_hit = False
@@ -1064,33 +1128,53 @@ def execute_engagements(
             t_l, t_i = float(sol.t_launch[0]), float(sol.t_intercept[0])
             inv[j] -= 1
             next_free[j] = t_l + units.launch_interval_s[j]
-            shot = shots_at[i]
-            shots_at[i] += 1
-            u = table[i, shot] if table is not None and shot < table.shape[1] else rng.random()
             r_i = sol.r_intercept_ecef[0]
-            guided = guidance is None or bool(guidance(i, j, t_l, t_i, r_i))
-            hit = guided and bool(u < sspk[j])
-            fired.append((i, j, salvo_no, t_l, t_i, float(sol.altitude_m[0]), r_i, hit, guided))
+            if obj == 0:
+                shot = shots_at[i]
+                shots_at[i] += 1
+                u = table[i, shot] if table is not None and shot < table.shape[1] else rng.random()
+                guided = guidance is None or bool(guidance(i, j, t_l, t_i, r_i))
+                struck = guided and bool(u < sspk[j])
+            else:
+                guided, struck = True, bool(rng.random() < sspk[j])
+            hit = struck and obj == 0  # only a shot at the warhead can kill the threat
+            fired.append(
+                (i, j, salvo_no, t_l, t_i, float(sol.altitude_m[0]), r_i, hit, guided, obj != 0)
+            )
             last_intercept = max(last_intercept, t_i)
-            if hit:
+            if struck:
                 any_hit = True
-                known_dead[i] = min(known_dead[i], t_i + units.kill_assessment_delay_s[j])
+                truly_dead[target] = min(truly_dead.get(target, np.inf), t_i)
+                if p_ka[j] >= 1.0:
+                    known_dead[target] = min(
+                        known_dead.get(target, np.inf), t_i + units.kill_assessment_delay_s[j]
+                    )
+        if not np.isfinite(last_intercept):
+            continue
+        t_look = last_intercept + units.kill_assessment_delay_s[j]
+        again = True
+        if p_ka[j] >= 1.0:
+            again = not any_hit
+        else:
+            dead = truly_dead.get(target, np.inf) <= last_intercept
+            called_dead = dead if rng.random() < p_ka[j] else not dead
+            if called_dead:
+                known_dead[target] = min(known_dead.get(target, np.inf), t_look)
+            again = not called_dead
         if (
-            np.isfinite(last_intercept)
+            again
             and units.shoot_look_shoot[j]
-            and not any_hit
             and (max_salvos is None or salvo_no + 1 < max_salvos)
             and inv[j] > 0
         ):
-            t_look = last_intercept + units.kill_assessment_delay_s[j]
             seq += 1
-            heapq.heappush(queue, (t_look, seq, row, salvo_no + 1, t_look))
+            heapq.heappush(queue, (t_look, seq, row, salvo_no + 1, t_look, obj))
     return _outcome(fired, n, units.m, inv)
 
 
 def _outcome(fired: list[tuple], n: int, m: int, inv: IntArray) -> EngagementOutcome:
     k = len(fired)
-    col = list(zip(*fired, strict=True)) if k else [[]] * 9
+    col = list(zip(*fired, strict=True)) if k else [[]] * 10
     shots_threat = np.array(col[0], np.int64)
     shots_unit = np.array(col[1], np.int64)
     t_int = np.array(col[4], float)
@@ -1115,6 +1199,7 @@ def _outcome(fired: list[tuple], n: int, m: int, inv: IntArray) -> EngagementOut
         hit=hit,
         kill=kill,
         guided=np.array(col[8], bool),
+        on_false_target=np.array(col[9], bool),
     )
     return EngagementOutcome(
         shots=shots,

@@ -592,7 +592,9 @@ class Radar:
         def at(scans: FloatArray) -> tuple[FloatArray, FloatArray]:
             r_scan = interpolate_truth(times, r_ecef, scans)
             if rcs.ndim == 2:
-                return r_scan, interpolate_truth(times, rcs[..., None], scans)[..., 0]
+                # Clipped: the cubic overshoots below zero next to a step (body to RV).
+                sigma = interpolate_truth(times, rcs[..., None], scans)[..., 0]
+                return r_scan, np.maximum(sigma, 0.0)
             return r_scan, rcs
 
         if self.search_frame is None:

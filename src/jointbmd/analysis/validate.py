@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import NDArray
 
 from jointbmd.errors import UserError
 
@@ -494,6 +495,8 @@ def _compute_engagement_checks() -> list[Check]:
             )
         )
 
+    checks.extend(_objects_checks(reps, draws))
+
     # Tail chase: a 2.5 km/s interceptor 200 km behind the launch of a 4.6 km/s missile.
     chase = tail_chase(behind=True, revisit_s=_REVISIT_S)
     truth = build_truth(chase)
@@ -540,6 +543,104 @@ def _compute_engagement_checks() -> list[Check]:
             "head-on",
         )
     )
+    return checks
+
+
+# (N warheads, SSPK, salvo n, decoys per warhead, P_ww, P_dw, seed): perfect sensing with
+# decoys, one barrage of n at every object called a warhead.
+_DECOY_CASES: list[tuple[int, float, int, int, float, float, int]] = [
+    (2, 0.7, 1, 2, 0.9, 0.3, 211),
+    (1, 0.8, 2, 3, 0.95, 0.6, 212),
+]
+# (SSPK, P(correct kill assessment), seed): one warhead, shoot-look-shoot with two salvos of one.
+_KILL_ASSESSMENT_CASES: list[tuple[float, float, int]] = [(0.6, 0.8, 221), (0.5, 0.6, 222)]
+
+
+def _samples(scenario, reps: int, seed: int) -> tuple[int, NDArray]:
+    """ "No leak" count and interceptors per sample over ``reps`` replications of every
+    (identical, independently drawn) arrangement of a validation scenario."""
+    from jointbmd.simulation import run_arrangements
+
+    no_leak, shots = 0, []
+    for replication in range(reps):
+        for result in run_arrangements(scenario, "all", replication, seed, common_kill_draws=False):
+            no_leak += int(result.no_leak)
+            shots.append(result.interceptors_spent)
+    return no_leak, np.asarray(shots, float)
+
+
+def _mean_check(name: str, expected: float, values: NDArray, source: str) -> Check:
+    """``expected`` inside the 99 % normal interval of the mean of ``values``."""
+    mean = float(values.mean())
+    half = 2.576 * float(values.std(ddof=1)) / math.sqrt(values.size)
+    return Check.in_interval(
+        name, expected=expected, obtained=mean, low=mean - half, high=mean + half, source=source
+    )
+
+
+def _objects_checks(reps: int, draws: int) -> list[Check]:
+    """Perfect sensing with decoys and discrimination, and with an imperfect kill assessment,
+    against Wilkening's closed form (``objects.py``; ``analysis.effectiveness``)."""
+    from jointbmd.analysis.validation_scenarios import perfect_sensing
+
+    checks: list[Check] = []
+    samples = reps * draws
+    for n_w, sspk, salvo, decoys, p_ww, p_dw, seed in _DECOY_CASES:
+        scenario = perfect_sensing(
+            n_w, sspk, salvo, draws=draws, revisit_s=_REVISIT_S, decoys=decoys,
+            p_warhead_as_warhead=p_ww, p_decoy_as_warhead=p_dw,
+        )  # fmt: skip
+        no_leak, shots = _samples(scenario, reps, seed)
+        low, high = _clopper_pearson(no_leak, samples, 0.99)
+        label = f"N={n_w} D={n_w * decoys} P_ww={p_ww} P_dw={p_dw} SSPK={sspk} n={salvo}"
+        k = 1.0 - (1.0 - sspk) ** salvo
+        checks.append(
+            Check.in_interval(
+                f"decoys: simulated P(no leak), perfect sensing: {label}",
+                expected=(p_ww * k) ** n_w,
+                obtained=no_leak / samples,
+                low=low,
+                high=high,
+                source=f"{WILKENING}: P = (P_ww K)^N, K = 1-(1-SSPK)^n (docs/reference.md); 99 % "
+                f"Clopper-Pearson interval of {samples} draws, seed {seed}",
+            )
+        )
+        checks.append(
+            _mean_check(
+                f"decoys: interceptors per raid, perfect sensing: {label}",
+                salvo * (n_w * p_ww + n_w * decoys * p_dw),
+                shots,
+                f"{WILKENING}: n W*, W* = W P_ww + D P_dw objects engaged; 99 % normal "
+                f"interval of the mean of {samples} draws, seed {seed}",
+            )
+        )
+    for sspk, q, seed in _KILL_ASSESSMENT_CASES:
+        scenario = perfect_sensing(
+            1, sspk, 1, draws=draws, revisit_s=_REVISIT_S, salvos=2, p_kill_assessment=q
+        )
+        no_leak, shots = _samples(scenario, reps, seed)
+        low, high = _clopper_pearson(no_leak, samples, 0.99)
+        label = f"SSPK={sspk} P(correct call)={q}, shoot-look-shoot, 2 salvos of 1"
+        checks.append(
+            Check.in_interval(
+                f"kill assessment: simulated P(no leak): {label}",
+                expected=sspk + (1 - sspk) * q * sspk,
+                obtained=no_leak / samples,
+                low=low,
+                high=high,
+                source=f"{WILKENING} with a look: P = p + (1-p) q p (a false kill stops the "
+                f"second salvo); 99 % Clopper-Pearson interval of {samples} draws, seed {seed}",
+            )
+        )
+        checks.append(
+            _mean_check(
+                f"kill assessment: interceptors per raid: {label}",
+                1 + sspk * (1 - q) + (1 - sspk) * q,
+                shots,
+                "second salvo after a missed kill (p (1-q)) or a correct miss ((1-p) q); 99 % "
+                f"normal interval of the mean of {samples} draws, seed {seed}",
+            )
+        )
     return checks
 
 

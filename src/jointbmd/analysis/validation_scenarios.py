@@ -130,12 +130,29 @@ def perfect_sensing_data(
     draws: int = 1,
     revisit_s: float = 2.0,
     interval_s: float = 15.0,
+    decoys: int = 0,
+    p_warhead_as_warhead: float | None = None,
+    p_decoy_as_warhead: float | None = None,
+    salvos: int = 1,
+    p_kill_assessment: float = 1.0,
 ) -> dict[str, Any]:
     """The plain data of ``perfect_sensing`` (to change before validating)."""
     interceptor = {**TEST_INTERCEPTOR, "sspk": float(sspk)}
     radar = {**PERFECT_RADAR, "revisit_s": float(revisit_s)}
+    if p_warhead_as_warhead is not None:
+        radar["discrimination"] = {
+            "p_warhead_as_warhead": float(p_warhead_as_warhead),
+            "p_decoy_as_warhead": float(p_decoy_as_warhead if p_decoy_as_warhead else 0.0),
+            "p_stage_as_warhead": 0.0,
+        }
+    threat = copy.deepcopy(TEST_MRBM)
+    if decoys:
+        threat["decoys"] = {"count": int(decoys), "rcs_m2": 1.0, "source": "notional test decoys"}
     city_site = {"name": "City", "partner": "Blue", **CITY}
-    city_site["fire_units"] = [_fire_unit("City battery", n_threats * salvo, salvo)]
+    inventory = n_threats * (1 + decoys) * salvo * salvos
+    doctrine = "barrage" if salvos == 1 else "shoot-look-shoot"
+    city_site["fire_units"] = [_fire_unit("City battery", inventory, salvo, doctrine)]
+    city_site["fire_units"][0]["kill_assessment_p_correct"] = float(p_kill_assessment)
     if draws == 1:
         names = ["independent"]
     else:
@@ -148,7 +165,7 @@ def perfect_sensing_data(
         "partners": [{"name": "Blue"}],
         "sensor_types": [radar],
         "interceptor_types": [interceptor],
-        "threat_types": [copy.deepcopy(TEST_MRBM)],
+        "threat_types": [threat],
         "sites": [
             city_site,
             # All round, 60 km from the launch area: it sees every missile from lift-off.
@@ -181,6 +198,7 @@ def perfect_sensing(
     *,
     draws: int = 1,
     revisit_s: float = 2.0,
+    **objects: Any,
 ) -> Scenario:
     """N threats, one partner that sees everything from lift-off, one fire unit at the city
     firing one barrage of ``salvo`` interceptors of kill probability ``sspk`` at each threat, no
@@ -191,9 +209,17 @@ def perfect_sensing(
     (``jointbmd.simulation``) on the same picture; with perfect sensing every threat is engaged
     by one full salvo whatever the picture's noise, so the arrangements' outcomes are independent
     draws with the same probability -- ``draws`` samples for the price of one picture.
+
+    ``objects``: ``decoys`` per warhead (1 m², seen like the warhead), the radar's
+    ``p_warhead_as_warhead`` / ``p_decoy_as_warhead`` (its spent stage is never called a
+    warhead), ``salvos`` (> 1: shoot-look-shoot with inventory for that many salvos per object)
+    and the unit's ``p_kill_assessment`` -- the premises of Wilkening's model with decoys and
+    with an imperfect kill assessment (``analysis.effectiveness``).
     """
     return validate_data(
-        perfect_sensing_data(n_threats, sspk, salvo, model, draws=draws, revisit_s=revisit_s)
+        perfect_sensing_data(
+            n_threats, sspk, salvo, model, draws=draws, revisit_s=revisit_s, **objects
+        )
     )
 
 

@@ -167,6 +167,25 @@ class FusionCentre(_Model):
 
 
 DataUse = Literal["cue", "launch-on-remote", "engage-on-remote"]
+Band = Literal["HF", "VHF", "UHF", "L", "S", "C", "X", "Ku", "K", "Ka"]
+#: dB offsets of a cross-section per radar band (bands left out: no offset).
+BandOffsetsDb = Annotated[dict[Band, _finite(ge=-60.0, le=60.0)], Field(max_length=10)]
+#: An aspect table: (aspect_deg, dB) nodes, aspect 0 = nose-on, 180 = tail-on, interpolated
+#: linearly in aspect (dB relative to the object's ``rcs_m2``).
+AspectTableDb = Annotated[
+    list[tuple[_finite(ge=0.0, le=180.0), _finite(ge=-60.0, le=60.0)]],
+    Field(min_length=1, max_length=64),
+]
+
+
+class Discrimination(_Model):
+    """How one radar type classes the objects of a threat complex it sees (objects.py): the
+    probability that it calls a warhead a warhead, a decoy a warhead, a spent stage a warhead."""
+
+    p_warhead_as_warhead: Probability
+    p_decoy_as_warhead: Probability
+    p_stage_as_warhead: Probability = 0.0
+    source: Source = None
 
 
 class RadarType(_Model):
@@ -205,7 +224,10 @@ class RadarType(_Model):
     reference_rcs_span_m2: tuple[PositiveReal, PositiveReal] | None = None
     search_frame_s: DurationS | None = None
     search_loss_db: _finite(ge=0.0, le=60.0) = 0.0
-    band: Literal["HF", "VHF", "UHF", "L", "S", "C", "X", "Ku", "K", "Ka"] | None = None
+    band: Band | None = None
+    #: How it tells warheads from decoys and stages; without it, the band's notional default
+    #: (``objects.BAND_DISCRIMINATION``; no band: it cannot tell them apart).
+    discrimination: Discrimination | None = None
     #: What its tracks may be used for (arrangements.DATA_USES): ``cue`` (point another sensor;
     #: early-warning radars), ``launch-on-remote`` (commit an interceptor on its track) or
     #: ``engage-on-remote`` (guide it in flight; fire-control radars, the default).
@@ -313,6 +335,21 @@ class ReentryVehicle(_Model):
     )
     rcs_m2: PositiveReal
     mass_kg: MassKg
+    #: Cross-section against aspect (dB relative to ``rcs_m2``; none: the same at every aspect)
+    #: and per band (dB offsets; bands left out: ``rcs_m2``).
+    rcs_aspect_db: AspectTableDb | None = None
+    rcs_band_db: BandOffsetsDb | None = None
+    source: Source = None
+
+
+class Decoys(_Model):
+    """Decoys released with each warhead at burnout: they fly its trajectory (the cloud is
+    tracked as one complex) with their own cross-section."""
+
+    count: Annotated[int, Strict(), Field(ge=0, le=100)]
+    rcs_m2: PositiveReal
+    rcs_aspect_db: AspectTableDb | None = None
+    rcs_band_db: BandOffsetsDb | None = None
     source: Source = None
 
 
@@ -325,7 +362,10 @@ class ThreatType(_Model):
     stages: Annotated[list[Stage], Field(min_length=1, max_length=5)]
     payload_mass_kg: MassKg
     reentry_vehicle: ReentryVehicle
+    #: The missile body's cross-section, seen until burnout; each spent stage is an object of
+    #: this cross-section from its separation on (objects.py).
     body_rcs_m2: PositiveReal
+    decoys: Decoys | None = None
     source: Source = None
 
     @model_validator(mode="after")
@@ -368,6 +408,9 @@ class FireUnit(_Model):
     launch_interval_s: TimeS = 0.0
     doctrine: Literal["barrage", "shoot-look-shoot"] = "barrage"
     kill_assessment_delay_s: TimeS = 0.0
+    #: Probability that the kill assessment after a salvo calls the threat's state right (dead
+    #: as dead, alive as alive); 1: perfect.
+    kill_assessment_p_correct: Probability = 1.0
     source: Source = None
 
 

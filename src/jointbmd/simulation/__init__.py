@@ -13,7 +13,8 @@ arrangement's decisions, weapon-target assignment, shots and kill draws).
 
 Random numbers. Every replication derives its generators from ``SeedSequence(seed,
 spawn_key=(replication, stream))``: stream 0 for sensing, 1 for the picture's links, 3 for the
-kill draws, 4 for the launch warning's links, and one per arrangement (``2`` and the
+kill draws, 4 for the launch warning's links, 5 for the discrimination draws, and one per
+arrangement (``2`` and the
 arrangement's name) for its decision links.
 So the same seed and replication give the same numbers whatever the executor, the worker count,
 or which other arrangements run alongside; and every arrangement sees the same detections, the
@@ -33,8 +34,9 @@ import numpy as np
 from ..arrangements import Arrangement
 from ..errors import UserError
 from ..exchange import generate_keys
+from ..objects import discrimination_draws, object_views
 from ..outcomes import ReplicationResult
-from .decide import decide_and_engage, fire_units_of, intercept_geometry_of
+from .decide import decide_and_engage, fire_units_of, intercept_geometry_of, scenario_radars
 from .picture import Picture, PictureSettings, build_picture, centre_name, ledger_paths_in
 from .truth import Truth, build_truth, scenario_key
 
@@ -49,7 +51,7 @@ __all__ = [
     "run_replication",
 ]
 
-SENSING, LINKS, DECISIONS, KILLS, WARNING = 0, 1, 2, 3, 4
+SENSING, LINKS, DECISIONS, KILLS, WARNING, DISCRIMINATION = 0, 1, 2, 3, 4, 5
 
 #: Kill draws kept per threat: the s-th interceptor fired at a threat uses column s.
 KILL_DRAWS_PER_THREAT = 64
@@ -111,9 +113,10 @@ def run_arrangements(
     """Run one replication of several arrangements, sharing the truth and the picture.
 
     With ``common_kill_draws`` (the default) every arrangement uses the replication's kill draws
-    (stream 3): the s-th interceptor fired at a threat hits or misses alike under every
-    arrangement, so differences between arrangements are not kill-draw noise. Without it each
-    arrangement draws from its own stream (independent samples, e.g. for validation).
+    (stream 3) and discrimination draws (stream 5): the s-th interceptor fired at a threat hits
+    or misses alike under every arrangement, and a radar calls an object alike, so differences
+    between arrangements are not kill-draw noise. Without it each arrangement draws both from
+    its own stream (independent samples, e.g. for validation).
     ``keys`` maps every node to its Ed25519 private key (default: fresh keys).
     ``on_picture``, if given, is called with the replication's ``Picture`` once it is built
     (the viewer draws national tracks and detections from it).
@@ -150,9 +153,14 @@ def run_arrangements(
     if on_picture is not None:
         on_picture(picture)
     units, geometry = _engagement_setup(scenario, truth)
-    kill_draws = None
+    kill_draws = discrimination = None
     if common_kill_draws:
         kill_draws = generator(seed, replication, KILLS).random((truth.n, KILL_DRAWS_PER_THREAT))
+        if units is not None:
+            discrimination = discrimination_draws(
+                generator(seed, replication, DISCRIMINATION),
+                object_views(scenario, truth, scenario_radars(scenario)),
+            )
     results = []
     for rule in rules:
         decisions = decide_and_engage(
@@ -166,6 +174,7 @@ def run_arrangements(
             None if ledger_dir is None else Path(ledger_dir) / rule.name,
             kill_draws,
             {**meta, "stage": "decisions", "arrangement": rule.name},
+            discrimination,
         )
         rejected = dict(decisions.rejected_messages)
         if rule.shares_picture:

@@ -117,6 +117,7 @@ def fire_units_of(scenario) -> FireUnitSet | None:
         doctrine=[unit.doctrine for _, unit, _ in rows],
         kill_assessment_delay_s=[unit.kill_assessment_delay_s for _, unit, _ in rows],
         name=[unit.name for _, unit, _ in rows],
+        kill_assessment_p_correct=[unit.kill_assessment_p_correct for _, unit, _ in rows],
     )
     return FireUnitSet(units, tuple(site.partner for site, _, _ in rows))
 
@@ -185,10 +186,13 @@ def decide_and_engage(
     ledger_dir: str | Path | None = None,
     kill_draws: FloatArray | None = None,
     ledger_meta: Mapping[str, object] | None = None,
+    discrimination_draws: FloatArray | None = None,
 ) -> Decisions:
     """Steps 1-4 of the module docstring for one arrangement. ``geometry`` is
     ``intercept_geometry_of(truth, units)``, shared by every arrangement of a scenario;
-    ``kill_draws (n, K)`` the replication's kill draws, shared by every arrangement."""
+    ``kill_draws (n, K)`` the replication's kill draws, shared by every arrangement, and
+    ``discrimination_draws`` its discrimination draws (``objects.discrimination_draws``; None:
+    drawn from ``rng``)."""
     truth = picture.truth
     shared = rules.shares_picture and picture.fused is not None
     events = _launch_events(truth)
@@ -205,7 +209,7 @@ def decide_and_engage(
     earliest = np.full(plan.launch.shape, np.inf)
     ORDER_PROCEDURES[rules.procedure](ctx, plan, pairs, earliest)
     exchange.run()
-    outcome = _fire(ctx, geometry, earliest, rng, kill_draws)
+    outcome = _fire(ctx, geometry, earliest, rng, kill_draws, discrimination_draws)
     exchange.run()
     _note_leaks(ctx, outcome)
     outcomes = _outcomes(
@@ -298,11 +302,15 @@ def _national_orders(ctx: _Context, plan: _Plan, pairs, earliest: FloatArray) ->
         earliest[k, j] = rules.launch_permitted_at(t_order)
 
 
-def _fire(ctx: _Context, geometry, earliest: FloatArray, rng, kill_draws):
-    """Step 4: fly the ordered shots (a joint order may name another unit than planned); record
-    each shot and intercept and send its signed ``KillAssessment``."""
+def _fire(ctx: _Context, geometry, earliest: FloatArray, rng, kill_draws, draws=None):
+    """Step 4: fly the ordered shots (a joint order may name another unit than planned) at the
+    objects the unit's partner believes are warheads (``_targets``); record each shot and
+    intercept and send its signed ``KillAssessment``."""
     threat_idx, unit_idx = np.nonzero(np.isfinite(earliest))
     guide = _Guidance(ctx, geometry)
+    engage_w, extra, slot, extra_launch = _targets(
+        ctx, geometry, threat_idx, unit_idx, earliest, rng, draws
+    )
     outcome = execute_engagements(
         geometry,
         threat_idx,
@@ -311,6 +319,10 @@ def _fire(ctx: _Context, geometry, earliest: FloatArray, rng, kill_draws):
         rng,
         kill_draws=kill_draws,
         guidance=guide,
+        warhead_engaged=engage_w,
+        false_targets=extra,
+        warhead_slot=slot,
+        false_target_launch=extra_launch,
     )
     shots, units, exchange = outcome.shots, ctx.units, ctx.exchange
     for s in range(shots.threat_idx.shape[0]):
@@ -320,6 +332,8 @@ def _fire(ctx: _Context, geometry, earliest: FloatArray, rng, kill_draws):
         why = ""
         if not shots.guided[s]:
             why = f" ({guide.notes.get((k, j, float(shots.t_launch[s])), 'not guided')})"
+        if shots.on_false_target[s]:
+            why = " (at a false target: a decoy or spent stage called a warhead)"
         ctx.events.append(Event(float(shots.t_launch[s]), "shot", p, k, name))
         ctx.events.append(
             Event(float(shots.t_intercept[s]), "intercept", p, k, f"{name}: {result}{why}")
@@ -333,6 +347,57 @@ def _fire(ctx: _Context, geometry, earliest: FloatArray, rng, kill_draws):
         to = [exchange.centre] if ctx.shared else []
         exchange.at(assessment.t, lambda t, p=p, a=assessment, to=to: exchange.send(p, a, t, to))
     return outcome
+
+
+def _targets(ctx: _Context, geometry, threat_idx, unit_idx, earliest: FloatArray, rng, draws):
+    """Per ordered pair, what the unit's partner believes of the threat's objects
+    (``objects.classify``: its own radars' calls, every partner's with a shared picture) by the
+    planned intercept -- the kill vehicles are handed over to the objects then held, not those
+    held at launch, before the complex has deployed: whether it engages the warhead, how many
+    false targets it engages too, the warhead's place among them (a uniform draw: the unit
+    cannot tell them apart) and when the false targets may first be launched at (from when
+    they were first held)."""
+    from ..objects import classify, discrimination_draws, object_views
+
+    k_pairs = threat_idx.shape[0]
+    engage = np.ones(k_pairs, bool)
+    extra = np.zeros(k_pairs, np.int64)
+    slot = np.zeros(k_pairs, np.int64)
+    extra_launch = np.full(k_pairs, np.inf)
+    if not k_pairs:
+        return engage, extra, slot, extra_launch
+    radars = scenario_radars(ctx.scenario)
+    views = object_views(ctx.scenario, ctx.truth, radars)
+    if draws is None:
+        draws = discrimination_draws(rng, views)
+    e0 = earliest[threat_idx, unit_idx]
+    planned = geometry.earliest(e0, geometry.rows(threat_idx, unit_idx))
+    t_decide = np.where(planned.feasible, planned.t_intercept, e0)
+    partner_of = np.asarray(views.partner, dtype=object)
+    for q, (k, j) in enumerate(zip(threat_idx.tolist(), unit_idx.tolist(), strict=True)):
+        mask = np.ones(len(radars), bool) if ctx.shared else partner_of == ctx.units.partner[j]
+        engage[q], extra[q], held = classify(views, draws, k, float(t_decide[q]), mask)
+        extra_launch[q] = max(float(e0[q]), held)
+        if engage[q] and extra[q]:
+            # The draws' last column orders the objects (stable per threat across arrangements).
+            slot[q] = int(draws[k, 0, -1] * 0.999999 * (extra[q] + 1))
+    return engage, extra, slot, extra_launch
+
+
+_RADARS: dict[str, list] = {}
+
+
+def scenario_radars(scenario) -> list:
+    """The scenario's radars (``picture.radars_of``), cached per scenario content."""
+    from .picture import radars_of
+    from .truth import scenario_key
+
+    key = scenario_key(scenario)
+    if key not in _RADARS:
+        if len(_RADARS) >= 8:
+            _RADARS.pop(next(iter(_RADARS)))
+        _RADARS[key] = radars_of(scenario)
+    return _RADARS[key]
 
 
 class _Guidance:

@@ -59,6 +59,7 @@ from ..exchange import (
     generate_keys,
 )
 from ..fusion import FusionCentre
+from ..objects import tracked_rcs
 from ..sensors import LaunchReport, Measurements, Radar, SpaceInfrared
 from ..tracking import ExtendedKalmanPredictor, Tracker, TrackLog
 from ..tracking.models import BallisticTransition
@@ -270,7 +271,7 @@ class Picture:
 
 #: Radar-type fields of the scenario that describe a radar without entering its model.
 RADAR_TYPE_DESCRIPTIVE = frozenset(
-    {"name", "kind", "source", "band", "reference_rcs_span_m2", "data_use"}
+    {"name", "kind", "source", "band", "reference_rcs_span_m2", "data_use", "discrimination"}
 )
 
 
@@ -523,7 +524,11 @@ def national_picture(
             continue
         measurements[p] = [
             radar.observe(
-                truth.times, truth.r_ecef, truth.rcs_m2, np.random.default_rng(seed), cues[p]
+                truth.times,
+                truth.r_ecef,
+                tracked_rcs(scenario, truth, radar),  # body in boost, then the RV (objects.py)
+                np.random.default_rng(seed),
+                cues[p],
             )
             for radar, seed in zip(radars, streams, strict=False)
             if radar.partner == p
