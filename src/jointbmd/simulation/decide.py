@@ -78,7 +78,7 @@ from ..exchange import (
 )
 from ..outcomes import Event, ThreatOutcome
 from ..tracking.models import BallisticTransition
-from .picture import HeldTracks, Picture
+from .picture import HeldTracks, Picture, radar_data_use
 from .runtime import Exchange as _Exchange
 
 FloatArray = NDArray[np.float64]
@@ -351,7 +351,8 @@ def _fire(ctx: _Context, geometry, earliest: FloatArray, rng, kill_draws, draws=
 
 def _targets(ctx: _Context, geometry, threat_idx, unit_idx, earliest: FloatArray, rng, draws):
     """Per ordered pair, what the unit's partner believes of the threat's objects
-    (``objects.classify``: its own radars' calls, every partner's with a shared picture) by the
+    (``objects.classify``: the calls of the radars whose data may commit its interceptors --
+    its own, and a partner's where the arrangement shares them at that level) by the
     planned intercept -- the kill vehicles are handed over to the objects then held, not those
     held at launch, before the complex has deployed: whether it engages the warhead, how many
     false targets it engages too, the warhead's place among them (a uniform draw: the unit
@@ -374,8 +375,17 @@ def _targets(ctx: _Context, geometry, threat_idx, unit_idx, earliest: FloatArray
     planned = geometry.earliest(e0, geometry.rows(threat_idx, unit_idx))
     t_decide = np.where(planned.feasible, planned.t_intercept, e0)
     partner_of = np.asarray(views.partner, dtype=object)
+    level = np.array([radar_data_use(ctx.scenario)[r.name][0] for r in radars], np.int64)
+    calls_by_partner = {}
+    for p in set(ctx.units.partner):
+        # A call counts where the radar's data may commit this partner's interceptor (the
+        # data-use rules of the tracks, "who may guide whom"): its own radars at their type's
+        # level, a partner's through the shared picture no further than the arrangement allows.
+        own = partner_of == p
+        shared_level = ctx.rules.usable_level(level, own=False) if ctx.shared else 0
+        calls_by_partner[p] = np.where(own, level, shared_level) >= LAUNCH
     for q, (k, j) in enumerate(zip(threat_idx.tolist(), unit_idx.tolist(), strict=True)):
-        mask = np.ones(len(radars), bool) if ctx.shared else partner_of == ctx.units.partner[j]
+        mask = calls_by_partner[ctx.units.partner[j]]
         engage[q], extra[q], held = classify(views, draws, k, float(t_decide[q]), mask)
         extra_launch[q] = max(float(e0[q]), held)
         if engage[q] and extra[q]:
