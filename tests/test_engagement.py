@@ -20,6 +20,7 @@ from jointbmd.engagement import (
     InterceptorType,
     assign_weapons,
     boost_programme,
+    build_reach_tables,
     default_capacity,
     engagement_pk,
     execute_engagements,
@@ -209,6 +210,19 @@ def test_a_longer_burn_of_the_same_motor_never_reaches_further():
         y = _planar_boost(it, 0.5 * np.pi, 4000.0 / tb).y[:, -1]
         r_b, v_b = np.hypot(y[0], y[1]), np.hypot(y[2], y[3])
         assert h[-1] == pytest.approx(1.0 / (1.0 / r_b - v_b**2 / (2 * MU)) - R, abs=2e3)
+
+
+def test_a_type_too_slow_for_its_low_programmes_still_gets_a_table():
+    # 500 m/s after a 60 s burn: the low programmes hit the ground before burnout while the
+    # thrust is solved, and drop out (once, flying them on with no thrust solution never
+    # finished). The vertical shot stays: constant net acceleration v/t_b for t_b, then a
+    # ballistic coast, so its apogee is v t_b / 2 + v² / (2 g) (g falls 1 % over 30 km).
+    slow = InterceptorType("slow", 500.0, 60.0, 0.0, np.inf, np.inf, 0.7)
+    table = build_reach_tables([slow], max_points=201, dt=2.0, programmes=100)[0]
+    assert table.kinematic_altitude_m == pytest.approx(500.0 * 30.0 + 500.0**2 / (2 * 9.80665),
+                                                       rel=0.01)  # fmt: skip
+    assert np.isnan(solve_thrust(slow, np.radians([-30.0]))[0])
+    assert np.isfinite(solve_thrust(slow, np.radians([90.0]))[0])
 
 
 def test_vertical_flyout_matches_energy_integral():

@@ -184,12 +184,12 @@ def test_usable_radars_follow_the_arrangement():
     latency = fpm.latency_to_centre(LISBON)
     from jointbmd.arrangements import Arrangement
 
-    alone = fpm.usable_radars(Arrangement.from_scenario(LISBON, "independent"), "NATO", radars,
-                              latency, 5.0)  # fmt: skip
+    independent = Arrangement.from_scenario(LISBON, "independent")
+    alone = independent.usable_radars("NATO", radars, latency, 5.0)
     assert {r.partner for r, _ in alone} == {"NATO"} and all(d == 0 for _, d in alone)
     for name in ("data-exchange", "sectoral", "joint-consensus"):
         rules = Arrangement.from_scenario(LISBON, name)
-        shared = fpm.usable_radars(rules, "NATO", radars, latency, 5.0)
+        shared = rules.usable_radars("NATO", radars, latency, 5.0)
         assert {r.partner for r, _ in shared} == {"NATO", "Russia"}
         assert {d for r, d in shared if r.partner == "Russia"} == {2.0 + 5.0 + 2.0}
 

@@ -50,7 +50,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -104,6 +104,38 @@ class Arrangement:
         if own:
             return sensor_level
         return np.minimum(sensor_level, data_use_level(self.partner_data_use))
+
+    def usable_radars(
+        self,
+        partner: str,
+        radars: Sequence[Any],
+        latency_to_centre_s: Mapping[str, float],
+        cycle_s: float,
+        data_use: Mapping[str, int] | None = None,
+    ) -> list[tuple[Any, float]]:
+        """The radars whose tracks a fire unit of ``partner`` may launch on, each with the delay
+        (s) before that radar's firm track reaches the unit: its own radars at once; where the
+        arrangement shares the picture (``shares_picture``), every other partner's radars
+        through the fusion centre -- their partner's link to it, one reporting-and-fusion cycle
+        ``cycle_s`` and the centre's link to this partner (a partner without a link to the
+        centre, absent from ``latency_to_centre_s``, neither sends nor receives). ``data_use``
+        maps a radar's name to its data-use level: only radars whose tracks the unit may launch
+        on (``usable_level`` >= launch-on-remote) count, as in ``jointbmd run``."""
+
+        def may_launch_on(radar: Any, own: bool) -> bool:
+            if data_use is None:
+                return True
+            return self.usable_level(data_use.get(radar.name, LAUNCH), own) >= LAUNCH
+
+        own = [(r, 0.0) for r in radars if r.partner == partner and may_launch_on(r, True)]
+        if not self.shares_picture or partner not in latency_to_centre_s:
+            return own
+        links = latency_to_centre_s
+        return own + [
+            (radar, links[radar.partner] + cycle_s + links[partner])
+            for radar in radars
+            if radar.partner != partner and radar.partner in links and may_launch_on(radar, False)
+        ]
 
     # -- who may fire at what --------------------------------------------------------------------
 

@@ -458,16 +458,23 @@ def solve_thrust(interceptor: InterceptorType, pitch_final_rad: ArrayLike) -> Fl
 def _solve_thrust(v: FloatArray, tb: FloatArray, pitch: FloatArray) -> FloatArray:
     """``solve_thrust`` for programmes with their own burnout speed and burn time (n,): secant
     iterations on v(t_b; a), starting from dv/da = t_b, all programmes in one batch."""
-    x0 = np.zeros((pitch.shape[0], 6))
-    x0[:, 1] = earth.R_IDEAL
     accel = v / tb + earth.G0
+    speed = np.full(pitch.shape, np.nan)
     previous: tuple[FloatArray, FloatArray] | None = None
     for _ in range(_THRUST_ITERATIONS):
+        # A programme that hit the ground before burnout has no speed there and no secant: it
+        # drops out (NaN thrust) rather than being flown with NaN thrust, which never ends.
+        live = np.isfinite(accel)
+        if not live.any():
+            break
+        x0 = np.zeros((int(live.sum()), 6))
+        x0[:, 1] = earth.R_IDEAL
         traj = propagate(
-            x0, 0.0, "ideal", boost=boost_programme(None, pitch, accel, burn_time_s=tb),
-            dense=False, max_flight_s=float(np.max(tb)) + 1.0, rtol=1e-9,
+            x0, 0.0, "ideal", dense=False, max_flight_s=float(np.max(tb[live])) + 1.0, rtol=1e-9,
+            boost=boost_programme(None, pitch[live], accel[live], burn_time_s=tb[live]),
         )  # fmt: skip
-        speed = np.linalg.norm(traj.burnout_state_eci[:, 3:], axis=1)
+        speed = np.full(pitch.shape, np.nan)
+        speed[live] = np.linalg.norm(traj.burnout_state_eci[:, 3:], axis=1)
         error = v - speed
         if np.nanmax(np.abs(error), initial=0.0) < _THRUST_TOLERANCE_MPS:
             break
@@ -491,23 +498,25 @@ def _sample_flyouts(
     together by the shared propagator (``jointbmd.trajectory.propagate``, ``model="ideal"``)."""
     accel = _solve_thrust(v, tb, pitch)
     ok = np.isfinite(accel)
-    x0 = np.zeros((int(ok.sum()), 6))
+    t = np.arange(0.0, max_flyout_s + 0.5 * dt, dt)
+    x = np.full((pitch.shape[0], t.shape[0]), np.nan)
+    y = np.full_like(x, np.nan)
+    rows = np.flatnonzero(ok)
+    gamma_b = np.full(pitch.shape, np.nan)
+    if rows.size == 0:  # nothing lifts off: every point unreachable
+        return t, x, y, gamma_b
+    x0 = np.zeros((rows.size, 6))
     x0[:, 1] = earth.R_IDEAL
     flown = propagate(
         x0, 0.0, "ideal", boost=boost_programme(None, pitch[ok], accel[ok], burn_time_s=tb[ok]),
         max_flight_s=max_flyout_s,
     )  # fmt: skip
-    t = np.arange(0.0, max_flyout_s + 0.5 * dt, dt)
-    x = np.full((pitch.shape[0], t.shape[0]), np.nan)
-    y = np.full_like(x, np.nan)
-    rows = np.flatnonzero(ok)
     chunk = max(8, 2**18 // max(rows.size, 1))  # bound the sampler's temporaries
     for start in range(0, t.shape[0], chunk):
         block = flown.position_eci(t[start : start + chunk])
         x[rows, start : start + chunk] = block[..., 0]
         y[rows, start : start + chunk] = block[..., 1]
     b = flown.burnout_state_eci
-    gamma_b = np.full(pitch.shape, np.nan)
     gamma_b[ok] = np.arcsin(
         np.clip(np.sum(b[:, :3] * b[:, 3:], 1) / np.linalg.norm(b[:, :3], axis=1)
                 / np.linalg.norm(b[:, 3:], axis=1), -1.0, 1.0)
@@ -559,16 +568,19 @@ def _table_from_flyouts(
 
     # Vertical shot: the only way to s = 0; its ascent gives the first column and the ceiling.
     h_up = h[-1]
-    ceiling = float(np.nanmax(h_up))
-    ascent = np.isfinite(h_up) & (np.arange(t.shape[0]) <= np.nanargmax(h_up))
+    up = np.where(np.isfinite(h_up), h_up, -np.inf)
+    ceiling = float(max(np.max(up), 0.0))
+    ascent = np.isfinite(h_up) & (np.arange(t.shape[0]) <= np.argmax(up))
     reach_max = float(np.max(np.where(airborne[:-1], s[:-1], 0.0)))
     n_s = int(min(max_points, max(3, math.ceil(reach_max / range_step_m) + 1)))
     n_h = int(min(max_points, max(3, math.ceil(ceiling / altitude_step_m) + 1)))
-    ranges = np.linspace(0.0, reach_max, n_s)
-    heights = np.linspace(0.0, ceiling, n_h)
+    # At least one step on each axis (a flyout that barely rises still gets a valid grid).
+    ranges = np.linspace(0.0, max(reach_max, range_step_m), n_s)
+    heights = np.linspace(0.0, max(ceiling, altitude_step_m), n_h)
     flyout = np.full((n_s, n_h), np.nan)
     elevation = np.full((n_s, n_h), np.nan)
-    flyout[0] = np.interp(heights, h_up[ascent], t[ascent], right=np.nan)
+    if ascent.any():
+        flyout[0] = np.interp(heights, h_up[ascent], t[ascent], right=np.nan)
     elevation[0] = 0.5 * np.pi
 
     # Each inclined trajectory passes every ground range once: its height and time there.

@@ -20,14 +20,14 @@ Method, all aimpoints at once (no loop over cells):
    batch; a cell the missile cannot reach (targeting does not converge) is outside the
    *reachable* area. Trajectories are sampled every ``FOOTPRINT_STEP_S``.
 3. *Cue.* ``--cue SECONDS``: every unit is cued that long after launch. ``sensors``: the first
-   time a radar the arrangement lets the unit use (:func:`usable_radars`) holds a firm track, plus
-   that radar's data latency. Deterministic: a radar "detects" a threat when it is in the field
-   of view and above the refracted horizon (``Radar.visible``) and within the radar's detection
-   range against the threat's cross-section (``Radar.detection_range``: the range at which the
-   mean SNR reaches the radar's floor); its track is firm ``confirm_m - 1`` revisits after the
-   first detection (the tracker's M-of-N rule with every look a hit). Probability of detection
-   below 1 near the edge of cover, the track-accuracy part of "firm" and launch-report cueing are
-   not modelled here; the Monte Carlo simulation (``jointbmd run``) has them.
+   time a radar the arrangement lets the unit use (``Arrangement.usable_radars``) holds a firm
+   track, plus that radar's data latency. Deterministic: a radar "detects" a threat when it is in
+   the field of view and above the refracted horizon (``Radar.visible``) and within the radar's
+   detection range against the threat's cross-section (``Radar.detection_range``: the range at
+   which the mean SNR reaches the radar's floor); its track is firm ``confirm_m - 1`` revisits
+   after the first detection (the tracker's M-of-N rule with every look a hit). Probability of
+   detection below 1 near the edge of cover, the track-accuracy part of "firm" and launch-report
+   cueing are not modelled here; the Monte Carlo simulation (``jointbmd run``) has them.
 4. *Permission.* Launch is allowed from the cue plus the arrangement's decision latency (plus,
    under ``joint``, the deciding vote's latency, ``arrangements.order_time``). Who may engage
    whom follows ``arrangements.engagement_mask`` with the cell's owner (the partner whose
@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,7 +63,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from jointbmd import earth
-from jointbmd.arrangements import LAUNCH, Arrangement, inside_polygon
+from jointbmd.arrangements import Arrangement, inside_polygon
 from jointbmd.engagement import intercept_geometry
 from jointbmd.errors import UserError
 
@@ -188,47 +188,6 @@ def equal_area_grid(region: Region, cell_km: float) -> Grid:
 # --------------------------------------------------------------------------------------------
 # Which radars a unit may use, and when they hold a firm track
 # --------------------------------------------------------------------------------------------
-
-
-def usable_radars(
-    rules: Arrangement,
-    partner: str,
-    radars: Sequence[Any],
-    latency_to_centre_s: Mapping[str, float],
-    cycle_s: float,
-    data_use: Mapping[str, int] | None = None,
-) -> list[tuple[Any, float]]:
-    """The radars whose tracks a fire unit of ``partner`` may use under ``rules``, each with the
-    delay (s) before that radar's firm track reaches the unit.
-
-    - ``independent``: the partner's own radars, at once.
-    - ``data-exchange``, ``sectoral``, ``joint``: its own radars at once, and every other
-      partner's radars through the fusion centre: their partner's link to the centre, one
-      reporting-and-fusion cycle (``cycle_s``), and the centre's link to this partner. A partner
-      without a link to the centre neither sends nor receives the fused picture.
-
-    ``latency_to_centre_s`` maps a partner to its link latency to the fusion centre;
-    ``data_use`` a radar's name to its data-use level (``arrangements.DATA_USES``): only radars
-    whose tracks the unit may launch on (``Arrangement.usable_level`` >= launch-on-remote)
-    count, as in ``jointbmd run``.
-    """
-
-    def may_launch_on(radar, own: bool) -> bool:
-        if data_use is None:
-            return True
-        return rules.usable_level(data_use.get(radar.name, LAUNCH), own) >= LAUNCH
-
-    own = [(r, 0.0) for r in radars if r.partner == partner and may_launch_on(r, True)]
-    if not rules.shares_picture or partner not in latency_to_centre_s:
-        return own
-    shared = [
-        (radar, latency_to_centre_s[radar.partner] + cycle_s + latency_to_centre_s[partner])
-        for radar in radars
-        if radar.partner != partner
-        and radar.partner in latency_to_centre_s
-        and may_launch_on(radar, False)
-    ]
-    return own + shared
 
 
 def latency_to_centre(scenario) -> dict[str, float]:
@@ -374,7 +333,7 @@ def setup(
         decision_delay_s=float(decision),
         radars=radars,
         unit_radars=tuple(
-            tuple(usable_radars(rules, p, radars, latency, cycle, data_use)) for p in partners
+            tuple(rules.usable_radars(p, radars, latency, cycle, data_use)) for p in partners
         ),
         confirm_scans=Tracker(model=scenario.model).confirm_m,
         step_s=step_s,

@@ -20,9 +20,11 @@ Feasibility. An interceptor launched at L meets the threat at time t if the thre
 then is inside the type's envelope (floor, caps) and L <= t - T_fly(s(t), h(t)) (the reach
 table's minimum flyout time, ``jointbmd.engagement``). With launch allowed from the commit time
 c, the route is feasible iff L_max >= c, where L_max = max_t (t - T_fly) over the envelope: the
-*latest commit*. Feasibility is therefore monotone in the commit time by construction, and in
-the burnout speed because the flyout time to any point falls as the speed grows (every
-programme of a faster type is faster along its whole path). A commit rule is an earliest
+*latest commit*. Feasibility is therefore monotone in the commit time by construction. In the
+burnout speed it is monotone away from the site: close to it, low points under the lowest boost
+path of the programme family are a dead zone that grows with the speed at a fixed burn time
+(docs/modelling.md, Engagement), so a faster type can lose an intercept a slower one makes
+during its boost. The speed search assumes monotonicity. A commit rule is an earliest
 launch time: ``launch`` (0: the physical upper bound, no warning time at all), ``burnout``
 (the threat's burnout), ``burnout+N``, or N seconds after launch.
 
@@ -298,9 +300,7 @@ def _uncapped(it: InterceptorType) -> InterceptorType:
     return dataclasses.replace(it, max_range_m=math.inf, max_altitude_m=math.inf)
 
 
-def minimum_speeds(
-    geometry: _Geometry, units: Sequence[Unit], commit_s: FloatArray
-) -> FloatArray:
+def minimum_speeds(geometry: _Geometry, units: Sequence[Unit], commit_s: FloatArray) -> FloatArray:
     """Minimum burnout speed (m/s, NaN if none up to ``SPEED_MAX_MPS``) per (route, unit, rule):
     bisection on L_max(v) >= c, every row of a level in one batched evaluation (speeds on the
     dyadic grid of the bracket, so rows share their tables: ``search_table``)."""
@@ -434,12 +434,16 @@ def _row(route, unit, rules, solutions, a, b, commit, burnout_s, latest, latest_
         ok = bool(sol.feasible[a, b])
         feasible[rule.text] = ok
         limit[rule.text] = None if ok else ("cap" if latest_kin >= commit[q] else "kinematic")
-        intercept[rule.text] = {
-            "time_s": float(sol.t_intercept[a, b]),
-            "launch_s": float(sol.t_launch[a, b]),
-            "altitude_km": float(sol.altitude_m[a, b]) / 1e3,
-            "ground_range_km": float(sol.range_m[a, b]) / 1e3,
-        } if ok else None
+        intercept[rule.text] = (
+            {
+                "time_s": float(sol.t_intercept[a, b]),
+                "launch_s": float(sol.t_launch[a, b]),
+                "altitude_km": float(sol.altitude_m[a, b]) / 1e3,
+                "ground_range_km": float(sol.range_m[a, b]) / 1e3,
+            }
+            if ok
+            else None
+        )
         v = speeds[q]
         min_v[rule.text] = float(v) if min_speed and np.isfinite(v) else None
     after = latest - burnout_s
@@ -455,7 +459,8 @@ def _row(route, unit, rules, solutions, a, b, commit, burnout_s, latest, latest_
         "threat_burnout_s": float(burnout_s),
         # None when only an interceptor launched before the threat could meet it.
         "latest_commit_s": float(latest) if np.isfinite(latest) and latest >= 0 else None,
-        "latest_commit_after_burnout_s": float(after) if np.isfinite(latest) and after >= 0
+        "latest_commit_after_burnout_s": float(after)
+        if np.isfinite(latest) and after >= 0
         else None,
         "latest_commit_limit": "cap" if latest_kin > latest + 1e-6 else "kinematic",
         "min_burnout_speed_mps": min_v,
@@ -469,7 +474,7 @@ def _criteria(unit: Unit, routes: Sequence[Route], closest_m: FloatArray) -> dic
     table = reach_table(it)
     rng, rng_by = table.range_limit
     alt, alt_by = table.altitude_limit
-    cap = (lambda x: None if not math.isfinite(x) else x / 1e3)  # noqa: E731
+    cap = lambda x: None if not math.isfinite(x) else x / 1e3  # noqa: E731
     return {
         "interceptor": it.name,
         "site": unit.site,
@@ -486,6 +491,7 @@ def _criteria(unit: Unit, routes: Sequence[Route], closest_m: FloatArray) -> dic
         "floor_km": it.min_altitude_m / 1e3,
         "max_flyout_s": table.max_flyout_s,
         "inventory": unit.inventory,
-        "closest_approach_km": {r.label: float(d) / 1e3 for r, d in zip(routes, closest_m,
-                                                                         strict=True)},
+        "closest_approach_km": {
+            r.label: float(d) / 1e3 for r, d in zip(routes, closest_m, strict=True)
+        },
     }
