@@ -181,16 +181,17 @@ def _paired_section(store: Any, record: Any, rows: list) -> str:
     if len(arrangements) < 2:
         return ""
     baseline = arrangements[0]
-    data = store.columns(
-        "SELECT point, arrangement, replication, no_leak::DOUBLE AS no_leak, "
-        "leakers::DOUBLE AS leakers, interceptors_spent::DOUBLE AS spent "
-        "FROM replications WHERE campaign_id = ? ORDER BY point, replication",
-        [record.campaign_id],
-    )
+    from jointbmd.store import Selection
+
+    data = store.replication_outcomes(Selection(record.campaign_id))
     table = {}
     for i in range(len(data["point"])):
         key = (int(data["point"][i]), data["arrangement"][i], int(data["replication"][i]))
-        table[key] = (data["no_leak"][i], data["leakers"][i], data["spent"][i])
+        table[key] = (
+            data["p_no_leak"][i],
+            data["expected_leakers"][i],
+            data["interceptors_spent"][i],
+        )
     body = []
     for point in sorted({r.point for r in rows}):
         for name in arrangements[1:]:
