@@ -184,10 +184,10 @@ def run_command(
         [
             "arrangement",
             "P(no leak)",
-            "95 % CI",
-            "leakers",
-            "interceptors",
-            "launch->firm s",
+            "95% CI",
+            "E[leak]",
+            "E[shots]",
+            "firm s",
             "shots by partner",
             "rejected msgs",
         ],
@@ -203,6 +203,10 @@ def run_command(
                 sum(a["rejected_messages"].values()),
             ]
             for a in rows
+        ],
+        notes=[
+            "E[leak]: expected leakers; E[shots]: interceptors spent (per replication); firm s: "
+            "mean time from a threat's launch to its first firm track"
         ],
     )
     _print_paired(loaded.name, baseline, paired)
@@ -221,7 +225,7 @@ def _print_paired(name: str, baseline: str, paired) -> None:
             "arrangement",
             "Δ leakers",
             "Δ P(no leak)",
-            "Δ launch->shot s",
+            "Δ launch to shot s",
             "threats both shot at",
             "shot only here / only baseline",
         ],
