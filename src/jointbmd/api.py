@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jointbmd.conventions import DEFAULT_STORE
 from jointbmd.errors import UserError
-from jointbmd.store import DEFAULT_STORE
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     import pandas as pd

@@ -67,6 +67,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jointbmd.analysis.statistics import mean_interval_from_sums, wilson_interval
+from jointbmd.conventions import DEFAULT_SEED
 from jointbmd.errors import UserError
 from jointbmd.outcomes import ReplicationResult
 from jointbmd.scenario import Scenario, scenario_to_dict, validate_data
@@ -79,7 +80,6 @@ ReplicationFunction = Callable[[Scenario, str, int, int], ReplicationResult]
 BatchFunction = Callable[[Scenario, Sequence[str], int, int], list[ReplicationResult]]
 
 DEFAULT_REPLICATIONS = 100
-DEFAULT_SEED = 0
 # A sweep's points are rows of the store and entries of its resume set: beyond this the sweep is a
 # mistake (six ranges of 100 values are 10**12 points). A grid of 100,000 points is already a
 # 316 x 316 map of two fields.

@@ -43,10 +43,10 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from jointbmd.conventions import DEFAULT_STORE  # noqa: F401  (re-exported)
 from jointbmd.errors import UserError
 from jointbmd.outcomes import ReplicationResult, ThreatOutcome
 
-DEFAULT_STORE = "jointbmd-results.duckdb"
 APPLICATION = "jointbmd"
 SCHEMA_VERSION = 2  # 2: threat_outcomes gained intercept_over, intercept_over_third_party
 

@@ -8,16 +8,18 @@ import math
 import os
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from rich import box
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.console import Console
 
-stdout = Console(soft_wrap=True)
-stderr = Console(stderr=True, soft_wrap=True)
+# rich is imported by the first table or message, not at start-up.
+
+
+def _numpy():
+    """numpy if something imported it (else no value can be a numpy one): not imported here, so
+    that a command which never touches numpy does not pay for it at start-up."""
+    return sys.modules.get("numpy")
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -29,13 +31,17 @@ def to_jsonable(obj: Any) -> Any:
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, float | np.floating):
+    np = _numpy()
+    if np is not None:
+        if isinstance(obj, np.ndarray):
+            return to_jsonable(obj.tolist())
+        if isinstance(obj, np.bool_):
+            return bool(obj)
+        if isinstance(obj, np.integer):
+            return int(obj)
+        if isinstance(obj, np.floating):
+            obj = float(obj)
+    if isinstance(obj, float):
         value = float(obj)
         return value if math.isfinite(value) else None
     return obj
@@ -53,7 +59,11 @@ def table_width() -> int:
     text = os.environ.get("COLUMNS", "")
     if text.isdigit() and int(text) > 0:
         return int(text)
-    return stdout.width if stdout.is_terminal else 240
+    if not sys.stdout.isatty():
+        return 240
+    import shutil
+
+    return shutil.get_terminal_size().columns
 
 
 def _longest_word(text: str) -> int:
@@ -72,6 +82,10 @@ def print_table(
     (never inside a word or a number); when even that does not fit, each row is printed as a
     block of ``column: value`` lines under the row's first cell. ``notes`` (a key to
     abbreviations, say) follow the table."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
     cells = [[format_cell(cell) for cell in row] for row in rows]
     width = table_width()
     console = Console(width=width, file=sys.stdout, soft_wrap=False, highlight=False)
@@ -83,7 +97,7 @@ def print_table(
     natural = [
         max([len(column), *(len(row[i]) for row in cells)]) for i, column in enumerate(columns)
     ]
-    for style in _STYLES:
+    for style in _styles():
         probe = Table(**style)
         for column in columns:
             probe.add_column(column)
@@ -111,11 +125,14 @@ def print_table(
         console.print(note, markup=False)
 
 
-# Boxed first; then without vertical rules (narrower); then one block per row.
-_STYLES = (
-    {},
-    {"box": box.SIMPLE_HEAD, "padding": (0, 1, 0, 0), "pad_edge": False, "show_edge": False},
-)
+def _styles() -> tuple[dict[str, Any], ...]:
+    """Boxed first; then without vertical rules (narrower); then (caller) one block per row."""
+    from rich import box
+
+    return (
+        {},
+        {"box": box.SIMPLE_HEAD, "padding": (0, 1, 0, 0), "pad_edge": False, "show_edge": False},
+    )
 
 
 def _print_vertical(console: Console, title: str | None, columns, cells) -> None:
@@ -132,7 +149,8 @@ def _print_vertical(console: Console, title: str | None, columns, cells) -> None
 def format_cell(value: Any) -> str:
     if value is None:
         return "-"
-    if isinstance(value, float | np.floating):
+    np = _numpy()
+    if isinstance(value, float) or (np is not None and isinstance(value, np.floating)):
         if not math.isfinite(value):
             return "-"
         return f"{value:.4g}"
@@ -140,5 +158,7 @@ def format_cell(value: Any) -> str:
 
 
 def message(text: str) -> None:
-    """A progress or status message for humans, on stderr."""
-    stderr.print(text)
+    """A progress or status message for humans, on stderr (rich markup allowed)."""
+    from rich.console import Console
+
+    Console(stderr=True, soft_wrap=True).print(text)

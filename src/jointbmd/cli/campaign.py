@@ -15,8 +15,8 @@ from typing import Any
 
 import typer
 
+from jointbmd.conventions import DEFAULT_STORE
 from jointbmd.errors import UserError
-from jointbmd.store import DEFAULT_STORE
 
 from ._app import app
 from ._output import message, print_json, print_table

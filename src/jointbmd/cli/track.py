@@ -6,13 +6,15 @@ import uuid
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 
+from jointbmd._lazy import lazy
+
 from ..outputs import Output, check_outputs, make_parents
-from ..scenario import load_scenario
 from ._app import app
 from ._output import print_json, print_table
+
+np = lazy("numpy")
 
 
 @app.command()
@@ -45,6 +47,7 @@ def track(
     # The simulation is imported here, not at the top: every other command starts faster.
     from ..arrangements import Arrangement
     from ..exchange.signing import node_keys
+    from ..scenario import load_scenario
     from ..simulation import WARNING, generator
     from ..simulation.picture import build_picture, centre_name
     from ..simulation.truth import build_truth, scenario_key
