@@ -52,10 +52,27 @@ def check(
     scenario: Annotated[str, typer.Argument(help="Scenario file, or a built-in scenario's name.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Validate a scenario and print a short summary of what it holds."""
-    summary = summarise(sc.load_scenario(scenario))
+    """Validate a scenario and print a short summary of what it holds.
+
+    Also warns (on stderr, exit status still 0) about what is valid but probably not meant:
+    aimpoints no threat can reach, polygons that are not simple, gaps between sectors
+    (jointbmd.scenario.advice)."""
+    from jointbmd.scenario.advice import advise
+
+    loaded = sc.load_scenario(scenario)
+    summary = summarise(loaded)
+    advice = advise(loaded)
+    for item in advice:
+        sys.stderr.write(f"jointbmd: warning: {scenario}: {item.line()}\n")
     if as_json:
-        print_json({"ok": True, "scenario": scenario, **summary})
+        print_json(
+            {
+                "ok": True,
+                "scenario": scenario,
+                **summary,
+                "warnings": [{"field": a.field, "reason": a.reason} for a in advice],
+            }
+        )
         return
     rows = [
         (key.replace("_", " "), ", ".join(value) if isinstance(value, list) else value)
