@@ -25,7 +25,7 @@ import yaml
 from jointbmd.scenario.loader import builtin_text
 
 HERE = Path(__file__).resolve().parent
-TINY = ["--replication-function", "test_campaign:tiny_replication"]
+TINY = ["--replication-function", "conftest:tiny_replication"]
 
 
 def _env() -> dict[str, str]:

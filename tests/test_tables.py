@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 HERE = Path(__file__).resolve().parent
-TINY = ["--replication-function", "test_campaign:tiny_replication"]
+TINY = ["--replication-function", "conftest:tiny_replication"]
 ARRANGEMENTS = ["independent", "data-exchange", "sectoral", "joint-consensus",
                 "joint-any-may-fire"]  # fmt: skip
 COLUMNS = ["arrangement", "n", "P(no leak)", "95% CI", "E[leak]", "E[shots]", "firm s",
