@@ -10,6 +10,13 @@ child, from ``os.wait4``). ``python -c pass`` is the floor no command can go und
 is that floor over each command (1.0 would be "costs nothing beyond the interpreter").
 ``modules`` counts the modules each command leaves imported (``sys.modules`` at exit), a measure
 of how lazy the imports are that does not depend on the machine's load.
+
+Recorded on the shared 2-core machine (load about 4.7), this file run against the tree before
+the imports were made lazy and after, interleaved, CPU seconds (user + system) per command:
+``--help`` 0.98-1.01 before, 0.19 after (581 modules -> 207); ``scenario check lisbon2010``
+0.87-1.00 before, 0.78-0.86 after although it now also runs the warnings (numpy and shapely,
+about 0.2 s; pydantic building the scenario schema is the largest remaining part, about 0.3 s).
+Wall times under that load: ``--help`` 2.5 s -> 0.46 s, ``scenario check`` 2.3-2.6 s -> 1.6-1.8 s.
 """
 
 from __future__ import annotations
