@@ -189,7 +189,7 @@ def run_command(
             "E[shots]",
             "firm s",
             "shots by partner",
-            "rejected msgs",
+            "bad msgs",
         ],
         [
             [
@@ -206,7 +206,8 @@ def run_command(
         ],
         notes=[
             "E[leak]: expected leakers; E[shots]: interceptors spent (per replication); firm s: "
-            "mean time from a threat's launch to its first firm track"
+            "mean time from a threat's launch to its first firm track; bad msgs: messages "
+            "rejected (bad signature, replay, ...), by reason in --json"
         ],
     )
     _print_paired(loaded.name, baseline, paired)
