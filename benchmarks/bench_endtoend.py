@@ -8,7 +8,7 @@ where the time goes, stage by stage.
 
 There is no peer for a whole joint-defence replication (the closed simulators cannot be run
 here), so this benchmark reports jointbmd alone against the issue's goal: 100 replications of all
-four arrangements within 60 s on 2 cores.
+five arrangements within 60 s on 2 cores.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def run(quick: bool = False) -> dict:
         "cpu_count": os.cpu_count(),
         "seconds": {"jointbmd": seconds},
         "speedup": {},
-        "accuracy": {"note": "no peer: full pipeline, all four arrangements per replication"},
+        "accuracy": {"note": "no peer: full pipeline, all five arrangements per replication"},
         "replications_per_second": done / seconds,
         "seconds_for_100_replications": 100 * seconds / done,
         "goal_seconds_for_100": 60.0,

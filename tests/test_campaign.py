@@ -1,10 +1,10 @@
 """Campaigns: planning, aggregation, resume after kill -9, and equal numbers on every executor.
 
-``tiny_replication`` below is a small but real replication function: it draws from the
+``tiny_replication`` (conftest.py) is a small but real replication function: it draws from the
 replication's own generator (``SeedSequence(seed, spawn_key=(replication,))``, as
 ``jointbmd.simulation.run_replication`` does) and reads the scenario it is given (raids, aimpoints,
 interceptor SSPK, decision latency), so a sweep over a scenario field changes its numbers. The
-subprocess tests load it with the CLI's ``--replication-function test_campaign:tiny_replication``
+subprocess tests load it with the CLI's ``--replication-function conftest:tiny_replication``
 and ``PYTHONPATH`` pointing at this directory (also for the Dask worker processes).
 """
 
@@ -24,53 +24,15 @@ import pytest
 import yaml
 from scipy.stats import binomtest
 
+from conftest import SSPK_PATH, tiny_replication
 from jointbmd import campaign as camp
 from jointbmd.errors import UserError
-from jointbmd.outcomes import Event, ReplicationResult, ThreatOutcome
 from jointbmd.scenario import load_scenario
 from jointbmd.store import Store
 
 HERE = Path(__file__).resolve().parent
-TINY = ["--replication-function", "test_campaign:tiny_replication"]
-SLOW_TINY = ["--replication-function", "test_campaign:tiny_replication_slow"]
-SSPK_PATH = "interceptor_types[SM-3 Block IA].sspk"
-
-
-def tiny_replication(scenario, arrangement: str, replication: int, seed: int) -> ReplicationResult:
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(replication,)))
-    sspk = float(np.mean([t.sspk for t in scenario.interceptor_types]))
-    rule = scenario.arrangement(arrangement)
-    shots = 1 if rule.kind == "independent" else 2
-    threats, events, by_partner = [], [], {}
-    threat_id = 0
-    for raid in scenario.raids:
-        partner = scenario.defended_asset(raid.aimpoint).partner
-        for launch in raid.launch_times_s():
-            detected = launch + rng.exponential(60.0)
-            firm = detected + rng.uniform(10.0, 30.0)
-            fired = firm + rule.decision_latency_s + rng.uniform(0.0, 20.0)
-            killed = bool(rng.random() < 1.0 - (1.0 - sspk) ** shots)
-            by_partner[partner] = by_partner.get(partner, 0) + shots
-            threats.append(
-                ThreatOutcome(
-                    threat_id, raid.name, raid.threat_type, raid.aimpoint, partner, launch,
-                    launch + 900.0, detected, firm, fired, partner, shots,
-                    fired + 200.0 if killed else None, 150.0 if killed else None, killed,
-                )
-            )  # fmt: skip
-            events.append(Event(launch, "launch", None, threat_id))
-            events.append(Event(fired, "shot", partner, threat_id, f"{shots} interceptors"))
-            threat_id += 1
-    rejected = {"replay": int(rng.integers(0, 3))}
-    return ReplicationResult(
-        arrangement, replication, tuple(threats), tuple(events), by_partner, rejected
-    )
-
-
-def tiny_replication_slow(scenario, arrangement, replication, seed) -> ReplicationResult:
-    """The same numbers, slower: so that a subprocess can be killed in the middle."""
-    time.sleep(0.02)
-    return tiny_replication(scenario, arrangement, replication, seed)
+TINY = ["--replication-function", "conftest:tiny_replication"]
+SLOW_TINY = ["--replication-function", "conftest:tiny_replication_slow"]
 
 
 def _env() -> dict[str, str]:

@@ -24,10 +24,12 @@ def test_run_json_reports_every_arrangement(tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert set(result["arrangements"]) == {
+    assert result["arrangements"] == [
         "independent", "data-exchange", "sectoral", "joint-consensus", "joint-any-may-fire",
-    }  # fmt: skip
-    for summary in result["arrangements"].values():
+    ]  # fmt: skip
+    # One row per arrangement, with the keys of campaign's and compare's rows.
+    assert [row["arrangement"] for row in result["rows"]] == result["arrangements"]
+    for summary in result["rows"]:
         low, high = summary["p_no_leak_ci"]
         assert 0.0 <= low <= summary["p_no_leak"] <= high <= 1.0
         assert summary["replications"] == 3

@@ -15,7 +15,7 @@ def jointbmd(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_track_json_has_every_source_per_threat_and_a_verifiable_ledger(tmp_path):
-    ledger = tmp_path / "centre.ledger"
+    ledger = tmp_path / "ledgers"
     done = jointbmd("track", "lisbon2010", "--seed", "3", "--ledger", str(ledger), "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
@@ -37,7 +37,11 @@ def test_track_json_has_every_source_per_threat_and_a_verifiable_ledger(tmp_path
     moscow = next(t for t in result["threats"] if t["aimpoint"] == "Moscow")
     assert moscow["by_source"]["NATO"]["first_firm_track_s"] is None
     assert moscow["by_source"]["NATO"]["fused_received_firm_s"] is not None
-    for path in (ledger, tmp_path / "centre.NATO.ledger", tmp_path / "centre.Russia.ledger"):
+    # --ledger is a directory, laid out as run's: the picture stage's ledger of every node.
+    assert sorted(p.name for p in (ledger / "picture").iterdir()) == [
+        "DFC.ledger", "NATO.ledger", "Russia.ledger",
+    ]  # fmt: skip
+    for path in sorted((ledger / "picture").iterdir()):
         verified = jointbmd("ledger", "verify", str(path))
         assert verified.returncode == 0, verified.stdout + verified.stderr
 
@@ -70,23 +74,21 @@ def test_track_bad_input_is_one_line_and_exit_2(args, where):
 @pytest.mark.slow
 def test_keys_kept_in_a_directory_sign_the_ledgers_a_verifier_trusts(tmp_path):
     keys, other = tmp_path / "keys", tmp_path / "other-keys"
-    for directory, ledger in ((keys, "a.ledger"), (keys, "b.ledger"), (other, "c.ledger")):
+    for directory, ledger in ((keys, "a"), (keys, "b"), (other, "c")):
         done = jointbmd(
             "track", "lisbon2010", "--keys", str(directory), "--ledger", str(tmp_path / ledger)
         )
         assert done.returncode == 0, done.stderr
     assert (keys / "NATO.key.pem").exists() and (keys / "DFC.pub.pem").exists()
+
     # The second run reused the kept keys: both ledgers verify against them...
-    for ledger in ("a.ledger", "b.ledger"):
-        assert (
-            jointbmd("ledger", "verify", str(tmp_path / ledger), "--keys", str(keys)).returncode
-            == 0
-        )
+    def centre(run: str) -> str:
+        return str(tmp_path / run / "picture" / "DFC.ledger")
+
+    for ledger in ("a", "b"):
+        assert jointbmd("ledger", "verify", centre(ledger), "--keys", str(keys)).returncode == 0
     # ...and a ledger signed with other keys does not.
-    assert (
-        jointbmd("ledger", "verify", str(tmp_path / "c.ledger"), "--keys", str(keys)).returncode
-        == 1
-    )
+    assert jointbmd("ledger", "verify", centre("c"), "--keys", str(keys)).returncode == 1
     (keys / "Russia.key.pem").unlink()
     done = jointbmd("track", "lisbon2010", "--keys", str(keys))
     assert done.returncode == 2 and "Russia.key.pem" in done.stderr
@@ -128,15 +130,15 @@ def test_keys_directory_is_never_overwritten_and_bad_keys_are_one_line(tmp_path)
 @pytest.mark.slow
 def test_ledger_compare_refuses_ledgers_of_different_runs(tmp_path):
     for run in ("one", "two"):
-        done = jointbmd("track", "lisbon2010", "--ledger", str(tmp_path / run / "c.ledger"))
+        done = jointbmd("track", "lisbon2010", "--ledger", str(tmp_path / run))
         assert done.returncode == 0, done.stderr
     same = jointbmd(
-        "ledger", "compare", str(tmp_path / "one" / "c.NATO.ledger"),
-        str(tmp_path / "one" / "c.Russia.ledger"), "--json",
+        "ledger", "compare", str(tmp_path / "one" / "picture" / "NATO.ledger"),
+        str(tmp_path / "one" / "picture" / "Russia.ledger"), "--json",
     )  # fmt: skip
     assert json.loads(same.stdout)["consistent"] is True
     other = jointbmd(
-        "ledger", "compare", str(tmp_path / "one" / "c.NATO.ledger"),
-        str(tmp_path / "two" / "c.Russia.ledger"),
+        "ledger", "compare", str(tmp_path / "one" / "picture" / "NATO.ledger"),
+        str(tmp_path / "two" / "picture" / "Russia.ledger"),
     )  # fmt: skip
     assert other.returncode == 1 and "different runs" in other.stderr

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from conftest import entries_needing_source
 from jointbmd.scenario import builtin_names, builtin_text, load_scenario
-from test_scenario import _entries_needing_source
 
 PHASES = ["epaa2011", "epaa2015", "epaa2018"]
 
@@ -19,7 +19,7 @@ def test_every_parameter_entry_has_a_source(name):
     data = yaml.safe_load(builtin_text(name))
     data.setdefault("fusion_centre", {"source": "none in this scenario"})
     data.setdefault("links", [])
-    entries = list(_entries_needing_source(data))
+    entries = list(entries_needing_source(data))
     assert len(entries) > 30
     for where, entry in entries:
         source = entry.get("source")

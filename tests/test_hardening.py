@@ -25,7 +25,7 @@ import yaml
 from jointbmd.scenario.loader import builtin_text
 
 HERE = Path(__file__).resolve().parent
-TINY = ["--replication-function", "test_campaign:tiny_replication"]
+TINY = ["--replication-function", "conftest:tiny_replication"]
 
 
 def _env() -> dict[str, str]:
@@ -155,12 +155,14 @@ def test_an_arrangement_named_like_a_ledger_directory_cannot_overwrite_it(tmp_pa
 def test_no_output_may_be_an_input(tmp_path):
     scenario = write_scenario(tmp_path / "s.yaml", lisbon())
     before = digest(scenario)
-    one_line_error(jointbmd("track", scenario, "--ledger", scenario), "--ledger", "input")
+    one_line_error(jointbmd("track", scenario, "--ledger", scenario), "--ledger", "not a directory")
     assert digest(scenario) == before
     # A file that is not a ledger is not replaced by one either.
-    notes = tmp_path / "notes.txt"
+    notes = tmp_path / "L" / "picture" / "NATO.ledger"
+    notes.parent.mkdir(parents=True)
     notes.write_text("mine\n")
-    one_line_error(jointbmd("track", "lisbon2010", "--ledger", notes), "not a jointbmd ledger")
+    done = jointbmd("track", "lisbon2010", "--ledger", tmp_path / "L")
+    one_line_error(done, "not a jointbmd ledger")
     assert notes.read_text() == "mine\n"
 
 
@@ -180,8 +182,8 @@ def test_run_ledger_files_are_the_planned_ones(tmp_path):
     "args, needle",
     [
         (["run", "lisbon2010", "--ledger", "{file}"], "not a directory"),
-        (["track", "lisbon2010", "--ledger", "{dir}"], "is a directory"),
-        (["track", "lisbon2010", "--ledger", "{file}/x.ledger"], "not a directory"),
+        (["track", "lisbon2010", "--ledger", "{file}"], "not a directory"),
+        (["track", "lisbon2010", "--ledger", "{file}/sub"], "not a directory"),
         (["run", "lisbon2010", "--ledger", "{file}/sub"], "not a directory"),
         (["export", "--store", "{store}", "--out", "{file}/out"], "not a directory"),
         (["export", "--store", "{store}", "--out", "{file}"], "not a directory"),
@@ -545,8 +547,9 @@ def test_a_scenario_campaign_section_error_names_the_scenario(tmp_path):
 
 @pytest.fixture(scope="module")
 def ledger(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("ledger") / "fusion.ledger"
-    done = jointbmd("track", "lisbon2010", "--ledger", path, "--json")
+    directory = tmp_path_factory.mktemp("ledger")
+    path = directory / "picture" / "DFC.ledger"
+    done = jointbmd("track", "lisbon2010", "--ledger", directory, "--json")
     assert done.returncode == 0, done.stderr
     assert jointbmd("ledger", "verify", path).returncode == 0
     return path

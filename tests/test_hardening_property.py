@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 HERE = Path(__file__).resolve().parent
-TINY = ["--replication-function", "test_campaign:tiny_replication"]
+TINY = ["--replication-function", "conftest:tiny_replication"]
 
 PATHS = [
     "links[0].latency_s",

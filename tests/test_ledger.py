@@ -632,15 +632,14 @@ def test_own_decisions_and_their_echo_are_written_once(keys, ring, tmp_path):
 @pytest.fixture(scope="module")
 def track_ledgers(tmp_path_factory):
     directory = tmp_path_factory.mktemp("track")
-    path = directory / "centre.ledger"
-    done = jointbmd("track", "lisbon2010", "--seed", "3", "--ledger", path)
+    done = jointbmd("track", "lisbon2010", "--seed", "3", "--ledger", directory)
     assert done.returncode == 0, done.stderr
-    return path, directory / "centre.NATO.ledger"
+    return directory / "picture" / "DFC.ledger", directory / "picture" / "NATO.ledger"
 
 
 @pytest.mark.slow
 def test_pipeline_ledger_resists_a_tamperer_without_the_key(track_ledgers, tmp_path, capsys):
-    """``jointbmd track --ledger F`` writes signed, sealed ledgers; the reviewer's attacks on
+    """``jointbmd track --ledger DIR`` writes signed, sealed ledgers; the reviewer's attacks on
     them (delete / swap / move an entry and re-chain; cut the tail) all fail, naming the entry."""
     for path in track_ledgers:
         report = verify_ledger(path, require_seal=False, allow_unsigned=True)

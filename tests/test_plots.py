@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
+from conftest import SSPK_PATH, tiny_replication
 from jointbmd import campaign as camp
 from jointbmd.report import plots
 from jointbmd.scenario import load_scenario
 from jointbmd.store import Store
-
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
-from test_campaign import SSPK_PATH, tiny_replication  # noqa: E402
 
 NAMES = ["p_no_leak.png", "interceptors_spent.png", "time_to_first_launch.png", "map.png"]
 

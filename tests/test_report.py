@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 
 from browser import chromium_page, have_playwright
+from conftest import TINY_STUDY as TINY
+from conftest import study_replication
 from jointbmd import campaign as camp
 from jointbmd.analysis import sensitivity as se
 from jointbmd.analysis import study as st
@@ -22,7 +24,6 @@ from jointbmd.analysis.statistics import paired_proportion_difference
 from jointbmd.report.html import write_report
 from jointbmd.scenario import load_scenario
 from jointbmd.store import Store
-from test_study import TINY, study_replication
 
 pytestmark = [
     pytest.mark.slow,

@@ -13,6 +13,7 @@ import jsonschema
 import pytest
 import yaml
 
+from conftest import entries_needing_source
 from jointbmd.cli import main
 from jointbmd.errors import UserError
 from jointbmd.scenario import (
@@ -110,37 +111,8 @@ def test_builtin_matches_public_reference_figures():
     assert russian_units and all("notional" in f.source for f in russian_units)
 
 
-PARAMETER_SECTIONS = [
-    "partners",
-    "sensor_types",
-    "interceptor_types",
-    "threat_types",
-    "sites",
-    "space_sensors",
-    "launch_areas",
-    "defended_assets",
-    "raids",
-    "links",
-    "arrangements",
-]
-
-
-def _entries_needing_source(data):
-    yield "fusion_centre", data["fusion_centre"]
-    for section in PARAMETER_SECTIONS:
-        for i, entry in enumerate(data[section]):
-            yield f"{section}[{i}]", entry
-            for j, stage in enumerate(entry.get("stages", [])):
-                yield f"{section}[{i}].stages[{j}]", stage
-            if "reentry_vehicle" in entry:
-                yield f"{section}[{i}].reentry_vehicle", entry["reentry_vehicle"]
-            for sub in ("sensors", "fire_units"):
-                for j, item in enumerate(entry.get(sub, [])):
-                    yield f"{section}[{i}].{sub}[{j}]", item
-
-
 def test_builtin_every_parameter_entry_has_a_source():
-    entries = list(_entries_needing_source(GOOD_DATA))
+    entries = list(entries_needing_source(GOOD_DATA))
     assert len(entries) > 40
     for where, entry in entries:
         source = entry.get("source")

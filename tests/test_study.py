@@ -1,6 +1,6 @@
 """Uncertainty studies: the estimator against known indices, points, a tiny study end to end.
 
-``study_replication`` below is a small but real replication function that reads the study's
+``study_replication`` (conftest.py) is a small but real replication function that reads the study's
 inputs from the scenario it is given: SM-3 Block IA's SSPK, whether Deveselu exists, the
 joint-consensus vote latency (a vote slower than 100 s loses every threat) and the links' latency.
 So its indices, thresholds and conclusion shares are known in advance: Deveselu dominates, the
@@ -22,73 +22,17 @@ import numpy as np
 import pytest
 import yaml
 
+from conftest import TINY_STUDY, study_replication
 from jointbmd.analysis import sensitivity as se
 from jointbmd.analysis import study as st
 from jointbmd.errors import UserError
-from jointbmd.outcomes import ReplicationResult, ThreatOutcome
 from jointbmd.scenario import load_scenario
 from jointbmd.store import Store
 
 HERE = Path(__file__).resolve().parent
-FUNCTION = ["--replication-function", "test_study:study_replication"]
-SLOW_FUNCTION = ["--replication-function", "test_study:study_replication_slow"]
-
-
-def study_replication(scenario, arrangement, replication, seed) -> ReplicationResult:
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(replication,)))
-    sspk = scenario.interceptor_type("SM-3 Block IA").sspk
-    deveselu = any(site.name == "Deveselu" for site in scenario.sites)
-    rule = scenario.arrangement(arrangement)
-    late = rule.kind == "joint" and max(rule.vote_latency_s.values(), default=0.0) > 100.0
-    p_kill = 0.0 if late or not deveselu else (sspk if rule.kind != "independent" else sspk / 3)
-    draws = rng.random(3)
-    threats = tuple(
-        ThreatOutcome(
-            i, "raid", "Shahab-3", "Ankara", "NATO", 0.0, 600.0, 100.0, 150.0, 200.0, "NATO", 2,
-            300.0 if draws[i] < p_kill else None, 150.0 if draws[i] < p_kill else None,
-            bool(draws[i] < p_kill),
-        )
-        for i in range(3)
-    )  # fmt: skip
-    return ReplicationResult(arrangement, replication, threats, (), {"NATO": 6}, {})
-
-
-def study_replication_slow(scenario, arrangement, replication, seed) -> ReplicationResult:
-    """The same numbers, slower, leaving a mark per call (``$JOINTBMD_TEST_MARKS``), so that a
-    test can kill the study while it runs."""
-    time.sleep(0.05)
-    marks = os.environ.get("JOINTBMD_TEST_MARKS")
-    if marks:
-        with open(marks, "a", encoding="utf-8") as out:
-            out.write(".")
-    return study_replication(scenario, arrangement, replication, seed)
-
-
-TINY = {
-    "jointbmd_study": 1,
-    "name": "tiny",
-    "scenario": "lisbon2010",
-    "arrangements": ["independent", "data-exchange", "joint-consensus"],
-    "baseline": "independent",
-    "design": {"method": "sobol", "samples": 8, "replications": 3, "seed": 7, "bootstrap": 50},
-    "inputs": [
-        {"name": "sspk", "range": [0.5, 0.9], "source": "notional",
-         "paths": ["interceptor_types[SM-3 Block IA].sspk"]},
-        {"name": "vote", "range": [5.0, 180.0], "source": "notional",
-         "paths": ["arrangements[joint-consensus].vote_latency_s[Russia]"]},
-        {"name": "links", "range": [0.5, 10.0], "source": "notional",
-         "paths": ["links[NATO-DFC].latency_s", "links[Russia-DFC].latency_s"]},
-        {"name": "deveselu", "distribution": "presence", "source": "notional",
-         "paths": ["sites[Deveselu]"]},
-    ],
-    "thresholds": [
-        {"input": "vote", "arrangement": "joint-consensus", "level": 0.05, "steps": 5},
-    ],
-    "conclusions": [
-        {"statement": "data exchange beats independent by 0.05", "arrangement": "data-exchange",
-         "versus": "independent", "at_least": 0.05},
-    ],
-}  # fmt: skip
+FUNCTION = ["--replication-function", "conftest:study_replication"]
+SLOW_FUNCTION = ["--replication-function", "conftest:study_replication_slow"]
+TINY = TINY_STUDY
 
 
 def _env() -> dict[str, str]:

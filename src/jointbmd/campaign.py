@@ -67,6 +67,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jointbmd.analysis.statistics import mean_interval_from_sums, wilson_interval
+from jointbmd.conventions import DEFAULT_SEED
 from jointbmd.errors import UserError
 from jointbmd.outcomes import ReplicationResult
 from jointbmd.scenario import Scenario, scenario_to_dict, validate_data
@@ -79,7 +80,6 @@ ReplicationFunction = Callable[[Scenario, str, int, int], ReplicationResult]
 BatchFunction = Callable[[Scenario, Sequence[str], int, int], list[ReplicationResult]]
 
 DEFAULT_REPLICATIONS = 100
-DEFAULT_SEED = 0
 # A sweep's points are rows of the store and entries of its resume set: beyond this the sweep is a
 # mistake (six ranges of 100 values are 10**12 points). A grid of 100,000 points is already a
 # 316 x 316 map of two fields.
@@ -253,6 +253,13 @@ def load_campaign_file(path: str) -> dict[str, Any]:
     return data
 
 
+def scenario_seed(scenario: Scenario) -> int:
+    """The seed every command uses when ``--seed`` is not given: the scenario's ``campaign.seed``
+    (``DEFAULT_SEED`` when it has no campaign section)."""
+    section = scenario.campaign
+    return section.seed if section is not None else DEFAULT_SEED
+
+
 def plan_campaign(
     scenario: Scenario,
     *,
@@ -271,7 +278,7 @@ def plan_campaign(
     if replications is None:
         replications = section.replications if section is not None else DEFAULT_REPLICATIONS
     if seed is None:
-        seed = section.seed if section is not None else DEFAULT_SEED
+        seed = scenario_seed(scenario)
     if not isinstance(replications, int) or not 1 <= replications <= MAX_REPLICATIONS:
         raise UserError(
             f"must be an integer in [1, {MAX_REPLICATIONS}], got {replications!r} "
@@ -994,41 +1001,29 @@ def aggregate(
     ``replications`` indices, those arrangements); by default everything stored counts.
     Ordered by point, then by the campaign's arrangement order.
     """
-    import json
+    from jointbmd.store import Selection
 
     record = store.campaign(campaign_id)
-    where = "campaign_id = ?"
-    params: list[Any] = [campaign_id]
-    if replications is not None:
-        where += " AND replication < ?"
-        params.append(int(replications))
-    if arrangements is not None:
-        where += f" AND arrangement IN ({', '.join('?' * len(arrangements))})"
-        params.extend(arrangements)
-    counts = store.query(
-        "SELECT point, arrangement, count(*), sum(no_leak::INTEGER), "
-        "sum(leakers::HUGEINT), sum((leakers::HUGEINT) * leakers), "
-        "sum(interceptors_spent::HUGEINT), sum((interceptors_spent::HUGEINT) * interceptors_spent) "
-        f"FROM replications WHERE {where} GROUP BY point, arrangement",
-        params,
+    selection = Selection(
+        campaign_id,
+        replications=None if replications is None else int(replications),
+        arrangements=None if arrangements is None else tuple(arrangements),
     )
-    shots: dict[tuple[int, str], dict[str, int]] = {}
-    for point, arrangement, text in store.query(
-        f"SELECT point, arrangement, shots_by_partner FROM replications WHERE {where}", params
-    ):
-        tally = shots.setdefault((point, arrangement), {})
-        for partner, value in json.loads(text).items():
-            tally[partner] = tally.get(partner, 0) + int(value)
+    counts = store.group_sums(selection)
+    shots = store.tallies(selection, "shots_by_partner")
+    columns = store.threat_delays(selection)
     delays: dict[tuple[int, str], tuple[list[float], list[float]]] = {}
-    for point, arrangement, track, launch in store.query(
-        "SELECT point, arrangement, first_firm_track_s - launch_time_s, "
-        f"first_launch_s - launch_time_s FROM threat_outcomes WHERE {where}",
-        params,
+    for point, arrangement, track, launch in zip(
+        columns["point"].tolist(),
+        columns["arrangement"].tolist(),
+        columns["to_firm_track_s"].tolist(),
+        columns["to_first_launch_s"].tolist(),
+        strict=True,
     ):
-        tracks, launches = delays.setdefault((point, arrangement), ([], []))
-        if track is not None:
+        tracks, launches = delays.setdefault((int(point), arrangement), ([], []))
+        if math.isfinite(track):
             tracks.append(track)
-        if launch is not None:
+        if math.isfinite(launch):
             launches.append(launch)
     order = {name: i for i, name in enumerate(record.arrangements)}
     rows = []

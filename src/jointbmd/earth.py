@@ -32,8 +32,9 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from jointbmd.arrays import FloatArray
+
 Model = Literal["full", "ideal"]
-FloatArray = NDArray[np.float64]
 
 MU = 3.986004418e14  # m^3/s^2, WGS84 gravitational parameter
 J2 = 1.08262668e-3  # WGS84 (EGM96 normalised C20 converted)

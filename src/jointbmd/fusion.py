@@ -57,7 +57,8 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import chi2
 
-FloatArray = NDArray[np.float64]
+from jointbmd.arrays import FloatArray
+
 PredictFn = Callable[[FloatArray, FloatArray, FloatArray, float], tuple[FloatArray, FloatArray]]
 Criterion = Literal["trace", "det"]
 Key = tuple[str, int]

@@ -28,6 +28,7 @@ The schema is versioned (``meta.schema_version``) and documented in ``docs/store
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import functools
 import hashlib
@@ -42,42 +43,84 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from jointbmd.conventions import DEFAULT_STORE  # noqa: F401  (re-exported)
 from jointbmd.errors import UserError
-from jointbmd.outcomes import ReplicationResult
+from jointbmd.outcomes import ReplicationResult, ThreatOutcome
 
-DEFAULT_STORE = "jointbmd-results.duckdb"
 APPLICATION = "jointbmd"
 SCHEMA_VERSION = 2  # 2: threat_outcomes gained intercept_over, intercept_over_third_party
 
-# Columns of threat_outcomes that come straight from ThreatOutcome, in table order.
-THREAT_FIELDS = (
-    "threat_id",
-    "raid",
-    "threat_type",
-    "aimpoint",
-    "aimpoint_partner",
-    "launch_time_s",
-    "impact_time_s",
-    "first_detection_s",
-    "first_firm_track_s",
-    "first_launch_s",
-    "engaged_by",
-    "shots",
-    "intercept_time_s",
-    "intercept_altitude_km",
-    "killed",
+# The outcome columns are declared once, here: the replications and events columns below, the
+# threat columns by ``ThreatOutcome``'s fields (name and annotation). The DuckDB DDL, the Arrow
+# schemas the workers fill and the readers all derive from these.
+_REPLICATION_COLUMNS = (
+    pa.field("arrangement", pa.string()),
+    pa.field("replication", pa.int32()),
+    pa.field("no_leak", pa.bool_(), nullable=False),
+    pa.field("threats", pa.int32(), nullable=False),
+    pa.field("leakers", pa.int32(), nullable=False),
+    pa.field("interceptors_spent", pa.int32(), nullable=False),
+    pa.field("shots_by_partner", pa.string(), nullable=False),  # JSON: partner -> shots
+    pa.field("rejected_messages", pa.string(), nullable=False),  # JSON: reason -> count
+    pa.field("first_firm_track_delay_mean_s", pa.float64()),
+    pa.field("first_launch_delay_mean_s", pa.float64()),
 )
-# Optional extras a ThreatOutcome may carry (read with getattr, NULL when absent).
-THREAT_OPTIONAL_FIELDS = (
-    "intercept_lat_deg",
-    "intercept_lon_deg",
-    "intercept_over",
-    "intercept_over_third_party",
+_EVENT_COLUMNS = (
+    pa.field("arrangement", pa.string()),
+    pa.field("replication", pa.int32()),
+    pa.field("seq", pa.int32(), nullable=False),
+    pa.field("t_s", pa.float64()),
+    pa.field("kind", pa.string()),
+    pa.field("partner", pa.string()),
+    pa.field("threat_id", pa.int32()),
+    pa.field("detail", pa.string()),
 )
+_ARROW_OF_ANNOTATION = {"int": pa.int32(), "float": pa.float64(), "str": pa.string(),
+                        "bool": pa.bool_()}  # fmt: skip
 
-_KEY = "campaign_id INTEGER, point INTEGER, arrangement VARCHAR, replication INTEGER"
 
-SCHEMA_V1 = f"""
+def _threat_columns() -> tuple[pa.Field, ...]:
+    """``ThreatOutcome``'s fields as Arrow fields (``float | None`` -> nullable float64)."""
+    out = []
+    for f in dataclasses.fields(ThreatOutcome):
+        annotation = f.type if isinstance(f.type, str) else f.type.__name__
+        base = annotation.split("|")[0].strip()
+        out.append(pa.field(f.name, _ARROW_OF_ANNOTATION[base], nullable=f.name != "threat_id"))
+    return tuple(out)
+
+
+_THREAT_COLUMNS = _threat_columns()
+# Columns of threat_outcomes that come straight from ThreatOutcome, in table order; the ones with
+# a default are optional extras (read with getattr, NULL when absent).
+THREAT_FIELDS = tuple(
+    f.name
+    for f in dataclasses.fields(ThreatOutcome)
+    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+)
+THREAT_OPTIONAL_FIELDS = tuple(
+    f.name for f in dataclasses.fields(ThreatOutcome) if f.name not in THREAT_FIELDS
+)
+# The per-threat outcome columns, by name (for readers that pick some).
+OUTCOME_COLUMNS = tuple(f.name for f in _THREAT_COLUMNS)
+
+_DUCKDB_OF_ARROW = {pa.string(): "VARCHAR", pa.int32(): "INTEGER", pa.float64(): "DOUBLE",
+                    pa.bool_(): "BOOLEAN"}  # fmt: skip
+_KEY = ("campaign_id INTEGER", "point INTEGER", "arrangement VARCHAR", "replication INTEGER")
+
+
+def _ddl(table: str, fields: Sequence[pa.Field], extra: Sequence[str] = ()) -> str:
+    """CREATE TABLE for one outcome table: the key, then the fields (minus the key's two)."""
+    columns = [*_KEY]
+    for f in fields:
+        if f.name in ("arrangement", "replication"):
+            continue
+        columns.append(f"{f.name} {_DUCKDB_OF_ARROW[f.type]}{'' if f.nullable else ' NOT NULL'}")
+    body = ",\n    ".join([*columns, *extra])
+    return f"CREATE TABLE {table} (\n    {body}\n);\n"
+
+
+SCHEMA_V1 = (
+    """
 CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
 CREATE SEQUENCE campaign_ids START 1;
 CREATE TABLE campaigns (
@@ -99,51 +142,18 @@ CREATE TABLE sweep_points (
     sweep_values VARCHAR NOT NULL,
     PRIMARY KEY (campaign_id, point)
 );
-CREATE TABLE replications (
-    {_KEY},
-    no_leak BOOLEAN NOT NULL,
-    threats INTEGER NOT NULL,
-    leakers INTEGER NOT NULL,
-    interceptors_spent INTEGER NOT NULL,
-    shots_by_partner VARCHAR NOT NULL,
-    rejected_messages VARCHAR NOT NULL,
-    first_firm_track_delay_mean_s DOUBLE,
-    first_launch_delay_mean_s DOUBLE,
-    finished_at TIMESTAMP NOT NULL,
-    PRIMARY KEY (campaign_id, point, arrangement, replication)
-);
-CREATE TABLE threat_outcomes (
-    {_KEY},
-    threat_id INTEGER NOT NULL,
-    raid VARCHAR,
-    threat_type VARCHAR,
-    aimpoint VARCHAR,
-    aimpoint_partner VARCHAR,
-    launch_time_s DOUBLE,
-    impact_time_s DOUBLE,
-    first_detection_s DOUBLE,
-    first_firm_track_s DOUBLE,
-    first_launch_s DOUBLE,
-    engaged_by VARCHAR,
-    shots INTEGER,
-    intercept_time_s DOUBLE,
-    intercept_altitude_km DOUBLE,
-    killed BOOLEAN,
-    intercept_lat_deg DOUBLE,
-    intercept_lon_deg DOUBLE,
-    intercept_over VARCHAR,
-    intercept_over_third_party BOOLEAN
-);
-CREATE TABLE events (
-    {_KEY},
-    seq INTEGER NOT NULL,
-    t_s DOUBLE,
-    kind VARCHAR,
-    partner VARCHAR,
-    threat_id INTEGER,
-    detail VARCHAR
-);
 """
+    + _ddl(
+        "replications",
+        _REPLICATION_COLUMNS,
+        (
+            "finished_at TIMESTAMP NOT NULL",
+            "PRIMARY KEY (campaign_id, point, arrangement, replication)",
+        ),
+    )
+    + _ddl("threat_outcomes", (*_REPLICATION_COLUMNS[:2], *_THREAT_COLUMNS))
+    + _ddl("events", _EVENT_COLUMNS)
+)
 
 TABLES = ("meta", "campaigns", "sweep_points", "replications", "threat_outcomes", "events")
 
@@ -169,57 +179,16 @@ _OWN_OBJECTS = {f"main.{t}" for t in TABLES} | {"main.campaign_ids"}
 
 # Columnar rows of a batch of replications (``ResultRows``), without the columns the driver adds
 # (campaign_id and point in every table, finished_at in replications). Column order = table order.
-_REPLICATION_SCHEMA = pa.schema(
-    [
-        ("arrangement", pa.string()),
-        ("replication", pa.int32()),
-        ("no_leak", pa.bool_()),
-        ("threats", pa.int32()),
-        ("leakers", pa.int32()),
-        ("interceptors_spent", pa.int32()),
-        ("shots_by_partner", pa.string()),
-        ("rejected_messages", pa.string()),
-        ("first_firm_track_delay_mean_s", pa.float64()),
-        ("first_launch_delay_mean_s", pa.float64()),
-    ]
-)
-_THREAT_SCHEMA = pa.schema(
-    [
-        ("arrangement", pa.string()),
-        ("replication", pa.int32()),
-        ("threat_id", pa.int32()),
-        ("raid", pa.string()),
-        ("threat_type", pa.string()),
-        ("aimpoint", pa.string()),
-        ("aimpoint_partner", pa.string()),
-        ("launch_time_s", pa.float64()),
-        ("impact_time_s", pa.float64()),
-        ("first_detection_s", pa.float64()),
-        ("first_firm_track_s", pa.float64()),
-        ("first_launch_s", pa.float64()),
-        ("engaged_by", pa.string()),
-        ("shots", pa.int32()),
-        ("intercept_time_s", pa.float64()),
-        ("intercept_altitude_km", pa.float64()),
-        ("killed", pa.bool_()),
-        ("intercept_lat_deg", pa.float64()),
-        ("intercept_lon_deg", pa.float64()),
-        ("intercept_over", pa.string()),
-        ("intercept_over_third_party", pa.bool_()),
-    ]
-)
-_EVENT_SCHEMA = pa.schema(
-    [
-        ("arrangement", pa.string()),
-        ("replication", pa.int32()),
-        ("seq", pa.int32()),
-        ("t_s", pa.float64()),
-        ("kind", pa.string()),
-        ("partner", pa.string()),
-        ("threat_id", pa.int32()),
-        ("detail", pa.string()),
-    ]
-)
+# NOT NULL is the DDL's to enforce: the Arrow side stays nullable.
+
+
+def _arrow_schema(fields: Sequence[pa.Field]) -> pa.Schema:
+    return pa.schema([f.with_nullable(True) for f in fields])
+
+
+_REPLICATION_SCHEMA = _arrow_schema(_REPLICATION_COLUMNS)
+_THREAT_SCHEMA = _arrow_schema([*_REPLICATION_COLUMNS[:2], *_THREAT_COLUMNS])
+_EVENT_SCHEMA = _arrow_schema(_EVENT_COLUMNS)
 
 
 def _ipc(table: pa.Table) -> bytes:
@@ -352,6 +321,56 @@ def _decoded(text: Any, kind: type, what: str, path: Path) -> Any:
     if not isinstance(value, kind):
         raise UserError(f"damaged store: {what} is not valid JSON", file=str(path))
     return value
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which stored replications a read covers: one campaign, optionally only its first
+    ``replications`` indices, some arrangements, one replication index, one sweep point."""
+
+    campaign_id: int
+    replications: int | None = None
+    arrangements: tuple[str, ...] | None = None
+    replication: int | None = None
+    point: int | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        """The SQL condition and its parameters."""
+        where = "campaign_id = ?"
+        params: list[Any] = [int(self.campaign_id)]
+        if self.replications is not None:
+            where += " AND replication < ?"
+            params.append(int(self.replications))
+        if self.arrangements is not None:
+            where += f" AND arrangement IN ({', '.join('?' * len(self.arrangements))})"
+            params.extend(self.arrangements)
+        if self.replication is not None:
+            where += " AND replication = ?"
+            params.append(int(self.replication))
+        if self.point is not None:
+            where += " AND point = ?"
+            params.append(int(self.point))
+        return where, params
+
+
+def sweep_columns(df, points: Sequence[dict[str, Any]]):
+    """``df`` (with a ``point`` column) with one column per swept input, after ``point``.
+
+    The column is named by the input's path and holds its value at each row's point, typed by
+    the values (float, integer, bool or string)."""
+    import pandas as pd
+
+    paths: list[str] = []
+    for values in points:
+        paths += [p for p in values if p not in paths]
+    where = list(df.columns).index("point") + 1 if "point" in df.columns else 0
+    for offset, path in enumerate(paths):
+        by_point = [values.get(path) for values in points]
+        column = pd.Series([by_point[p] for p in df["point"]], index=df.index).infer_objects()
+        if column.dtype == object:
+            column = column.astype("string")
+        df.insert(where + offset, path, column)
+    return df
 
 
 class _damage_is_user_error:
@@ -675,24 +694,151 @@ class Store:
             if _event_rows.num_rows:
                 self._con.execute("INSERT INTO events SELECT ?, ?, * FROM _event_rows", key)
 
-    # -- reading --------------------------------------------------------------------------------
+    # -- named reads: every query the library runs on a store lives here -----------------------
 
     @_guarded
-    def threat_outcomes(
-        self, campaign_id: int, point: int | None = None, *, replications: int | None = None
-    ) -> list[dict[str, Any]]:
-        """The per-threat outcome rows of a campaign (one sweep point, or all), ordered by
-        point, arrangement, replication and threat; ``replications`` keeps the first n."""
-        where, params = "campaign_id = ?", [campaign_id]
-        if point is not None:
-            where, params = where + " AND point = ?", [*params, point]
-        if replications is not None:
-            where, params = where + " AND replication < ?", [*params, replications]
-        return self.records(
-            f"SELECT * FROM threat_outcomes WHERE {where} "
+    def campaign_summaries(self) -> list[dict[str, Any]]:
+        """One line per campaign, oldest first: id, scenario, sweep paths, replications asked,
+        replications stored (all arrangements and points), arrangements, created, updated."""
+        rows = self._con.execute(
+            "SELECT c.campaign_id, c.scenario_name, c.spec, c.replications, c.arrangements, "
+            "c.created, c.updated, (SELECT count(*) FROM replications r "
+            "WHERE r.campaign_id = c.campaign_id) FROM campaigns c ORDER BY 1"
+        ).fetchall()
+        out = []
+        for cid, name, spec, reps, arrangements, created, updated, stored in rows:
+            spec = _decoded(spec, dict, f"campaign {cid}: spec", self.path)
+            out.append(
+                {
+                    "campaign_id": int(cid),
+                    "scenario": name,
+                    "sweep": [axis.get("path") for axis in spec.get("sweep", [])],
+                    "replications": int(reps),
+                    "arrangements": _decoded(arrangements, list, f"campaign {cid}", self.path),
+                    "stored": int(stored),
+                    "created": created,
+                    "updated": updated,
+                }
+            )
+        return out
+
+    @_guarded
+    def group_sums(self, selection: Selection) -> list[tuple[Any, ...]]:
+        """Per (point, arrangement): n, no-leak count, sum and sum of squares of leakers and of
+        interceptors spent (exact integers, for the aggregate's intervals)."""
+        where, params = selection.where()
+        return self._con.execute(
+            "SELECT point, arrangement, count(*), sum(no_leak::INTEGER), "
+            "sum(leakers::HUGEINT), sum((leakers::HUGEINT) * leakers), "
+            "sum(interceptors_spent::HUGEINT), "
+            "sum((interceptors_spent::HUGEINT) * interceptors_spent) "
+            f"FROM replications WHERE {where} GROUP BY point, arrangement",
+            params,
+        ).fetchall()
+
+    @_guarded
+    def tallies(self, selection: Selection, column: str) -> dict[tuple[int, str], dict[str, int]]:
+        """(point, arrangement) -> key -> total of a JSON tally column of ``replications``
+        (``shots_by_partner`` or ``rejected_messages``), summed over replications."""
+        if column not in ("shots_by_partner", "rejected_messages"):
+            raise ValueError(f"not a tally column: {column}")
+        where, params = selection.where()
+        totals: dict[tuple[int, str], dict[str, int]] = {}
+        for point, arrangement, text in self._con.execute(
+            f"SELECT point, arrangement, {column} FROM replications WHERE {where}", params
+        ).fetchall():
+            tally = totals.setdefault((int(point), arrangement), {})
+            for key, value in _decoded(text, dict, column, self.path).items():
+                tally[key] = tally.get(key, 0) + int(value)
+        return totals
+
+    @_guarded
+    def replication_outcomes(self, selection: Selection) -> dict[str, Any]:
+        """Each replication's outcome as numpy columns: point, arrangement, replication and, as
+        floats, p_no_leak (1 or 0), expected_leakers, interceptors_spent."""
+        where, params = selection.where()
+        return self.columns(
+            "SELECT point, arrangement, replication, no_leak::DOUBLE AS p_no_leak, "
+            "leakers::DOUBLE AS expected_leakers, "
+            "interceptors_spent::DOUBLE AS interceptors_spent "
+            f"FROM replications WHERE {where} ORDER BY point, arrangement, replication",
+            params,
+        )
+
+    @_guarded
+    def threat_delays(self, selection: Selection) -> dict[str, Any]:
+        """Per threat, as numpy columns: point, arrangement, and the times since its launch of its
+        first firm track and first interceptor launch (NaN: never)."""
+        where, params = selection.where()
+        return self.columns(
+            "SELECT point, arrangement, first_firm_track_s - launch_time_s AS to_firm_track_s, "
+            "first_launch_s - launch_time_s AS to_first_launch_s "
+            f"FROM threat_outcomes WHERE {where} "
             "ORDER BY point, arrangement, replication, threat_id",
             params,
         )
+
+    @_guarded
+    def intercepts(self, selection: Selection, limit: int = 3000) -> dict[str, Any]:
+        """The killing intercepts (a sample of at most ``limit``), as numpy columns: raid, launch,
+        impact and intercept times, intercept latitude/longitude, engaged_by."""
+        where, params = selection.where()
+        return self.columns(
+            "SELECT raid, launch_time_s, impact_time_s, intercept_time_s, intercept_lat_deg, "
+            "intercept_lon_deg, engaged_by FROM threat_outcomes "
+            f"WHERE {where} AND killed AND intercept_time_s IS NOT NULL "
+            f"ORDER BY point, arrangement, replication, threat_id LIMIT {int(limit)}",
+            params,
+        )
+
+    @_guarded
+    def rows(self, table: str, selection: Selection) -> list[dict[str, Any]]:
+        """The rows of one outcome table (``replications``, ``threat_outcomes``, ``events``) as
+        dicts, without campaign_id and point, in key order."""
+        if table not in ("replications", "threat_outcomes", "events"):
+            raise ValueError(f"not an outcome table: {table}")
+        where, params = selection.where()
+        order = {"events": "seq", "threat_outcomes": "threat_id", "replications": "1"}[table]
+        drop = {"campaign_id", "point"}
+        return [
+            {k: v for k, v in row.items() if k not in drop}
+            for row in self.records(
+                f"SELECT * FROM {table} WHERE {where} "
+                f"ORDER BY point, arrangement, replication, {order}",
+                params,
+            )
+        ]
+
+    @_guarded
+    def frame(self, table: str, selection: Selection):
+        """One outcome table of a campaign as a pandas DataFrame with typed columns.
+
+        Each swept input becomes a column of its own (named by its path, typed by its values);
+        in ``replications`` the JSON tallies become integer columns ``shots_<partner>`` and
+        ``rejected_<reason>`` (0 where absent)."""
+        import pandas as pd
+
+        if table not in ("replications", "threat_outcomes", "events"):
+            raise ValueError(f"not an outcome table: {table}")
+        where, params = selection.where()
+        order = {"events": "seq", "threat_outcomes": "threat_id", "replications": "1"}[table]
+        df = self._con.execute(
+            f"SELECT * EXCLUDE (campaign_id) FROM {table} WHERE {where} "
+            f"ORDER BY point, arrangement, replication, {order}",
+            params,
+        ).df()
+        if table == "replications":
+            for column, prefix in (
+                ("shots_by_partner", "shots_"),
+                ("rejected_messages", "rejected_"),
+            ):
+                decoded = [_decoded(t, dict, column, self.path) for t in df.pop(column)]
+                keys = sorted({k for d in decoded for k in d})
+                for key in keys:
+                    df[prefix + key] = pd.array([int(d.get(key, 0)) for d in decoded], "int64")
+        return sweep_columns(df, self.campaign(selection.campaign_id).points)
+
+    # -- reading --------------------------------------------------------------------------------
 
     @_guarded
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

@@ -43,7 +43,7 @@ from jointbmd.analysis.statistics import (
     wilson_interval,
 )
 from jointbmd.scenario import Scenario
-from jointbmd.store import Store
+from jointbmd.store import Selection, Store
 
 SOBOL_CI_METHOD = "bootstrap (SALib: +-1.96 standard deviations of {n} resamples)"
 
@@ -191,12 +191,8 @@ def _outcomes(
     store: Store, campaign_id: int, arrangements: Sequence[str], replications: int, points: int
 ) -> dict[str, dict[str, np.ndarray]]:
     """metric -> arrangement -> array (points, replications) of each replication's outcome."""
-    marks = ", ".join("?" * len(arrangements))
-    cols = store.columns(
-        "SELECT point, arrangement, replication, no_leak::DOUBLE AS p_no_leak, "
-        "leakers::DOUBLE AS expected_leakers, interceptors_spent::DOUBLE AS interceptors_spent "
-        f"FROM replications WHERE campaign_id = ? AND replication < ? AND arrangement IN ({marks})",
-        [campaign_id, replications, *arrangements],
+    cols = store.replication_outcomes(
+        Selection(campaign_id, replications=replications, arrangements=tuple(arrangements))
     )
     out: dict[str, dict[str, np.ndarray]] = {
         m: {a: np.full((points, replications), np.nan) for a in arrangements} for m in st.METRICS
@@ -305,8 +301,7 @@ def main_campaign(store: Store, campaign_id: int | None = None):
 
 def _campaigns(store: Store) -> list:
     """Every campaign record in the store, oldest first."""
-    ids = [int(r[0]) for r in store.query("SELECT campaign_id FROM campaigns ORDER BY 1")]
-    return [store.campaign(i) for i in ids]
+    return store.campaigns()
 
 
 def _design(record) -> dict[str, Any]:

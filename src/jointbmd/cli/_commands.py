@@ -12,6 +12,7 @@ from . import (  # noqa: F401
     report,
     run,
     scenario,
+    store,
     study,
     track,
     trajectory,

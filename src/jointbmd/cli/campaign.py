@@ -15,8 +15,8 @@ from typing import Any
 
 import typer
 
+from jointbmd.conventions import DEFAULT_STORE
 from jointbmd.errors import UserError
-from jointbmd.store import DEFAULT_STORE
 
 from ._app import app
 from ._output import message, print_json, print_table
@@ -34,10 +34,20 @@ def _arrangements(text: str | None) -> list[str] | None:
     return names
 
 
+# Short headers, so that the table fits 80 columns; the key below the table spells them out.
+_KEY = (
+    "n: replications; E[leak]: expected leakers; E[shots]: interceptors spent "
+    "(per replication); firm s / launch s: mean time from a threat's launch to its first "
+    "firm track / to the first interceptor launched at it"
+)
+
+
 def _table(rows: list[dict[str, Any]], title: str) -> None:
     paths: list[str] = []
     for row in rows:
         paths += [p for p in row["sweep"] if p not in paths]
+    # A swept input is shown as x1, x2 ... with its path in the key.
+    labels = {p: (p if len(p) <= 12 else f"x{i + 1}") for i, p in enumerate(paths)}
 
     def ci(pair: list[float]) -> str:
         return f"{pair[0]:.3f}-{pair[1]:.3f}"
@@ -46,16 +56,17 @@ def _table(rows: list[dict[str, Any]], title: str) -> None:
         return "-" if value is None else f"{value:.0f}"
 
     columns = [
-        *paths,
+        *(labels[p] for p in paths),
         "arrangement",
-        "reps",
+        "n",
         "P(no leak)",
         "95% CI",
-        "E[leakers]",
-        "interceptors",
-        "to firm track s",
-        "to launch s",
+        "E[leak]",
+        "E[shots]",
+        "firm s",
+        "launch s",
     ]
+    keys = [f"{label}: {path}" for path, label in labels.items() if label != path]
     print_table(
         title,
         columns,
@@ -73,6 +84,7 @@ def _table(rows: list[dict[str, Any]], title: str) -> None:
             ]
             for row in rows
         ],
+        notes=[*keys, _KEY],
     )
 
 
@@ -263,7 +275,7 @@ def compare_command(
     each against a baseline, paired on the same replications and threats."""
     from jointbmd import campaign as camp
     from jointbmd.analysis.paired import paired_comparisons
-    from jointbmd.store import Store
+    from jointbmd.store import Selection, Store
 
     with Store(store, read_only=True) as results:
         record = results.campaign(campaign)
@@ -283,7 +295,9 @@ def compare_command(
                 "against": [
                     c.as_dict()
                     for c in paired_comparisons(
-                        results.threat_outcomes(record.campaign_id, point), names, baseline
+                        results.rows("threat_outcomes", Selection(record.campaign_id, point=point)),
+                        names,
+                        baseline,
                     )
                 ],
             }

@@ -8,14 +8,16 @@ assumptions are in :mod:`jointbmd.analysis.effectiveness`.
 
 from __future__ import annotations
 
-import numpy as np
 import typer
 
-from jointbmd.analysis import effectiveness as eff
+from jointbmd._lazy import lazy
 from jointbmd.errors import UserError
 
 from ._app import app
 from ._output import print_json, print_table
+
+np = lazy("numpy")
+eff = lazy("jointbmd.analysis.effectiveness")
 
 # Library parameter names -> the flags a user typed, so errors name the flag.
 _FLAGS = {

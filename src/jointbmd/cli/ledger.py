@@ -15,22 +15,21 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import click
 import typer
 
+from jointbmd._lazy import lazy
 from jointbmd.errors import UserError
-from jointbmd.exchange import (
-    KeyRing,
-    LedgerInvalid,
-    compare_pictures,
-    export_picture,
-    verify_ledger,
-)
 
 from ._app import ledger_app
 from ._output import print_json, print_table
+
+if TYPE_CHECKING:  # pragma: no cover
+    from jointbmd.exchange import KeyRing
+
+exchange = lazy("jointbmd.exchange")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 KeysOption = Annotated[
@@ -65,7 +64,7 @@ def _trusted_keys(keys: Path | None) -> KeyRing | None:
     if not keys.is_dir():
         raise UserError("not a directory", field="--keys", file=str(keys))
     try:
-        ring = KeyRing.load(keys)
+        ring = exchange.KeyRing.load(keys)
     except (ValueError, OSError) as error:
         raise UserError(f"cannot load keys: {error}", field="--keys") from None
     if len(ring) == 0:
@@ -91,7 +90,7 @@ def verify(
     json_output: JsonFlag = False,
 ) -> None:
     """Check the hash chain, the owner's signatures and seal, and every message signature."""
-    report = verify_ledger(
+    report = exchange.verify_ledger(
         file,
         _trusted_keys(keys),
         expected_head=head,
@@ -117,10 +116,10 @@ def verify(
 
 def _picture(file: Path, keys: KeyRing | None, allow_unsealed: bool, allow_unsigned: bool) -> dict:
     try:
-        return export_picture(
+        return exchange.export_picture(
             file, keys, require_seal=not allow_unsealed, allow_unsigned=allow_unsigned
         )
-    except LedgerInvalid as error:
+    except exchange.LedgerInvalid as error:
         _fail(f"{error}")
         raise  # unreachable: _fail exits
 
@@ -152,7 +151,7 @@ def compare(
     runs = (picture_a.get("run"), picture_b.get("run"))
     if None not in runs and runs[0] != runs[1]:
         _fail(f"{a} and {b} record different runs ({runs[0]} and {runs[1]}): nothing to compare")
-    result = compare_pictures(picture_a, picture_b)
+    result = exchange.compare_pictures(picture_a, picture_b)
     if json_output:
         print_json(
             {

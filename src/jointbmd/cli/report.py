@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from jointbmd.store import DEFAULT_STORE
+from jointbmd.conventions import DEFAULT_STORE
 
 from ._app import app
 from ._output import message, print_json

@@ -16,7 +16,6 @@ import json
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -27,7 +26,6 @@ from ._output import message, print_json, print_table
 from .campaign import print_paired
 
 DEFAULT_REPLICATIONS = 50
-DEFAULT_SEED = 2010
 
 
 @app.command("run")
@@ -39,7 +37,9 @@ def run_command(
     replications: int = typer.Option(
         DEFAULT_REPLICATIONS, "--replications", "-r", help="Replications per arrangement."
     ),
-    seed: int = typer.Option(DEFAULT_SEED, "--seed", help="Master seed."),
+    seed: int | None = typer.Option(
+        None, "--seed", help="Master seed (default: the scenario's campaign.seed)."
+    ),
     workers: int | None = typer.Option(
         None, "--workers", help="Run on a local Dask cluster of N worker processes."
     ),
@@ -74,15 +74,17 @@ def run_command(
     from jointbmd.outputs import Output, check_directory_flag, check_outputs
     from jointbmd.scenario import load_scenario
     from jointbmd.simulation import arrangement_names, ledger_files, run_arrangements
-    from jointbmd.store import Store
+    from jointbmd.store import Selection, Store
 
-    if not 0 <= seed < 2**63:
+    if seed is not None and not 0 <= seed < 2**63:
         raise UserError(f"must be in [0, 2**63), got {seed}", field="--seed")
     if workers is not None:
         camp.check_workers(workers)
     if keys is not None and ledger is None:
         raise UserError("keys sign ledgers: give --ledger DIR too", field="--keys")
     loaded = load_scenario(scenario)
+    if seed is None:
+        seed = camp.scenario_seed(loaded)
     names = arrangement_names(
         loaded, "all" if arrangement == "all" else [a.strip() for a in arrangement.split(",")]
     )
@@ -130,48 +132,29 @@ def run_command(
                 )
             finally:
                 executor.close()
-            rows = {
-                row.arrangement: row.as_dict()
-                for row in camp.aggregate(
-                    results, done.campaign_id, replications=replications, arrangements=names
-                )
-            }
-            # Only what this run asked for, even from a store that holds more.
-            marks = ", ".join("?" * len(names))
-            asked = f"campaign_id = ? AND replication < ? AND arrangement IN ({marks})"
-            params = [done.campaign_id, replications, *names]
-            rejected = _rejected_by_arrangement(results, asked, params)
-            threats = _rows(
-                results,
-                f"SELECT * FROM threat_outcomes WHERE {asked} "
-                "ORDER BY arrangement, replication, threat_id",
-                params,
+            aggregates = camp.aggregate(
+                results, done.campaign_id, replications=replications, arrangements=names
             )
-            timeline = _rows(
-                results,
-                f"SELECT * FROM events WHERE {asked} AND replication = 0 ORDER BY arrangement, seq",
-                params,
+            # Only what this run asked for, even from a store that holds more.
+            asked = Selection(
+                done.campaign_id, replications=replications, arrangements=tuple(names)
+            )
+            rejected = results.tallies(asked, "rejected_messages")
+            threats = results.rows("threat_outcomes", asked)
+            timeline = results.rows(
+                "events",
+                Selection(done.campaign_id, arrangements=tuple(names), replication=0),
             )
             if records is not None:
-                _write_records(results, asked, params, records)
+                _write_records(results, asked, records)
     if ledger is not None:
         run_arrangements(loaded, names, 0, seed, ledger_dir=ledger, keys=signing_keys)
-    arrangements: dict[str, Any] = {}
-    for name in names:
-        row = rows[name]
-        arrangements[name] = {
-            "replications": row["replications"],
-            "p_no_leak": row["p_no_leak"],
-            "p_no_leak_ci": row["p_no_leak_ci"],
-            "expected_leakers": row["expected_leakers"],
-            "expected_leakers_ci": row["expected_leakers_ci"],
-            "interceptors_spent": row["interceptors_spent"],
-            "interceptors_spent_ci": row["interceptors_spent_ci"],
-            "shots_by_partner": row["shots_by_partner"],
-            "mean_launch_to_first_firm_track_s": row["first_firm_track_delay_mean_s"],
-            "mean_launch_to_first_interceptor_s": row["first_launch_delay_mean_s"],
-            "rejected_messages": rejected.get(name, {}),
-        }
+    # The same rows, with the same keys, as ``campaign --json`` and ``compare --json``.
+    rows = []
+    for row in aggregates:
+        entry = row.as_dict()
+        entry["rejected_messages"] = rejected.get((row.point, row.arrangement), {})
+        rows.append(entry)
     from jointbmd.analysis.paired import paired_comparisons
 
     paired = paired_comparisons(threats, names, baseline)
@@ -181,7 +164,8 @@ def run_command(
         "replications": replications,
         "seconds": done.seconds,
         "executor": done.executor,
-        "arrangements": arrangements,
+        "arrangements": names,
+        "rows": rows,
         "paired": {"baseline": baseline, "against": [c.as_dict() for c in paired]},
         "threats": threats,
         "timeline_replication_0": timeline,
@@ -201,25 +185,30 @@ def run_command(
         [
             "arrangement",
             "P(no leak)",
-            "95 % CI",
-            "leakers",
-            "interceptors",
-            "launch->firm s",
+            "95% CI",
+            "E[leak]",
+            "E[shots]",
+            "firm s",
             "shots by partner",
-            "rejected msgs",
+            "bad msgs",
         ],
         [
             [
-                name,
+                a["arrangement"],
                 a["p_no_leak"],
                 f"{a['p_no_leak_ci'][0]:.2f}-{a['p_no_leak_ci'][1]:.2f}",
                 a["expected_leakers"],
                 a["interceptors_spent"],
-                a["mean_launch_to_first_firm_track_s"],
+                a["first_firm_track_delay_mean_s"],
                 ", ".join(f"{p} {v:.1f}" for p, v in a["shots_by_partner"].items()),
                 sum(a["rejected_messages"].values()),
             ]
-            for name, a in arrangements.items()
+            for a in rows
+        ],
+        notes=[
+            "E[leak]: expected leakers; E[shots]: interceptors spent (per replication); firm s: "
+            "mean time from a threat's launch to its first firm track; bad msgs: messages "
+            "rejected (bad signature, replay, ...), by reason in --json"
         ],
     )
     print_paired(
@@ -228,32 +217,12 @@ def run_command(
     )
 
 
-def _rows(results, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-    drop = {"campaign_id", "point"}
-    return [
-        {key: value for key, value in row.items() if key not in drop}
-        for row in results.records(sql, params)
-    ]
-
-
-def _rejected_by_arrangement(results, where: str, params: list[Any]) -> dict[str, dict[str, int]]:
-    totals: dict[str, dict[str, int]] = {}
-    for arrangement, text in results.query(
-        f"SELECT arrangement, rejected_messages FROM replications WHERE {where}", params
-    ):
-        tally = totals.setdefault(arrangement, {})
-        for reason, count in json.loads(text).items():
-            tally[reason] = tally.get(reason, 0) + int(count)
-    return totals
-
-
-def _write_records(results, where: str, params: list[Any], path: Path) -> None:
+def _write_records(results, asked, path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", encoding="utf-8") as out:
             for table in ("threat_outcomes", "events"):
-                sql = f"SELECT * FROM {table} WHERE {where} ORDER BY arrangement, replication"
-                for row in _rows(results, sql, params):
+                for row in results.rows(table, asked):
                     out.write(json.dumps({"table": table, **row}) + "\n")
     except OSError as error:
         raise UserError(f"cannot write: {error.strerror}", field="--records") from None

@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from jointbmd.scenario import (
-    Scenario,
-    builtin_names,
-    builtin_text,
-    json_schema,
-    load_scenario,
-)
+from jointbmd._lazy import lazy
 
 from ._app import scenario_app
 from ._output import print_json, print_table
+
+if TYPE_CHECKING:  # pragma: no cover
+    from jointbmd.scenario import Scenario
+
+# Imported on first use: pydantic builds the schema in a few hundred ms.
+sc = lazy("jointbmd.scenario")
 
 
 def summarise(scenario: Scenario) -> dict[str, Any]:
@@ -52,10 +52,27 @@ def check(
     scenario: Annotated[str, typer.Argument(help="Scenario file, or a built-in scenario's name.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Validate a scenario and print a short summary of what it holds."""
-    summary = summarise(load_scenario(scenario))
+    """Validate a scenario and print a short summary of what it holds.
+
+    Also warns (on stderr, exit status still 0) about what is valid but probably not meant:
+    aimpoints no threat can reach, polygons that are not simple, gaps between sectors
+    (jointbmd.scenario.advice)."""
+    from jointbmd.scenario.advice import advise
+
+    loaded = sc.load_scenario(scenario)
+    summary = summarise(loaded)
+    advice = advise(loaded)
+    for item in advice:
+        sys.stderr.write(f"jointbmd: warning: {scenario}: {item.line()}\n")
     if as_json:
-        print_json({"ok": True, "scenario": scenario, **summary})
+        print_json(
+            {
+                "ok": True,
+                "scenario": scenario,
+                **summary,
+                "warnings": [{"field": a.field, "reason": a.reason} for a in advice],
+            }
+        )
         return
     rows = [
         (key.replace("_", " "), ", ".join(value) if isinstance(value, list) else value)
@@ -67,7 +84,7 @@ def check(
 @scenario_app.command("schema")
 def schema() -> None:
     """Print the JSON Schema of scenario files (for editors)."""
-    sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
+    sys.stdout.write(json.dumps(sc.json_schema(), indent=2) + "\n")
 
 
 @scenario_app.command("list")
@@ -76,8 +93,8 @@ def list_builtins(
 ) -> None:
     """List the built-in scenarios."""
     rows = []
-    for name in builtin_names():
-        scenario = load_scenario(name)
+    for name in sc.builtin_names():
+        scenario = sc.load_scenario(name)
         rows.append({"name": name, "description": scenario.description})
     if as_json:
         print_json({"scenarios": rows})
@@ -92,4 +109,4 @@ def show(
     name: Annotated[str, typer.Argument(help="A built-in scenario's name (see 'scenario list').")],
 ) -> None:
     """Print the YAML text of a built-in scenario (a starting point for your own)."""
-    sys.stdout.write(builtin_text(name))
+    sys.stdout.write(sc.builtin_text(name))

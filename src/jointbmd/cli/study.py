@@ -12,10 +12,9 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.markup import escape
 
+from jointbmd.conventions import DEFAULT_STORE
 from jointbmd.errors import UserError
-from jointbmd.store import DEFAULT_STORE
 
 from ._app import app
 from ._output import message, print_json, print_table
@@ -135,6 +134,8 @@ def _print(result: dict) -> None:
         if not output.startswith(("p_no_leak[", "delta_p_no_leak[")):
             continue
         if indices is None:
+            from rich.markup import escape
+
             message(escape(f"{output}: constant over the design (no indices)"))
             continue
         print_table(

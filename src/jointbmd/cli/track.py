@@ -6,13 +6,15 @@ import uuid
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 
+from jointbmd._lazy import lazy
+
 from ..outputs import Output, check_outputs, make_parents
-from ..scenario import load_scenario
 from ._app import app
 from ._output import print_json, print_table
+
+np = lazy("numpy")
 
 
 @app.command()
@@ -25,10 +27,12 @@ def track(
             "fusion centre; an 'independent' one shares nothing)"
         ),
     ] = None,
-    seed: Annotated[int, typer.Option(help="random seed", min=0)] = 0,
+    seed: Annotated[
+        int | None, typer.Option(help="master seed (default: the scenario's campaign.seed)", min=0)
+    ] = None,
     ledger: Annotated[
         Path | None,
-        typer.Option(help="write the fusion centre's ledger here (partners' ledgers beside it)"),
+        typer.Option(help="write every node's ledger into this directory (NODE.ledger)"),
     ] = None,
     keys: Annotated[
         Path | None,
@@ -43,11 +47,16 @@ def track(
     # The simulation is imported here, not at the top: every other command starts faster.
     from ..arrangements import Arrangement
     from ..exchange.signing import node_keys
+    from ..scenario import load_scenario
     from ..simulation import WARNING, generator
     from ..simulation.picture import build_picture, centre_name
     from ..simulation.truth import build_truth, scenario_key
 
     loaded = load_scenario(scenario)
+    if seed is None:
+        from ..campaign import scenario_seed
+
+        seed = scenario_seed(loaded)
     sharing = True
     if arrangement is not None:
         from ..simulation import arrangement_names
@@ -56,16 +65,18 @@ def track(
         sharing = Arrangement.from_scenario(loaded, name).shares_picture
     ledger_paths = None
     if ledger is not None:
-        centre = centre_name(loaded)
-        ledger_paths = {centre: ledger}
-        for partner in loaded.partners:
-            ledger_paths[partner.name] = ledger.with_name(f"{ledger.stem}.{partner.name}.ledger")
+        from ..outputs import check_directory_flag
+        from ..simulation import PICTURE_LEDGERS
+        from ..simulation.picture import ledger_paths_in
+
+        # The same layout as ``run --ledger DIR``: the picture stage's ledgers, one per node.
+        check_directory_flag(ledger, "--ledger")
+        nodes = [*(p.name for p in loaded.partners), centre_name(loaded)]
+        ledger_paths = ledger_paths_in(ledger / PICTURE_LEDGERS, nodes)
         # Checked before anything runs: no ledger over an input, a directory or a foreign file.
-        check_outputs(
-            [Output(path, "--ledger", "ledger") for path in ledger_paths.values()],
-            [scenario, *([keys] if keys is not None else [])],
-        )
-        make_parents([Output(ledger, "--ledger", "ledger")])
+        outputs = [Output(path, "--ledger", "ledger", ledger) for path in ledger_paths.values()]
+        check_outputs(outputs, [scenario, *([keys] if keys is not None else [])])
+        make_parents(outputs)
     truth = build_truth(loaded)
     picture = build_picture(
         loaded,
@@ -132,6 +143,8 @@ def track(
     if json:
         print_json(result)
         return
+    # The table gives times since each threat's launch, as every table does; the JSON keeps the
+    # record's times (since the scenario epoch) beside launch_time_s.
     columns = ["threat", "aimpoint", "source", "detected s", "firm track s", "RMSE m"]
     rows = []
     for threat in threats:
@@ -141,12 +154,16 @@ def track(
                     threat["id"],
                     threat["aimpoint"],
                     name,
-                    view["first_detection_s"],
-                    view["first_firm_track_s"],
+                    _since(view["first_detection_s"], threat["launch_time_s"]),
+                    _since(view["first_firm_track_s"], threat["launch_time_s"]),
                     view["rmse_position_m"],
                 ]
             )
-    print_table(f"{loaded.name}: tracks by source (seed {seed})", columns, rows)
+    print_table(
+        f"{loaded.name}: tracks by source (seed {seed}; times since the threat's launch)",
+        columns,
+        rows,
+    )
     print_table(
         "exchange",
         ["sent", "accepted", "rejected", "ledger"],
@@ -159,6 +176,10 @@ def track(
             ]
         ],
     )
+
+
+def _since(t: float | None, launch: float) -> float | None:
+    return None if t is None else t - launch
 
 
 def _opt(value: float) -> float | None:

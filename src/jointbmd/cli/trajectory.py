@@ -13,14 +13,16 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 
-from jointbmd import earth
+from jointbmd._lazy import lazy
 from jointbmd.errors import UserError
 
 from ._app import app
 from ._output import print_json, print_table
+
+np = lazy("numpy")
+earth = lazy("jointbmd.earth")
 
 
 def parse_lat_lon(text: str, flag: str) -> tuple[float, float]:

@@ -29,7 +29,9 @@ def view_command(
         None, "--arrangement", help="Arrangement to show (default: the first joint one)."
     ),
     replication: int = typer.Option(0, "--replication", min=0, help="Replication index."),
-    seed: int | None = typer.Option(None, "--seed", min=0, help="Master seed (default 2010)."),
+    seed: int | None = typer.Option(
+        None, "--seed", min=0, help="Master seed (default: the scenario's campaign.seed)."
+    ),
     store: Path | None = typer.Option(
         None, "--store", help="Re-run a replication of a campaign stored here (with --campaign)."
     ),
@@ -81,11 +83,12 @@ def _default_arrangement(scenario) -> str:
 
 
 def _scenario_and_seed(scenario, seed, store, campaign, point, replication):
-    from jointbmd.cli.run import DEFAULT_SEED
+    from jointbmd.campaign import scenario_seed
     from jointbmd.scenario import load_scenario, set_field, validate_data
 
     if store is None and campaign is None:
-        return load_scenario(scenario), DEFAULT_SEED if seed is None else seed
+        loaded = load_scenario(scenario)
+        return loaded, scenario_seed(loaded) if seed is None else seed
     if store is None or campaign is None:
         raise UserError("give both --store and --campaign", field="--campaign")
     if seed is not None:

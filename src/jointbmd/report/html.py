@@ -176,6 +176,7 @@ def _comparison(store: Any, record: Any, study: dict | None) -> str:
 
 def _paired_section(store: Any, record: Any, rows: list) -> str:
     from jointbmd.analysis.paired import paired_comparisons
+    from jointbmd.store import Selection
 
     arrangements = list(record.arrangements)
     if len(arrangements) < 2:
@@ -183,7 +184,7 @@ def _paired_section(store: Any, record: Any, rows: list) -> str:
     baseline = "independent" if "independent" in arrangements else arrangements[0]
     body = []
     for point in sorted({r.point for r in rows}):
-        threats = store.threat_outcomes(record.campaign_id, point)
+        threats = store.rows("threat_outcomes", Selection(record.campaign_id, point=point))
         for c in paired_comparisons(threats, arrangements, baseline):
             if c.replications == 0:
                 continue

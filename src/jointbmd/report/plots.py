@@ -174,14 +174,12 @@ def plot_metric(rows: list[Any], record: Any, metric: str, path: Path) -> Path:
 def plot_time_to_first_launch(store: Any, record: Any, path: Path) -> Path:
     """Violin and box per arrangement of (first interceptor launch - threat launch), over
     threats, with the share of threats never engaged."""
-    data = store.columns(
-        "SELECT arrangement, first_launch_s - launch_time_s AS delay "
-        "FROM threat_outcomes WHERE campaign_id = ?",
-        [record.campaign_id],
-    )
+    from jointbmd.store import Selection
+
+    data = store.threat_delays(Selection(record.campaign_id))
     present = set(data["arrangement"].tolist())
     arrangements = [a for a in record.arrangements if a in present]
-    delays = data["delay"].astype(float)
+    delays = data["to_first_launch_s"].astype(float)
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.8 * max(1, len(arrangements))), dpi=DPI)
     colours = plt.get_cmap("tab10")
     labels = []
@@ -365,13 +363,9 @@ def plot_map(store: Any, record: Any, path: Path) -> Path:
                     textcoords="offset points", fontsize=7, color=c, zorder=7)  # fmt: skip
 
     # Intercept points (a sample, so that the map stays legible).
-    points = store.columns(
-        "SELECT raid, launch_time_s, impact_time_s, intercept_time_s, intercept_lat_deg, "
-        "intercept_lon_deg, engaged_by FROM threat_outcomes "
-        "WHERE campaign_id = ? AND killed AND intercept_time_s IS NOT NULL "
-        "ORDER BY point, arrangement, replication, threat_id LIMIT 3000",
-        [record.campaign_id],
-    )
+    from jointbmd.store import Selection
+
+    points = store.intercepts(Selection(record.campaign_id), limit=3000)
     exact = np.isfinite(points["intercept_lat_deg"]) if len(points["raid"]) else np.zeros(0, bool)
     ip_lat = points["intercept_lat_deg"].copy()
     ip_lon = points["intercept_lon_deg"].copy()

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from numpy.typing import NDArray
+
+from jointbmd.arrays import FloatArray
 
 from .. import earth
 from ..exchange import KeyRing, generate_keys, verify_ledger
@@ -43,8 +44,6 @@ from ..simulation import Picture, arrangement_names, build_truth, run_arrangemen
 from ..simulation.decide import FireUnitSet, fire_units_of
 from ..simulation.picture import centre_name, radars_of
 from ..simulation.truth import Truth
-
-FloatArray = NDArray[np.float64]
 
 #: Below this altitude on the way down a threat is re-entering (the picture's scoring floor).
 REENTRY_ALTITUDE_M = 100e3

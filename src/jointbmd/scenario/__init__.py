@@ -50,7 +50,9 @@ from .schema import (
 
 def json_schema() -> dict:
     """The JSON Schema of a scenario file (for editors)."""
-    schema = Scenario.model_json_schema(by_alias=True)
+    from .descriptions import describe
+
+    schema = describe(Scenario.model_json_schema(by_alias=True))
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "jointbmd scenario, version 1"
     return schema

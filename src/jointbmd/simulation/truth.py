@@ -18,14 +18,13 @@ import json
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
+
+from jointbmd.arrays import FloatArray
 
 from .. import earth
 from ..errors import UserError
 from ..missiles import ThreatMissile
 from ..trajectory import Trajectories, aim
-
-FloatArray = NDArray[np.float64]
 
 #: Spacing of the truth sampling grid (s). Sensors interpolate between samples (Hermite on
 #: position would be better; linear on a 1 s grid errs by metres at most, below radar noise).

@@ -27,14 +27,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from numpy.typing import NDArray
+
+from jointbmd.arrays import FloatArray
 
 from ..exchange import LaunchReport as LaunchReportMessage
 from ..exchange import SignedMessage
 from ..sensors import LaunchReport
 from .runtime import Exchange
-
-FloatArray = NDArray[np.float64]
 
 
 @dataclass(frozen=True)

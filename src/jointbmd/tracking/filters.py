@@ -26,11 +26,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
+
+from jointbmd.arrays import FloatArray
 
 from .models import BallisticTransition, RadarMeasurementModel, wrap_angle
-
-FloatArray = NDArray[np.float64]
 
 __all__ = [
     "ExtendedKalmanPredictor",

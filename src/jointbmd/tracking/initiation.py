@@ -31,10 +31,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from jointbmd.arrays import FloatArray
+
 from .. import earth
 from .models import RadarMeasurementModel, wrap_angle
-
-FloatArray = NDArray[np.float64]
 
 __all__ = [
     "cued_prior",

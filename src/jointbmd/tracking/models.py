@@ -38,11 +38,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
+
+from jointbmd.arrays import FloatArray
 
 from .. import earth
-
-FloatArray = NDArray[np.float64]
 
 __all__ = [
     "BallisticTransition",

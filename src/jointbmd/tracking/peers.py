@@ -21,13 +21,13 @@ from datetime import datetime, timedelta
 from functools import cache
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
+
+from jointbmd.arrays import FloatArray
 
 from .. import earth
 from .filters import ExtendedKalmanPredictor, ExtendedKalmanUpdater
 from .models import BallisticTransition, RadarMeasurementModel
-
-FloatArray = NDArray[np.float64]
 
 __all__ = ["filterpy_ekf", "jointbmd_ekf", "stonesoup_ekf"]
 

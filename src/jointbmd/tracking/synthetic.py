@@ -14,12 +14,12 @@ boost, targeting and drag).
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 from scipy.integrate import solve_ivp
 
-from .. import earth
+from jointbmd.arrays import FloatArray
 
-FloatArray = NDArray[np.float64]
+from .. import earth
 
 __all__ = ["impulsive_launch_state", "propagate_truth", "radar_measurements"]
 

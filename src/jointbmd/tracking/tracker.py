@@ -48,6 +48,8 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import chi2
 
+from jointbmd.arrays import FloatArray
+
 from .. import earth
 from .filters import (
     ExtendedKalmanPredictor,
@@ -67,8 +69,6 @@ from .initiation import (
     two_point_from_positions,
 )
 from .models import BallisticTransition, RadarMeasurementModel
-
-FloatArray = NDArray[np.float64]
 
 _NO_INDEX = np.empty(0, np.intp)  # no rows or columns (never written to)
 

@@ -1,0 +1,207 @@
+"""Warnings about a valid scenario: things that are allowed but probably not meant.
+
+In: a validated ``Scenario``. Out: a list of ``Advice`` (field path, reason), empty when nothing
+looks wrong. ``jointbmd scenario check`` prints them as warnings and still exits 0: errors stay
+errors (the loader raises them), these never stop a run.
+
+- **Aimpoints no threat can reach.** A defended asset (or a raid's aimpoint) farther from every
+  launch area than any threat type can fly, judged by an upper bound on the range: the ideal
+  velocity gain of the missile (Tsiolkovsky, stage by stage, payload included) plus the Earth's
+  equatorial rotation speed, flown on the optimum free-flight path over a sphere of the WGS84
+  equatorial radius, with no loss to gravity or drag. With ``nu = v^2 r / mu`` the greatest
+  range angle is ``psi = 2 asin(nu / (2 - nu))`` (Bate, Mueller & White, *Fundamentals of
+  Astrodynamics*, 1971, §6.2; ``nu >= 1`` reaches anywhere). Real missiles fly much less far
+  (gravity and drag losses take a third or more), so an aimpoint this flags is certainly out of
+  reach while one it passes may still be; ``jointbmd footprint`` solves the trajectories.
+- **Invalid polygons.** A partner's ``territory`` or ``sector``, or a sectoral arrangement's
+  polygon, that is not a simple polygon (self-intersecting, a spike, too few distinct vertices),
+  checked by shapely's validity rules (OGC Simple Features): point-in-polygon tests on it give
+  answers nobody intended.
+- **Gaps between sectors.** Under a sectoral arrangement, a region enclosed by the partners'
+  sectors but in none of them (a hole of their union): a threat crossing it is nobody's to
+  engage.
+
+Polygons are read as (lat, lon) vertices on a plane of degrees (longitude, latitude), as the
+engagement code reads them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+# Holes smaller than this are slivers of the drawing (two outlines that nearly meet), not gaps.
+MIN_GAP_KM2 = 1000.0
+
+
+@dataclass(frozen=True)
+class Advice:
+    """One warning: where (a field path) and why."""
+
+    field: str
+    reason: str
+
+    def line(self) -> str:
+        return f"{self.field}: {self.reason}"
+
+
+def advise(scenario: Any) -> list[Advice]:
+    """Every warning for ``scenario`` (module docstring), in a stable order."""
+    return [*_unreachable(scenario), *_polygons(scenario), *_gaps(scenario)]
+
+
+# -- reach ---------------------------------------------------------------------------------------
+
+
+def max_range_angle_rad(delta_v_mps: float) -> float:
+    """Upper bound on the free-flight range angle of a missile of ideal velocity gain
+    ``delta_v_mps`` (module docstring); pi when it could reach anywhere."""
+    from jointbmd.earth import MU, OMEGA, WGS84_A
+
+    v = delta_v_mps + OMEGA * WGS84_A
+    nu = v * v * WGS84_A / MU
+    if nu >= 1.0:
+        return math.pi
+    return 2.0 * math.asin(nu / (2.0 - nu))
+
+
+def _angle_rad(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    from jointbmd.earth import central_angle
+
+    return float(central_angle(*(math.radians(x) for x in (lat1, lon1, lat2, lon2))))
+
+
+def _unreachable(scenario: Any) -> list[Advice]:
+    from jointbmd.earth import WGS84_B
+    from jointbmd.missiles import ThreatMissile
+
+    if not scenario.threat_types or not scenario.launch_areas:
+        return []
+    reach = {t.name: max_range_angle_rad(ThreatMissile.from_threat_type(t).delta_v_mps)
+             for t in scenario.threat_types}  # fmt: skip
+
+    def gap(area: Any, lat: float, lon: float, threat: str) -> float:
+        """How far (rad) beyond the type's bound the point lies from the area's nearest edge."""
+        inside = area.radius_km * 1000.0 / WGS84_B
+        return _angle_rad(area.lat_deg, area.lon_deg, lat, lon) - inside - reach[threat]
+
+    out = []
+    for asset in scenario.defended_assets:
+        beyond = [gap(a, asset.lat_deg, asset.lon_deg, t) for a in scenario.launch_areas
+                  for t in reach]  # fmt: skip
+        if min(beyond) > 0.0:
+            out.append(
+                Advice(
+                    f"defended_assets[{asset.name}]",
+                    "no threat type of the scenario can reach it from any launch area (even "
+                    "without gravity and drag losses)",
+                )
+            )
+    for raid in scenario.raids:
+        area = next((a for a in scenario.launch_areas if a.name == raid.launch_area), None)
+        target = next((d for d in scenario.defended_assets if d.name == raid.aimpoint), None)
+        if area is None or target is None or raid.threat_type not in reach:
+            continue
+        beyond = gap(area, target.lat_deg, target.lon_deg, raid.threat_type)
+        if beyond > 0.0:
+            out.append(
+                Advice(
+                    f"raids[{raid.name}]",
+                    f"{raid.threat_type} cannot reach {raid.aimpoint} from {raid.launch_area}: "
+                    f"about {beyond * WGS84_B / 1000.0:.0f} km beyond even its loss-free range",
+                )
+            )
+    return out
+
+
+# -- polygons ------------------------------------------------------------------------------------
+
+
+def _shape(vertices: Any):
+    from shapely.geometry import Polygon
+
+    return Polygon([(float(lon), float(lat)) for lat, lon in vertices])
+
+
+def _polygon_fields(scenario: Any) -> list[tuple[str, Any]]:
+    fields = []
+    for p in scenario.partners:
+        for name in ("territory", "sector"):
+            vertices = getattr(p, name, None)
+            if vertices:
+                fields.append((f"partners[{p.name}].{name}", vertices))
+    for a in scenario.arrangements:
+        sectors = getattr(a, "sectors", None)
+        if isinstance(sectors, dict):
+            for partner, vertices in sectors.items():
+                fields.append((f"arrangements[{a.name}].sectors[{partner}]", vertices))
+    return fields
+
+
+def _polygons(scenario: Any) -> list[Advice]:
+    from shapely.validation import explain_validity
+
+    out = []
+    for field, vertices in _polygon_fields(scenario):
+        shape = _shape(vertices)
+        if not shape.is_valid:
+            # explain_validity: "Self-intersection[x y]" with x = lon, y = lat.
+            why = explain_validity(shape)
+            kind, _, where = why.partition("[")
+            reason = f"not a simple polygon: {kind.strip().lower()}"
+            if where:
+                lon, lat = (float(v) for v in where.rstrip("]").split()[:2])
+                reason += f" near lat {lat:.2f}, lon {lon:.2f}"
+            out.append(Advice(field, reason + " (point-in-polygon tests on it are unreliable)"))
+    return out
+
+
+def _gaps(scenario: Any) -> list[Advice]:
+    from shapely.geometry import Polygon
+    from shapely.ops import unary_union
+
+    out = []
+    for a in scenario.arrangements:
+        if getattr(a, "kind", None) != "sectoral":
+            continue
+        shapes = []
+        for p in scenario.partners:
+            vertices = scenario.sector_polygon(a, p.name)
+            if vertices:
+                shape = _shape(vertices)
+                shapes.append(shape if shape.is_valid else shape.buffer(0))
+        if len(shapes) < 2:
+            continue
+        union = unary_union(shapes)
+        parts = getattr(union, "geoms", [union])
+        for part in parts:
+            for ring in getattr(part, "interiors", []):
+                hole = Polygon(ring)
+                area = _area_km2(hole)
+                if area < MIN_GAP_KM2:
+                    continue
+                c = hole.representative_point()
+                out.append(
+                    Advice(
+                        f"arrangements[{a.name}].sectors",
+                        f"a gap of about {area:,.0f} km² enclosed by the sectors but in none, "
+                        f"around lat {c.y:.1f}, lon {c.x:.1f}: threats crossing it are nobody's "
+                        "to engage",
+                    )
+                )
+    return out
+
+
+def _area_km2(shape: Any) -> float:
+    """Area of a (lon, lat) degree polygon on a sphere of the WGS84 equatorial radius, by the
+    cylindrical equal-area projection (x = lon, y = sin lat): exact for the projected outline."""
+    import numpy as np
+    import shapely
+
+    from jointbmd.earth import WGS84_A
+
+    def project(xy: np.ndarray) -> np.ndarray:
+        return np.column_stack([np.radians(xy[:, 0]), np.sin(np.radians(xy[:, 1]))])
+
+    return float(shapely.transform(shape, project).area) * WGS84_A**2 / 1e6
