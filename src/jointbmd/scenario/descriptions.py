@@ -17,6 +17,8 @@ _NAME = "unique name; other entries refer to it by this name"
 _SOURCE = "where the numbers come from (a public source), or 'notional'"
 _LAT = "geodetic latitude (WGS84), degrees"
 _LON = "longitude, degrees east"
+_ASPECT = "[[aspect_deg, dB], ...]: cross-section change with aspect (0° nose-on, 180° tail-on), interpolated linearly, held beyond the end nodes (left out: 0 dB)"
+_BAND = "band -> dB: cross-section change in that radar band (VHF ... Ka; left out: 0 dB)"
 _ARRANGEMENT = {
     "name": _NAME,
     "kind": "which arrangement: independent, data-exchange, sectoral or joint",
@@ -80,6 +82,8 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "target is looked at every revisit_s)",
         "search_loss_db": "how much weaker a search look is than a dedicated look, dB",
         "band": "IEEE radar band (VHF, UHF, L, S, C, X, ...)",
+        "discrimination": "how the radar classes the objects of a threat complex (left out: "
+        "the band's notional default, objects.py)",
         "data_use": "what its tracks may do for interceptors: cue, launch-on-remote or "
         "engage-on-remote",
         "source": _SOURCE,
@@ -114,6 +118,7 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "name": _NAME,
         "class": "SRBM, MRBM, IRBM or ICBM",
         "stages": "the boost stages, fired in order",
+        "decoys": "decoys released with each warhead (left out: none)",
         "payload_mass_kg": "mass the last stage carries (re-entry vehicle and any bus), kg",
         "reentry_vehicle": "the warhead-carrying re-entry vehicle",
         "body_rcs_m2": "radar cross-section of the missile body in boost, m²",
@@ -129,8 +134,23 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
     },
     "ReentryVehicle": {
         "ballistic_coefficient_kg_m2": "ballistic coefficient m / (Cd A), kg/m²",
-        "rcs_m2": "radar cross-section, m²",
+        "rcs_m2": "radar cross-section, m² (before the aspect and band corrections)",
+        "rcs_aspect_db": _ASPECT,
+        "rcs_band_db": _BAND,
         "mass_kg": "mass, kg (at most the payload mass)",
+        "source": _SOURCE,
+    },
+    "Decoys": {
+        "count": "decoys released with each warhead at burnout; they fly its trajectory",
+        "rcs_m2": "a decoy's radar cross-section, m² (before the aspect and band corrections)",
+        "rcs_aspect_db": _ASPECT,
+        "rcs_band_db": _BAND,
+        "source": _SOURCE,
+    },
+    "Discrimination": {
+        "p_warhead_as_warhead": "probability that the radar calls a warhead a warhead",
+        "p_decoy_as_warhead": "probability that it calls a decoy a warhead",
+        "p_stage_as_warhead": "probability that it calls a spent stage a warhead",
         "source": _SOURCE,
     },
     "Site": {
@@ -158,6 +178,8 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "name": "unique name across all sites",
         "interceptor_type": "an interceptor type",
         "inventory": "interceptors on hand",
+        "kill_assessment_p_correct": "probability that the kill assessment after a salvo calls "
+        "the target's state right (1: perfect)",
         "salvo": "interceptors fired per engagement",
         "launch_interval_s": "time between the shots of a salvo, s",
         "doctrine": "barrage (the whole salvo at once) or shoot-look-shoot",
@@ -253,8 +275,8 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
 
 # The order of the sections in docs/scenario.md's key reference.
 SECTIONS = (
-    "Scenario", "Partner", "FusionCentre", "RadarType", "InfraredType", "InterceptorType",
-    "ThreatType", "Stage", "ReentryVehicle", "Site", "SiteSensor", "FireUnit", "SpaceSensor",
+    "Scenario", "Partner", "FusionCentre", "RadarType", "Discrimination", "InfraredType",
+    "InterceptorType", "ThreatType", "Stage", "ReentryVehicle", "Decoys", "Site", "SiteSensor", "FireUnit", "SpaceSensor",
     "LaunchArea", "DefendedAsset", "Raid", "Trajectory", "Link", "Outage",
     "IndependentArrangement", "DataExchangeArrangement", "SectoralArrangement",
     "JointArrangement", "PartnerDropsOut", "Campaign", "Sweep", "SweepRange",
@@ -277,8 +299,10 @@ def key_tables() -> str:
 
     schema = json_schema()
     defs = {"Scenario": schema, **schema.get("$defs", {})}
+    # Every section of the schema has a table: those SECTIONS does not place come last.
+    order = [*SECTIONS, *(name for name in defs if name not in SECTIONS)]
     out = []
-    for name in SECTIONS:
+    for name in order:
         definition = defs.get(name)
         if definition is None:
             continue
