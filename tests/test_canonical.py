@@ -149,3 +149,11 @@ def test_a_partner_verifies_a_signed_message_with_any_rfc8785_library():
     assert rfc8785.dumps(parsed) == message.payload
     public = KeyRing.from_private(keys).get("Centre")
     public.verify(message.signature, rfc8785.dumps(parsed))  # raises if it does not verify
+
+
+def test_strings_that_look_like_numbers_are_left_alone():
+    value = {"a": "1.0", "b": ["-0", 2.0], "c": "1e-05", "d": ",1234567890123456789", "e": -0.0}
+    assert canonical_json(value) == rfc8785.dumps(value)
+    assert canonical_json(value) == (
+        b'{"a":"1.0","b":["-0",2],"c":"1e-05","d":",1234567890123456789","e":0}'
+    )

@@ -16,6 +16,7 @@ import pytest
 
 import jointbmd.simulation.runtime as runtime_module
 from jointbmd.analysis.validation_scenarios import two_partner
+from jointbmd.campaign import plan_campaign
 from jointbmd.cli import main
 from jointbmd.exchange import (
     Delivery,
@@ -30,7 +31,7 @@ from jointbmd.exchange import (
     generate_keys,
     verify_ledger,
 )
-from jointbmd.scenario import load_scenario, set_field
+from jointbmd.scenario import load_scenario, scenario_hash, set_field
 from jointbmd.simulation import run_arrangements, run_replication
 
 SEED = 11
@@ -88,6 +89,13 @@ def test_every_partner_receives_the_identical_fused_picture(pair_ledgers):
     }
     comparison = compare_ledgers(exports)
     assert comparison.identical and comparison.common == west["count"]
+
+
+def test_one_scenario_hash_in_ledgers_and_campaigns(pair, pair_ledgers):
+    directory, _ = pair_ledgers
+    meta = verify_ledger(directory / "picture" / "Centre.ledger").meta
+    plan = plan_campaign(pair, replications=1, seed=SEED)
+    assert meta["scenario_hash"] == scenario_hash(pair) == plan.scenario_hash
 
 
 @pytest.mark.slow

@@ -42,8 +42,10 @@ _INTEGRAL = re.compile(r"\.0(?![\d])")  # 125.0 -> 125 (integral floats below 1e
 _MINUS_ZERO = re.compile(r"-0(?=[,\]}]|$)")  # what -0.0 became: -0 -> 0
 _LONG_INT = re.compile(r"[,\[:]-?(\d{16,}+)(?![.e])")
 _DIGITS = str.maketrans("0123456789", "dddddddddd")
-_SIXTEEN = "d" * 16
 _DELIMITERS = ",[:"
+_LONG_INT_SHAPES = tuple(f"{d}{sign}{'d' * 16}" for d in _DELIMITERS for sign in ("", "-"))
+# Text inside a string that one of the patterns above could mistake for a number.
+_LOOKS_NUMERIC = re.compile(r"e[+-]\d|\.0|-0|[,\[:]-?\d{16}")
 
 
 def canonical_json(value: Any) -> bytes:
@@ -61,6 +63,9 @@ def canonical_json(value: Any) -> bytes:
         # Non-ASCII text: keys sort by UTF-16 code units, which differs from code points above
         # U+FFFF; the reference implementation is exact (and slower).
         return rfc8785.dumps(value)
+    if not _LOOKS_NUMERIC.search("\x00".join(_STRING.findall(text))):
+        # No string holds anything the number patterns could match: rewrite the text at once.
+        return _ecmascript_numbers(text).encode("ascii")
     parts = _STRING.split(text)  # [between, string, between, string, ..., between]
     for i in range(0, len(parts), 2):
         parts[i] = _ecmascript_numbers(parts[i])
@@ -74,7 +79,7 @@ def _ecmascript_numbers(text: str) -> str:
     ``,[:`` (a "," is put in front, so a top-level number does too)."""
     text = "," + text
     shape = text.translate(_DIGITS)  # a quick look for integers of 16 digits or more
-    if any(f"{d}{sign}{_SIXTEEN}" in shape for d in _DELIMITERS for sign in ("", "-")):
+    if any(needle in shape for needle in _LONG_INT_SHAPES):
         for match in _LONG_INT.finditer(text):
             if int(match.group(1)) > MAX_SAFE_INT:
                 raise ValueError(f"integer {match.group(1)} is outside ±(2**53 - 1)")
