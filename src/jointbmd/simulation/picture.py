@@ -20,14 +20,17 @@ Steps, in the order of the data flow:
    measurements, cued by the launch reports it holds. ``alone`` is each partner with nothing
    from anyone (the independent arrangement's input); ``own`` its own sensors and tracker under
    the shared warning (recomputed only for partners whose cues it changes).
-4. Exchange. Every ``report_interval_s`` each partner signs one ``TrackBatchReport`` with the
-   latest state of its confirmed tracks and sends it over its link to the fusion centre. Links
-   add latency and jitter, lose messages and go down in outages or when a partner drops out.
-   The centre's ``Receiver`` checks every message (signature, sender, replay, time window,
-   form), counts what it rejects and writes what it accepts to its hash-chained ledger.
+4. Exchange, on the exchange runtime's nodes (``runtime.Exchange``). Every ``report_interval_s``
+   each partner's node signs one ``TrackBatchReport`` with the latest state of its confirmed
+   tracks and sends it over its link to the fusion centre. Links add latency and jitter, lose
+   messages and go down in outages or when a partner drops out. The centre's node checks every
+   message with the one acceptance rule (signature, sender, replay, time window, form) and
+   counts what it rejects; every node records what it signed and what it accepted in its own
+   hash-chained ledger.
 5. Fusion. At each cycle the centre fuses the national tracks it holds (gating, optimal
-   assignment, covariance intersection; ``fusion.FusionCentre``), signs the fused picture and sends
-   the same bytes to every partner, whose receivers check and record it in their own ledgers.
+   assignment, covariance intersection; ``fusion.FusionCentre``), signs the fused picture once
+   (recorded in its ledger) and sends the same bytes to every partner, whose nodes check and
+   record it in their own ledgers.
 
 Scoring uses the truth ids that the sensors attach to detections; no tracker or the fusion centre
 sees them. A national track belongs to the threat that most of its detections came from; a fused
