@@ -87,8 +87,10 @@ def test_a_centre_that_sends_one_partner_a_different_picture_is_named(tmp_path, 
     assert report["common"] == len(CYCLES) - 1
 
 
-def test_a_lost_picture_is_missing_not_a_lie(tmp_path):
+def test_a_lost_picture_is_missing_not_a_lie(tmp_path, capsys):
     directory = exchange(tmp_path, lose_at=15.0)
+    code, _, err = run_main(capsys, "ledger", "compare", directory)
+    assert code == 1 and "no cycle's pictures differ" in err and "t=15 s missing" in err
     exports = {n: export_picture(directory / f"{n}.ledger") for n in NODES}
     result = compare_ledgers(exports)
     assert result.consistent and not result.identical

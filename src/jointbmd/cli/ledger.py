@@ -209,6 +209,11 @@ def compare(
         )  # fmt: skip
     if not result.identical:
         summary = result.to_json()
+        if result.consistent:
+            _fail(
+                f"no cycle's pictures differ, but {summary['missing']} cycles are held by some "
+                f"ledgers only (lost on a link, or not sent); first: {result.first.describe()}"
+            )
         _fail(
             f"pictures differ: {summary['differing']} cycles with different pictures, "
             f"{summary['missing']} held by some ledgers only; first: {result.first.describe()}"
