@@ -145,27 +145,30 @@ def test_round_trip_of_every_kind(body, keys, ring):
                 assert struct.pack("<d", again) == struct.pack("<d", getattr(body, name))
     # The payload is plain JSON a non-Python reader can parse.
     obj = json.loads(message.payload)
-    assert obj["v"] == "jointbmd.exchange/1" and obj["sender"] == "NATO" and obj["seq"] == 1
+    assert obj["v"] == "jointbmd.exchange/2" and obj["sender"] == "NATO" and obj["seq"] == 1
     # It is accepted through a receiver with a real signature check.
     receiver = Receiver("fusion", ring)
     assert receiver.receive(message.wire, 50.5) == message
     assert receiver.rejections == {}
 
 
-def test_canonical_bytes_are_sorted_compact_and_typed():
-    env = Envelope("NATO", 7, 1.0, Vote("r", "NATO", "yes", 2.0))
+def test_canonical_bytes_are_rfc8785():
+    env = Envelope("NATO", 7, 1.0, Vote("r", "NATO", "yes", 2.5))
     payload = env.encode()
+    # RFC 8785 section 3.2: sorted members, no whitespace, an integral double without fraction.
     assert payload == (
-        b'{"body":{"choice":"yes","request_id":"r","t":2.0,"voter":"NATO"},'
-        b'"kind":"vote","sender":"NATO","seq":7,"t_sent":1.0,"v":"jointbmd.exchange/1"}'
+        b'{"body":{"choice":"yes","request_id":"r","t":2.5,"voter":"NATO"},'
+        b'"kind":"vote","sender":"NATO","seq":7,"t_sent":1,"v":"jointbmd.exchange/2"}'
     )
-    # Equivalent but non-canonical encodings are refused: spaces, an int for a float,
-    # a reordered key, a duplicate key.
+    assert decode_envelope(payload).t_sent == 1.0 and type(decode_envelope(payload).t_sent) is float
+    # Equivalent but non-canonical encodings are refused: spaces, a fraction on an integral
+    # number, an exponent where plain notation is due, a reordered key, a duplicate key.
     variants = [
         payload.replace(b",", b", "),
-        payload.replace(b'"t":2.0', b'"t":2'),
-        payload.replace(b'"t_sent":1.0', b'"t_sent":1.00'),
+        payload.replace(b'"t_sent":1', b'"t_sent":1.0'),
+        payload.replace(b'"t":2.5', b'"t":25e-1'),
         payload.replace(b'{"body"', b'{"seq":7,"body"'),
+        payload.replace(b'{"body"', b'{"kind":"vote","body"'),
         json.dumps(json.loads(payload)).encode(),
     ]
     for variant in variants:
@@ -340,7 +343,7 @@ def test_a_signed_but_malformed_message_is_malformed(keys, ring):
     # A partner with a bug signs bytes that are valid JSON but not a valid message.
     key = keys["NATO"]
     payload = canonical_json(
-        {"v": "jointbmd.exchange/1", "sender": "NATO", "seq": 1, "t_sent": 1.0, "kind": "vote",
+        {"v": "jointbmd.exchange/2", "sender": "NATO", "seq": 1, "t_sent": 1.0, "kind": "vote",
          "body": {"choice": "yes", "request_id": "r", "t": float("1e308") * 1.0, "voter": []}}
     )  # fmt: skip
     receiver = Receiver("fusion", ring)

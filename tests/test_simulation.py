@@ -14,9 +14,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-import jointbmd.simulation.picture as picture_module
 import jointbmd.simulation.runtime as runtime_module
 from jointbmd.analysis.validation_scenarios import two_partner
+from jointbmd.campaign import plan_campaign
 from jointbmd.cli import main
 from jointbmd.exchange import (
     Delivery,
@@ -25,12 +25,13 @@ from jointbmd.exchange import (
     Transport,
     Vote,
     canonical_json,
+    compare_ledgers,
     compare_pictures,
     export_picture,
     generate_keys,
     verify_ledger,
 )
-from jointbmd.scenario import load_scenario, set_field
+from jointbmd.scenario import load_scenario, scenario_hash, set_field
 from jointbmd.simulation import run_arrangements, run_replication
 
 SEED = 11
@@ -82,6 +83,19 @@ def test_every_partner_receives_the_identical_fused_picture(pair_ledgers):
     sources = {s for m in pictures_in(directory / "picture" / "West.ledger") for t in
                m.body.sources for s in t}  # fmt: skip
     assert sources == {"West", "East"}
+    # The centre's ledger records every picture it signed: the same, cycle by cycle.
+    exports = {
+        n: export_picture(directory / "picture" / f"{n}.ledger") for n in ("West", "East", "Centre")
+    }
+    comparison = compare_ledgers(exports)
+    assert comparison.identical and comparison.common == west["count"]
+
+
+def test_one_scenario_hash_in_ledgers_and_campaigns(pair, pair_ledgers):
+    directory, _ = pair_ledgers
+    meta = verify_ledger(directory / "picture" / "Centre.ledger").meta
+    plan = plan_campaign(pair, replications=1, seed=SEED)
+    assert meta["scenario_hash"] == scenario_hash(pair) == plan.scenario_hash
 
 
 @pytest.mark.slow
@@ -147,8 +161,11 @@ def test_fusion_carries_on_when_one_partners_link_is_cut(pair, tmp_path):
     assert {s for m in west for t in m.body.sources for s in t} == {"West"}
     assert pictures_in(tmp_path / "picture" / "East.ledger") == []
     centre = verify_ledger(tmp_path / "picture" / "Centre.ledger")
-    received = {m.sender for m in centre.messages if m.kind != "ledger_seal"}
+    received = {m.sender for m in centre.messages if m.sender != "Centre"}
     assert centre.ok and received == {"West"}
+    # The centre's ledger also holds every fused picture it signed (sent to West alone).
+    signed = [m for m in centre.messages if m.sender == "Centre" and m.kind == "fused_picture"]
+    assert [m.digest for m in signed] == [m.digest for m in west]
     # West still defends its city on what it has (its own tracks, fused alone).
     assert result.shots_by_partner["West"] > 0
 
@@ -243,23 +260,21 @@ class Adversary(Transport):
 
 @pytest.fixture
 def attack(monkeypatch):
-    """``attack(module)`` puts an adversary on every network that module (the picture stage's
-    track exchange, or the event runtime of the launch warning and the decisions) builds from
-    then on and returns the list collecting them. A stale replay arrives after the stage's
-    receivers' time window: 60 s for the picture (``PictureSettings.max_message_age_s``), 3600 s
-    for the runtime."""
-    real_network_of = picture_module.network_of
+    """``attack()`` puts an adversary on every network the exchange runtime builds from then on
+    (the launch warning's, the picture's and the decisions') and returns the list collecting
+    them. A stale replay arrives after the one acceptance window (``MAX_MESSAGE_AGE_S``)."""
+    real_network_of = runtime_module.network_of
 
-    def start(module) -> list[Adversary]:
+    def start() -> list[Adversary]:
         made: list[Adversary] = []
-        stale_after_s = 100.0 if module is picture_module else 4000.0
+        stale_after_s = runtime_module.MAX_MESSAGE_AGE_S + 40.0
 
         def network_with_adversary(scenario, rng):
             adversary = Adversary(real_network_of(scenario, rng), stale_after_s)
             made.append(adversary)
             return adversary
 
-        monkeypatch.setattr(module, "network_of", network_with_adversary)
+        monkeypatch.setattr(runtime_module, "network_of", network_with_adversary)
         return made
 
     return start
@@ -273,7 +288,7 @@ def _without_rejections(result):
 def test_bad_messages_are_rejected_counted_and_change_nothing_else(pair, attack, arrangement):
     clean = run_replication(pair, arrangement, 0, SEED)
     assert clean.rejected_messages == {}
-    adversaries = attack(picture_module)
+    adversaries = attack()
     attacked = run_replication(pair, arrangement, 0, SEED)
     injected = sum((a.delivered for a in adversaries), Counter())
     assert set(injected) == {"replay", "stale", "bad_signature", "unknown_sender", "malformed"}
@@ -288,7 +303,7 @@ def test_bad_messages_are_rejected_counted_and_change_nothing_else(pair, attack,
 def test_replayed_decision_messages_do_not_delay_joint_decisions(pair, attack):
     clean = run_replication(pair, "joint-consensus", 0, SEED)
     assert clean.rejected_messages == {}
-    adversaries = attack(runtime_module)
+    adversaries = attack()
     attacked = run_replication(pair, "joint-consensus", 0, SEED)
     injected = sum((a.delivered for a in adversaries), Counter())
     assert attacked.rejected_messages == dict(injected)

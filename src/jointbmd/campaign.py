@@ -67,14 +67,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from jointbmd.analysis.statistics import mean_interval_from_sums, wilson_interval
+from jointbmd.canonical import sha256_hex
 from jointbmd.conventions import DEFAULT_SEED
 from jointbmd.errors import UserError
 from jointbmd.outcomes import ReplicationResult
-from jointbmd.scenario import Scenario, scenario_to_dict, validate_data
+from jointbmd.scenario import Scenario, scenario_hash, scenario_to_dict, validate_data
 from jointbmd.scenario.loader import to_data
 from jointbmd.scenario.paths import canonical_path, loc_of
 from jointbmd.scenario.schema import MAX_REPLICATIONS
-from jointbmd.store import ResultRows, Store, canonical_json, result_rows, sha256_text
+from jointbmd.store import ResultRows, Store, result_rows
 
 ReplicationFunction = Callable[[Scenario, str, int, int], ReplicationResult]
 BatchFunction = Callable[[Scenario, Sequence[str], int, int], list[ReplicationResult]]
@@ -170,7 +171,7 @@ class CampaignPlan:
         if self.design is not None:
             identity["design"] = self.design
             identity["points"] = list(self.points)
-        return sha256_text(canonical_json(identity))
+        return sha256_hex(identity)
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -194,17 +195,6 @@ class CampaignPlan:
         for replication in range(self.replications):
             for point in range(len(self.points)):
                 yield Task(point, replication, self.arrangements)
-
-
-def scenario_hash(scenario: Scenario) -> str:
-    """SHA-256 of the canonical JSON of the validated scenario, without its campaign section.
-
-    Canonical (sorted keys, validated values), so comments, key order and spelling of the YAML do
-    not change it, while any change to a value does.
-    """
-    data = scenario_to_dict(scenario)
-    data.pop("campaign", None)
-    return sha256_text(canonical_json(data))
 
 
 def with_campaign(

@@ -31,7 +31,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import functools
-import hashlib
 import json
 import math
 import os
@@ -43,6 +42,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from jointbmd.canonical import canonical_json
 from jointbmd.conventions import DEFAULT_STORE  # noqa: F401  (re-exported)
 from jointbmd.errors import UserError
 from jointbmd.outcomes import ReplicationResult, ThreatOutcome
@@ -243,8 +243,8 @@ def result_rows(results: Sequence[ReplicationResult]) -> ResultRows:
             ("threats", len(threats)),
             ("leakers", result.leakers),
             ("interceptors_spent", result.interceptors_spent),
-            ("shots_by_partner", canonical_json(dict(result.shots_by_partner))),
-            ("rejected_messages", canonical_json(dict(result.rejected_messages))),
+            ("shots_by_partner", canonical_json(dict(result.shots_by_partner)).decode()),
+            ("rejected_messages", canonical_json(dict(result.rejected_messages)).decode()),
             (
                 "first_firm_track_delay_mean_s",
                 _mean_delay(starts, [t.first_firm_track_s for t in threats]),
@@ -291,15 +291,6 @@ class CampaignRecord:
     scenario: dict[str, Any]
     created: _dt.datetime
     points: tuple[dict[str, Any], ...]  # sweep values of each point, by point index
-
-
-def canonical_json(obj: Any) -> str:
-    """JSON with sorted keys and no spaces: equal data give equal text (and equal hashes)."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
-
-
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _mean_delay(starts: Iterable[float], ends: Iterable[float | None]) -> float | None:
@@ -557,8 +548,8 @@ class Store:
                         seed,
                         replications,
                         json.dumps(list(arrangements)),
-                        canonical_json(spec),
-                        canonical_json(scenario),
+                        canonical_json(spec).decode(),
+                        canonical_json(scenario).decode(),
                         now,
                         now,
                     ],
@@ -569,7 +560,7 @@ class Store:
                         "campaign_id": pa.array([campaign_id] * len(points), pa.int32()),
                         "point": pa.array(range(len(points)), pa.int32()),
                         "sweep_values": pa.array(
-                            [canonical_json(values) for values in points], pa.string()
+                            [canonical_json(values).decode() for values in points], pa.string()
                         ),
                     }
                 )

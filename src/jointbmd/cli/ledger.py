@@ -6,9 +6,11 @@ exits 0 on an intact ledger, 1 when verification fails (one line on stderr namin
 entry and why), 2 on a user error (missing, unreadable or non-ledger file, bad flag). By default
 a ledger must carry its owner's signature on every line and end with the owner's seal (see
 `jointbmd.exchange.ledger` for what that proves and what it cannot).
-``compare A B`` exits 0 when both ledgers hold the identical fused picture, 1 otherwise;
-``export FILE`` prints the picture summary. Both verify their ledgers first, with the same
-``--keys``, ``--allow-unsealed`` and ``--allow-unsigned``.
+``compare PATH...`` (ledger files, or directories of ``NODE.ledger`` files: the partners' and,
+best, the centre's) compares the fused pictures cycle by cycle: exit 0 when every ledger holds
+the same pictures, 1 otherwise, naming the first cycle whose pictures differ (or that some
+ledgers lack); ``export FILE`` prints the picture summary. Both verify their ledgers first, with
+the same ``--keys``, ``--allow-unsealed`` and ``--allow-unsigned``.
 """
 
 from __future__ import annotations
@@ -135,40 +137,83 @@ def export(
     print_json(_picture(file, _trusted_keys(keys), allow_unsealed, allow_unsigned))
 
 
+def _ledger_files(paths: list[Path]) -> list[Path]:
+    """Each path a ledger file, or a directory whose ``*.ledger`` files are taken (sorted)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(path.glob("*.ledger"))
+            if not found:
+                raise UserError("no *.ledger files in the directory", file=str(path))
+            files.extend(found)
+        else:
+            files.append(path)
+    if len(files) < 2:
+        raise UserError("give at least two ledgers (files, or directories of them)", field="PATH")
+    return files
+
+
 @ledger_app.command("compare")
 def compare(
-    a: Annotated[Path, typer.Argument(help="First partner's ledger.")],
-    b: Annotated[Path, typer.Argument(help="Second partner's ledger.")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Partners' ledger files, or directories of NODE.ledger files."),
+    ],
     keys: KeysOption = None,
     allow_unsealed: AllowUnsealed = False,
     allow_unsigned: AllowUnsigned = False,
     json_output: JsonFlag = False,
 ) -> None:
-    """Prove two partners received the same fused picture (exit 1 if not)."""
+    """Prove the partners received the same fused pictures: every picture of one fusion cycle
+    must have the same SHA-256 in every ledger that holds it (exit 1 naming the first
+    difference, or a picture some ledgers lack)."""
     ring = _trusted_keys(keys)
-    picture_a = _picture(a, ring, allow_unsealed, allow_unsigned)
-    picture_b = _picture(b, ring, allow_unsealed, allow_unsigned)
-    runs = (picture_a.get("run"), picture_b.get("run"))
-    if None not in runs and runs[0] != runs[1]:
-        _fail(f"{a} and {b} record different runs ({runs[0]} and {runs[1]}): nothing to compare")
-    result = exchange.compare_pictures(picture_a, picture_b)
-    if json_output:
-        print_json(
-            {
-                "a": {"path": str(a), "count": picture_a["count"], "digest": picture_a["digest"]},
-                "b": {"path": str(b), "count": picture_b["count"], "digest": picture_b["digest"]},
-                **result.to_json(),
-            }
+    files = _ledger_files(paths)
+    exports: dict[str, dict] = {}
+    rows = []
+    runs: dict[str, Path] = {}
+    for file in files:
+        report = exchange.verify_ledger(
+            file, ring, require_seal=not allow_unsealed, allow_unsigned=allow_unsigned
         )
+        if not report.ok:
+            _fail(f"{file}: entry {report.first_bad}: {report.reason}")
+        label = str(report.owner)
+        if label in exports:
+            label = f"{report.owner} ({file})"
+        exports[label] = exchange.export_picture(report.messages)
+        run = report.meta.get("run")
+        if run is not None:
+            runs.setdefault(run, file)
+        rows.append((str(file), label, exports[label]["count"], exports[label]["digest"]))
+    if len(runs) > 1:
+        (one, a), (two, b) = list(runs.items())[:2]
+        _fail(f"{a} and {b} record different runs ({one} and {two}): nothing to compare")
+    result = exchange.compare_ledgers(exports)
+    if json_output:
+        ledgers = [{"path": p, "owner": o, "count": c, "digest": d} for p, o, c, d in rows]
+        print_json({"ledgers": ledgers, **result.to_json()})
     else:
         print_table(
-            "fused pictures",
-            ["identical", "consistent", "common", "only in A", "only in B", "conflicts"],
-            [[result.identical, result.consistent, result.common, len(result.only_a),
-              len(result.only_b), len(result.conflicts)]],
+            "fused pictures by ledger",
+            ["ledger", "owner", "pictures", "digest"],
+            [[p, o, c, d[:16]] for p, o, c, d in rows],
+        )
+        summary = result.to_json()
+        print_table(
+            "compared cycle by cycle",
+            ["identical", "consistent", "common", "differing", "missing"],
+            [[result.identical, result.consistent, result.common, summary["differing"],
+              summary["missing"]]],
         )  # fmt: skip
     if not result.identical:
+        summary = result.to_json()
+        if result.consistent:
+            _fail(
+                f"no cycle's pictures differ, but {summary['missing']} cycles are held by some "
+                f"ledgers only (lost on a link, or not sent); first: {result.first.describe()}"
+            )
         _fail(
-            f"pictures differ: {len(result.only_a)} only in {a}, {len(result.only_b)} only in "
-            f"{b}, {len(result.conflicts)} conflicting"
+            f"pictures differ: {summary['differing']} cycles with different pictures, "
+            f"{summary['missing']} held by some ledgers only; first: {result.first.describe()}"
         )

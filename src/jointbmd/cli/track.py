@@ -47,10 +47,10 @@ def track(
     # The simulation is imported here, not at the top: every other command starts faster.
     from ..arrangements import Arrangement
     from ..exchange.signing import node_keys
-    from ..scenario import load_scenario
+    from ..scenario import load_scenario, scenario_hash
     from ..simulation import WARNING, generator
     from ..simulation.picture import build_picture, centre_name
-    from ..simulation.truth import build_truth, scenario_key
+    from ..simulation.truth import build_truth
 
     loaded = load_scenario(scenario)
     if seed is None:
@@ -89,7 +89,7 @@ def track(
         keys=node_keys([*(p.name for p in loaded.partners), centre_name(loaded)], keys),
         ledger_meta={
             "scenario": loaded.name,
-            "scenario_hash": scenario_key(loaded),
+            "scenario_hash": scenario_hash(loaded),
             "seed": seed,
             "replication": 0,
             "run": uuid.uuid4().hex,

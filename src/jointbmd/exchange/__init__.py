@@ -22,17 +22,20 @@ A typical wiring::
 
 Modules: `messages` (bodies, envelope, canonical bytes), `signing` (keys, `Signer`, `KeyRing`),
 `links` (`Transport`, `Link`, `SimulatedNetwork`), `receiver` (`Receiver`), `ledger` (`Ledger`,
-`verify_ledger`, `export_picture`, `compare_pictures`).
+`verify_ledger`, `export_picture`, `compare_pictures`, `compare_ledgers`).
 """
 
 from __future__ import annotations
 
 from .ledger import (
     Ledger,
+    LedgerComparison,
     LedgerEntry,
     LedgerInvalid,
     LedgerReport,
     PictureComparison,
+    PictureDifference,
+    compare_ledgers,
     compare_pictures,
     export_picture,
     verify_ledger,
@@ -87,6 +90,7 @@ __all__ = [
     "LaunchReport",
     "Ledger",
     "LedgerEntry",
+    "LedgerComparison",
     "LedgerInvalid",
     "LedgerReport",
     "LedgerSeal",
@@ -95,6 +99,7 @@ __all__ = [
     "NoLink",
     "Order",
     "PictureComparison",
+    "PictureDifference",
     "Receiver",
     "Rejected",
     "SignedMessage",
@@ -105,6 +110,7 @@ __all__ = [
     "Transport",
     "Vote",
     "canonical_json",
+    "compare_ledgers",
     "compare_pictures",
     "decode_envelope",
     "export_picture",

@@ -5,8 +5,8 @@ In: signed messages accepted by a `Receiver` (and a node's own signed decisions)
 receive times, and the owner's `Signer`. Out: a JSON-lines file; ``verify_ledger(path) ->
 LedgerReport``; ``export_picture(...) -> dict`` and ``compare_pictures(a, b) -> PictureComparison``.
 
-File format (``jointbmd-ledger/2``), one canonical JSON object per line (see `messages` for the
-canonical encoding), every line ending in ``\\n``:
+File format (``jointbmd-ledger/3``), one RFC 8785 canonical JSON object per line
+(``jointbmd.canonical``; docs/ledger.md), every line ending in ``\\n``:
 
 - line 0, the header: ``{"format", "type": "header", "owner", "keys": {partner: raw Ed25519
   public key, hex}, "meta": {...}, "owner_sig", "hash"}``;
@@ -18,7 +18,7 @@ canonical encoding), every line ending in ``\\n``:
 
 ``hash`` = SHA-256 (hex) of the line's canonical JSON without its ``hash`` and ``owner_sig``
 fields; ``owner_sig`` = the owner's Ed25519 signature (RFC 8032, base64) of the bytes
-``b"jointbmd-ledger-line/2:" + hash`` (the hex text), or null in an *unsigned* ledger (one
+``b"jointbmd-ledger-line/3:" + hash`` (the hex text), or null in an *unsigned* ledger (one
 written without ``signer=``). Because ``hash`` covers ``prev`` and ``index``, each owner
 signature pins its line to its position and to everything before it, back to the header.
 
@@ -83,12 +83,12 @@ from .messages import (
 )
 from .signing import KeyRing, Rejected, Signer, open_message, raw_public_bytes
 
-LEDGER_FORMAT = "jointbmd-ledger/2"
+LEDGER_FORMAT = "jointbmd-ledger/3"
 PICTURE_FORMAT = "jointbmd-picture/1"
 GENESIS = "0" * 64
 # What the owner signs for a line: this prefix and the line's hash (hex). The prefix keeps these
 # signatures apart from message signatures (whose payloads are JSON objects, starting with "{").
-LINE_SIG_DOMAIN = b"jointbmd-ledger-line/2:"
+LINE_SIG_DOMAIN = b"jointbmd-ledger-line/3:"
 _UNHASHED = frozenset({"hash", "owner_sig"})
 _HEADER_KEYS = frozenset({"format", "type", "owner", "keys", "meta", "owner_sig", "hash"})
 _ENTRY_KEYS = frozenset(
@@ -540,8 +540,10 @@ def _verify_lines(
             raise _Bad(index, "previous-hash link broken: an entry was removed, inserted or moved")
         _check_owner_sig(obj, index, owner_key, signed)
         t_receive = obj["t_receive"]
-        if type(t_receive) is not float or not t_receive >= last_t:
+        # A number (RFC 8785 writes an integral time such as 12.0 as 12), not a bool.
+        if type(t_receive) not in (float, int) or not t_receive >= last_t:
             raise _Bad(index, "receive time missing or going backwards")
+        t_receive = float(t_receive)
         wire = _b64(obj["message"], index, "message") + _b64(obj["signature"], index, "signature")
         try:
             message = open_message(wire, keyring)
@@ -695,3 +697,110 @@ def compare_pictures(a: Mapping[str, Any], b: Mapping[str, Any]) -> PictureCompa
         only_b=only_b,
         conflicts=conflicts,
     )
+
+
+@dataclass(frozen=True)
+class PictureDifference:
+    """One fusion cycle's picture (``sender``'s, for time ``t``) that the ledgers do not hold
+    alike: ``held`` maps each ledger (by owner) to the ``[seq, sha256]`` of every such picture it
+    holds (none: it never received one). ``kind`` is ``"differs"`` when two ledgers -- or one
+    ledger twice -- hold different pictures for the cycle (the sender told partners different
+    things), ``"missing"`` when some ledgers hold it and others none (a link lost it)."""
+
+    sender: str
+    t: float
+    kind: str
+    held: Mapping[str, tuple[tuple[int, str], ...]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sender": self.sender,
+            "t": self.t,
+            "kind": self.kind,
+            "held": {owner: [list(p) for p in pictures] for owner, pictures in self.held.items()},
+        }
+
+    def describe(self) -> str:
+        def one(owner: str) -> str:
+            pictures = self.held[owner]
+            if not pictures:
+                return f"{owner} none"
+            return f"{owner} " + ", ".join(f"#{seq} sha256 {d[:12]}" for seq, d in pictures)
+
+        return f"{self.sender}'s picture for t={self.t:g} s {self.kind}: " + "; ".join(
+            one(owner) for owner in sorted(self.held)
+        )
+
+
+@dataclass(frozen=True)
+class LedgerComparison:
+    """The fused pictures of several ledgers compared cycle by cycle (`compare_ledgers`).
+    ``identical``: every ledger holds the same pictures; ``consistent``: no two hold different
+    pictures for one cycle (only losses); ``common``: cycles every ledger holds alike;
+    ``differences`` in time order (``first`` is the earliest, differing before missing)."""
+
+    owners: tuple[str, ...]
+    common: int
+    differences: tuple[PictureDifference, ...]
+
+    @property
+    def consistent(self) -> bool:
+        return not any(d.kind == "differs" for d in self.differences)
+
+    @property
+    def identical(self) -> bool:
+        return not self.differences
+
+    @property
+    def first(self) -> PictureDifference | None:
+        differing = [d for d in self.differences if d.kind == "differs"]
+        return (differing or list(self.differences) or [None])[0]
+
+    def to_json(self) -> dict[str, Any]:
+        first = self.first
+        return {
+            "owners": list(self.owners),
+            "identical": self.identical,
+            "consistent": self.consistent,
+            "common": self.common,
+            "differing": sum(d.kind == "differs" for d in self.differences),
+            "missing": sum(d.kind == "missing" for d in self.differences),
+            "first_difference": None if first is None else first.to_json(),
+            "differences": [d.to_json() for d in self.differences],
+        }
+
+
+def compare_ledgers(exports: Mapping[str, Mapping[str, Any]]) -> LedgerComparison:
+    """Compare the fused pictures of several ledgers (owner -> `export_picture` of its ledger),
+    cycle by cycle: a centre signs one picture per fusion time and sends the same bytes to every
+    partner, so every ledger that holds a picture of ``(sender, t)`` must hold exactly the same
+    one (same SHA-256 of the signed bytes). The centre's own ledger, which records every picture
+    it signed, takes part like any other: a second, different picture for one cycle shows there
+    too. A different picture under the same sequence number (equivocation) is a difference of
+    the same kind."""
+    held: dict[tuple[str, float], dict[str, set[tuple[int, str]]]] = {}
+    for owner, export in exports.items():
+        for p in export["pictures"]:
+            slot = held.setdefault((p["sender"], float(p["t"])), {})
+            slot.setdefault(owner, set()).add((int(p["seq"]), p["sha256"]))
+    owners = tuple(exports)
+    common = 0
+    differences = []
+    for (sender, t), by_owner in sorted(held.items(), key=lambda item: (item[0][1], item[0][0])):
+        digests = {digest for pictures in by_owner.values() for _, digest in pictures}
+        if len(digests) > 1:
+            kind = "differs"
+        elif len(by_owner) < len(owners):
+            kind = "missing"
+        else:
+            common += 1
+            continue
+        differences.append(
+            PictureDifference(
+                sender,
+                t,
+                kind,
+                {o: tuple(sorted(by_owner.get(o, ()))) for o in owners},
+            )
+        )
+    return LedgerComparison(owners, common, tuple(differences))

@@ -4,16 +4,16 @@ In: message bodies built by the stages (a national tracker's tracks, a sensor's 
 fusion centre's picture, a decision). Out: the canonical bytes that are signed, sent and written
 to the ledger, and back: ``decode_envelope(bytes) -> Envelope`` with every field checked.
 
-Canonical encoding (version ``jointbmd.exchange/1``)
+Canonical encoding (version ``jointbmd.exchange/2``)
 ---------------------------------------------------
 An envelope is the JSON object ``{"body": {...}, "kind": K, "sender": S, "seq": N, "t_sent": T,
-"v": "jointbmd.exchange/1"}`` written with sorted keys, no whitespace, ASCII only (``\\uXXXX``
-escapes), no NaN or infinity. A float is written as Python's ``repr`` -- the shortest decimal
-string that reads back to the same IEEE 754 double (Steele & White / Gay) -- so floats round-trip
-bit for bit; a float field is always written with a decimal point or exponent (``1.0``, never
-``1``) and an int field never is, so the type of every number is visible in the bytes. Arrays are
-nested lists in C order. Integers lie in [-2**53, 2**53] so that any JSON reader holds them
-exactly. This is close to, but not the same as, RFC 8785 (JCS), which writes ``1.0`` as ``1``.
+"v": "jointbmd.exchange/2"}`` in the canonical form of RFC 8785 (JSON Canonicalization Scheme;
+``jointbmd.canonical``): members sorted by key, no whitespace, UTF-8, numbers as ECMAScript
+writes a double (shortest round-trip digits, so floats round-trip bit for bit; ``2.0`` is
+written ``2``, ``-0.0`` as ``0``), no NaN or infinity. Whether a number is a float or an integer
+is the field's type (docs/ledger.md lists every field); a reader takes an integral number for a
+float field. Arrays are nested lists in C order. Integers lie in [-(2**53 - 1), 2**53 - 1] so
+that any JSON reader holds them exactly.
 
 Every message has exactly one byte string: the decoder re-encodes what it read and rejects the
 message as non-canonical when the bytes differ. So a SHA-256 of the bytes names a message, and no
@@ -34,9 +34,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-VERSION = "jointbmd.exchange/1"
+from ..canonical import MAX_SAFE_INT, canonical_json
+
+VERSION = "jointbmd.exchange/2"
 MAX_PAYLOAD_BYTES = 8 * 1024 * 1024
-MAX_INT = 2**53
+MAX_INT = MAX_SAFE_INT
 MAX_NAME = 128
 
 
@@ -44,21 +46,14 @@ class MalformedMessage(ValueError):
     """Bytes that are not a well-formed, canonical message of this version."""
 
 
-def canonical_json(obj: Any) -> bytes:
-    """The canonical bytes of a JSON value: sorted keys, compact, ASCII, floats by ``repr``."""
-    return json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
-    ).encode("ascii")
-
-
 def _reject_constant(name: str) -> Any:
     raise MalformedMessage(f"non-finite number {name}")
 
 
 def parse_json(data: bytes) -> Any:
-    """Parse JSON bytes strictly (ASCII, no NaN/Infinity); raise `MalformedMessage` otherwise."""
+    """Parse JSON bytes strictly (UTF-8, no NaN/Infinity); raise `MalformedMessage` otherwise."""
     try:
-        text = data.decode("ascii")
+        text = data.decode("utf-8")
         return json.loads(text, parse_constant=_reject_constant)
     except MalformedMessage:
         raise
@@ -100,8 +95,9 @@ class _Float(_Codec):
         return result
 
     def decode(self, value: Any, where: str) -> float:
-        if type(value) is not float:
-            raise MalformedMessage(f"{where}: expected a JSON float, got {type(value).__name__}")
+        # RFC 8785 writes an integral double without a fraction: 2.0 arrives as the integer 2.
+        if type(value) is not float and type(value) is not int:
+            raise MalformedMessage(f"{where}: expected a JSON number, got {type(value).__name__}")
         return self.coerce(value, where)
 
 
@@ -149,7 +145,8 @@ class _Str(_Codec):
 def _check_nested(value: Any, shape: tuple[int, ...], where: str, leaf: type) -> None:
     """Check that a JSON value is nested lists of exactly `shape` with `leaf`-typed leaves."""
     if not shape:
-        if type(value) is not leaf:
+        # An integral float element arrives as a JSON integer (RFC 8785 writes 2.0 as 2).
+        if type(value) is not leaf and not (leaf is float and type(value) is int):
             raise MalformedMessage(f"{where}: expected JSON {leaf.__name__} elements")
         return
     if type(value) is not list or len(value) != shape[0]:

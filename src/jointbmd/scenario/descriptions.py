@@ -17,7 +17,10 @@ _NAME = "unique name; other entries refer to it by this name"
 _SOURCE = "where the numbers come from (a public source), or 'notional'"
 _LAT = "geodetic latitude (WGS84), degrees"
 _LON = "longitude, degrees east"
-_ASPECT = "[[aspect_deg, dB], ...]: cross-section change with aspect (0° nose-on, 180° tail-on), interpolated linearly, held beyond the end nodes (left out: 0 dB)"
+_ASPECT = (
+    "[[aspect_deg, dB], ...]: cross-section change with aspect (0° nose-on, 180° tail-on), "
+    "interpolated linearly, held beyond the end nodes (left out: 0 dB)"
+)
 _BAND = "band -> dB: cross-section change in that radar band (VHF ... Ka; left out: 0 dB)"
 _ARRANGEMENT = {
     "name": _NAME,
@@ -276,7 +279,8 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
 # The order of the sections in docs/scenario.md's key reference.
 SECTIONS = (
     "Scenario", "Partner", "FusionCentre", "RadarType", "Discrimination", "InfraredType",
-    "InterceptorType", "ThreatType", "Stage", "ReentryVehicle", "Decoys", "Site", "SiteSensor", "FireUnit", "SpaceSensor",
+    "InterceptorType", "ThreatType", "Stage", "ReentryVehicle", "Decoys", "Site", "SiteSensor",
+    "FireUnit", "SpaceSensor",
     "LaunchArea", "DefendedAsset", "Raid", "Trajectory", "Link", "Outage",
     "IndependentArrangement", "DataExchangeArrangement", "SectoralArrangement",
     "JointArrangement", "PartnerDropsOut", "Campaign", "Sweep", "SweepRange",

@@ -502,6 +502,22 @@ def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
     return scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+def scenario_hash(scenario: Scenario) -> str:
+    """The scenario's one hash (ledger headers, the store, reports): SHA-256 of the RFC 8785
+    canonical JSON (``jointbmd.canonical``) of the validated scenario without its campaign
+    section.
+
+    Canonical (sorted keys, validated values), so comments, key order and spelling of the YAML do
+    not change it, while any change to a value does; the campaign section says how to run the
+    scenario, not what it is.
+    """
+    from ..canonical import sha256_hex
+
+    data = scenario_to_dict(scenario)
+    data.pop("campaign", None)
+    return sha256_hex(data)
+
+
 def scenario_to_yaml(scenario: Scenario) -> str:
     """YAML text of a scenario; ``loads_scenario`` of it gives back an equal scenario."""
     return yaml.safe_dump(

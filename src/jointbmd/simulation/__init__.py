@@ -36,9 +36,11 @@ from ..errors import UserError
 from ..exchange import generate_keys
 from ..objects import discrimination_draws, object_views
 from ..outcomes import ReplicationResult
+from ..scenario import scenario_hash
 from .decide import decide_and_engage, fire_units_of, intercept_geometry_of, scenario_radars
-from .picture import Picture, PictureSettings, build_picture, centre_name, ledger_paths_in
-from .truth import Truth, build_truth, scenario_key
+from .picture import Picture, PictureSettings, build_picture
+from .runtime import centre_name, ledger_paths_in
+from .truth import Truth, build_truth
 
 __all__ = [
     "Picture",
@@ -130,7 +132,7 @@ def run_arrangements(
     # Every ledger says which run it records, so a ledger of another run cannot pass for it.
     meta = {
         "scenario": scenario.name,
-        "scenario_hash": scenario_key(scenario),
+        "scenario_hash": scenario_hash(scenario),
         "seed": int(seed),
         "replication": int(replication),
         "run": uuid.uuid4().hex,
@@ -198,7 +200,7 @@ _SETUP: dict[str, tuple] = {}
 
 def _engagement_setup(scenario, truth: Truth):
     """Fire units and their intercept geometry: like the truth, fixed per scenario (cached)."""
-    key = scenario_key(scenario)
+    key = scenario_hash(scenario)
     if key not in _SETUP:
         if len(_SETUP) >= 8:
             _SETUP.pop(next(iter(_SETUP)))

@@ -399,10 +399,10 @@ _RADARS: dict[str, list] = {}
 
 def scenario_radars(scenario) -> list:
     """The scenario's radars (``picture.radars_of``), cached per scenario content."""
+    from ..scenario import scenario_hash
     from .picture import radars_of
-    from .truth import scenario_key
 
-    key = scenario_key(scenario)
+    key = scenario_hash(scenario)
     if key not in _RADARS:
         if len(_RADARS) >= 8:
             _RADARS.pop(next(iter(_RADARS)))

@@ -20,14 +20,17 @@ Steps, in the order of the data flow:
    measurements, cued by the launch reports it holds. ``alone`` is each partner with nothing
    from anyone (the independent arrangement's input); ``own`` its own sensors and tracker under
    the shared warning (recomputed only for partners whose cues it changes).
-4. Exchange. Every ``report_interval_s`` each partner signs one ``TrackBatchReport`` with the
-   latest state of its confirmed tracks and sends it over its link to the fusion centre. Links
-   add latency and jitter, lose messages and go down in outages or when a partner drops out.
-   The centre's ``Receiver`` checks every message (signature, sender, replay, time window,
-   form), counts what it rejects and writes what it accepts to its hash-chained ledger.
+4. Exchange, on the exchange runtime's nodes (``runtime.Exchange``). Every ``report_interval_s``
+   each partner's node signs one ``TrackBatchReport`` with the latest state of its confirmed
+   tracks and sends it over its link to the fusion centre. Links add latency and jitter, lose
+   messages and go down in outages or when a partner drops out. The centre's node checks every
+   message with the one acceptance rule (signature, sender, replay, time window, form) and
+   counts what it rejects; every node records what it signed and what it accepted in its own
+   hash-chained ledger.
 5. Fusion. At each cycle the centre fuses the national tracks it holds (gating, optimal
-   assignment, covariance intersection; ``fusion.FusionCentre``), signs the fused picture and sends
-   the same bytes to every partner, whose receivers check and record it in their own ledgers.
+   assignment, covariance intersection; ``fusion.FusionCentre``), signs the fused picture once
+   (recorded in its ledger) and sends the same bytes to every partner, whose nodes check and
+   record it in their own ledgers.
 
 Scoring uses the truth ids that the sensors attach to detections; no tracker or the fusion centre
 sees them. A national track belongs to the threat that most of its detections came from; a fused
@@ -49,21 +52,13 @@ from .. import earth
 from ..exchange import (
     FusedPicture as FusedPictureMessage,
 )
-from ..exchange import (
-    KeyRing,
-    Ledger,
-    Receiver,
-    Signer,
-    SimulatedNetwork,
-    TrackBatchReport,
-    generate_keys,
-)
+from ..exchange import TrackBatchReport, generate_keys
 from ..fusion import FusionCentre
 from ..objects import tracked_rcs
 from ..sensors import LaunchReport, Measurements, Radar, SpaceInfrared
 from ..tracking import ExtendedKalmanPredictor, Tracker, TrackLog
 from ..tracking.models import BallisticTransition
-from .runtime import centre_name, network_of
+from .runtime import MAX_MESSAGE_AGE_S, Exchange, centre_name
 from .truth import Truth
 from .warning import LaunchWarning, own_warning, share_launch_warning
 
@@ -310,11 +305,6 @@ def infrared_of(scenario) -> list[SpaceInfrared]:
     return sensors
 
 
-def ledger_paths_in(directory: str | Path, nodes) -> dict[str, Path]:
-    """One ledger file per node in a directory: ``DIR/NODE.ledger``."""
-    return {name: Path(directory) / f"{name}.ledger" for name in nodes}
-
-
 # --------------------------------------------------------------------------------------------
 # The picture
 # --------------------------------------------------------------------------------------------
@@ -325,7 +315,6 @@ class PictureSettings:
     """Knobs of the picture that a scenario does not (yet) carry."""
 
     report_interval_s: float = 5.0  # national track reports and fusion cycles
-    max_message_age_s: float = 60.0  # receivers refuse older messages
     tracker_filter: str = "ekf"
     #: White acceleration noise PSD (m²/s³) of the ballistic motion model, in the national
     #: trackers and the fusion centre's prediction alike. The trackers' gravity (μ + J2) is the
@@ -652,26 +641,17 @@ def exchange_and_fuse(
     ledger_meta: Mapping[str, object] | None = None,
     national: Mapping[str, HeldTracks] | None = None,
 ) -> Picture:
-    """Steps 4 and 5 of the module docstring."""
+    """Steps 4 and 5 of the module docstring, on the exchange runtime's nodes
+    (``runtime.Exchange``): each partner's node signs its track batches, the centre's node
+    checks and records them, signs every fused picture it sends, and each partner's node checks
+    and records the pictures it receives."""
     centre = centre_name(scenario)
     nodes = (*partners, centre)
     private = dict(keys) if keys is not None else generate_keys(nodes)
-    ring = KeyRing.from_private(private)
-    network = network_of(scenario, rng_links)
-    signers = {name: Signer(name, private[name]) for name in nodes}
-    ledgers: dict[str, Ledger] = {}
-    for name, path in (ledger_paths or {}).items():
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        ledgers[name] = Ledger(
-            Path(path), name, ring, meta=dict(ledger_meta or {}), signer=signers[name]
-        )
-    receivers = {
-        name: Receiver(name, ring, max_age_s=settings.max_message_age_s, ledger=ledgers.get(name))
-        for name in nodes
-    }
+    exchange = Exchange(scenario, private, rng_links, ledger_paths, ledger_meta)
     # In the scenario's partner order, never a set's: the fused picture is sent to the partners
     # in this order, and each send draws the link's loss and jitter from ``rng_links``.
-    linked = tuple(p for p in partners if _has_link(network, p, centre))
+    linked = tuple(p for p in partners if exchange.linked(p, centre) and exchange.linked(centre, p))
     fusion = FusionCentre(predict=_ballistic_predictor(scenario.model, settings.process_noise_q))
 
     # Which threat each national track belongs to (scoring only).
@@ -688,7 +668,6 @@ def exchange_and_fuse(
     paired_fused = np.zeros(n)
     paired_inputs = {p: np.zeros(n) for p in partners}
     received_first = {p: np.full(n, np.nan) for p in partners}
-    sent = 0
     nees_rows: list[tuple[str, int, int, float]] = []
     national = dict(national or {})
     # The data-use support of every national row, by (source, track id, time): what a report
@@ -700,7 +679,6 @@ def exchange_and_fuse(
     cycle_times = np.arange(
         truth.times[0], truth.times[-1] + settings.report_interval_s, settings.report_interval_s
     )
-    previous = -np.inf
     member_firm: dict[tuple[str, int], bool] = {}
     fused_firm_ids: dict[int, int] = {}  # fused id -> threat, for tracks already scored firm
     # Truth at every cycle, for scoring (NaN outside the scored phase).
@@ -708,28 +686,47 @@ def exchange_and_fuse(
     truth_at_cycles = _truth_positions_eci(
         truth, np.repeat(np.arange(n), n_cycles), np.tile(cycle_times, n)
     ).reshape(n, n_cycles, 3)
-    for cycle, t in enumerate(cycle_times):
-        # National track batches.
-        for p in partners:
-            if p not in linked:
-                continue
-            latest = _latest_confirmed(logs[p], previous, t)
-            if latest is None:
-                continue
-            body = TrackBatchReport(source=p, t=float(t), **latest)
-            network.send(p, centre, signers[p].sign(body, float(t)).wire, float(t))
-            sent += 1
-        previous = t
-        # The centre takes in what has arrived and fuses.
-        accepted = receivers[centre].poll(network, float(t))
-        batches = [m.body for m in accepted if m.kind == "track_batch"]
+    inbox: list[TrackBatchReport] = []  # batches the centre accepted since its last fusion
+
+    def on_message(node: str, message, t_arrival: float) -> None:
+        if node == centre and message.kind == "track_batch":
+            inbox.append(message.body)
+        elif node in linked and message.kind == "fused_picture" and message.sender == centre:
+            _note_received(
+                message.body,
+                t_arrival,
+                fused_firm_ids,
+                received_first[node],
+                centre_rows.received[node],
+                centre_rows.index,
+            )
+
+    def cycle_action(cycle: int, previous: float):
+        def action(t: float) -> None:
+            # National track batches.
+            for p in linked:
+                latest = _latest_confirmed(logs[p], previous, t)
+                if latest is not None:
+                    exchange.send(p, TrackBatchReport(source=p, t=float(t), **latest), t, [centre])
+            # The centre takes in what has arrived by now and fuses.
+            exchange.deliver(centre, t)
+            batches = list(inbox)
+            inbox.clear()
+            fuse(cycle, t, batches)
+            # Partners take in the pictures that have reached them by now.
+            for p in linked:
+                exchange.deliver(p, t)
+
+        return action
+
+    def fuse(cycle: int, t: float, batches: list[TrackBatchReport]) -> None:
         reports = [r for b in batches for r in _batch_reports(b)]
         for r in reports:
             member_firm[(r.source, r.track_id)] = r.firm
             member_support[(r.source, r.track_id)] = row_support[r.source].get((r.track_id, r.t), 0)
         picture = fusion.update(reports, float(t), complete_sources={b.source for b in batches})
         if len(picture) == 0:
-            continue
+            return
         threat_of = _fused_truth(picture, national_truth)
         sigma = np.sqrt(np.trace(picture.P[:, :3, :3], axis1=-2, axis2=-1))
         centre_rows.add(float(t), picture, threat_of, sigma, member_support)
@@ -782,34 +779,17 @@ def exchange_and_fuse(
             firm=firm,
             sources=picture.sources,
         )
-        wire = signers[centre].sign(message, float(t)).wire
-        for p in linked:
-            network.send(centre, p, wire, float(t))
-            sent += 1
-        # Partners take in the pictures that have reached them by now.
-        for p in linked:
-            _note_received(
-                receivers[p],
-                network.deliver(p, float(t)),
-                fused_firm_ids,
-                received_first[p],
-                centre_rows.received[p],
-                centre_rows.index,
-            )
-    # Deliver what is still in flight after the last cycle.
-    t_end = float(cycle_times[-1]) + settings.max_message_age_s
-    receivers[centre].poll(network, t_end)
-    for p in linked:
-        _note_received(
-            receivers[p],
-            network.deliver(p, t_end),
-            fused_firm_ids,
-            received_first[p],
-            centre_rows.received[p],
-            centre_rows.index,
-        )
-    for ledger in ledgers.values():
-        ledger.close()
+        # One signed message, the same bytes to every partner, recorded in the centre's ledger.
+        exchange.send(centre, message, t, linked)
+
+    exchange.on_message = on_message
+    previous = -np.inf
+    for cycle, t in enumerate(cycle_times):
+        exchange.at(float(t), cycle_action(cycle, previous))
+        previous = float(t)
+    # What is still in flight after the last cycle is delivered up to the acceptance window.
+    exchange.run(until=float(cycle_times[-1]) + MAX_MESSAGE_AGE_S)
+    rejected = exchange.finish()
 
     fused_rmse = _rms(fused_err2, fused_count)
     at_centre = {p: _rms(input_err2[p], input_count[p]) for p in partners}
@@ -828,11 +808,6 @@ def exchange_and_fuse(
         )
         for p in partners
     }
-    rejected: dict[str, int] = {}
-    for receiver in receivers.values():
-        for reason, count in receiver.rejections.items():
-            rejected[reason] = rejected.get(reason, 0) + count
-    accepted_total = sum(r.accepted_count for r in receivers.values())
     return Picture(
         truth,
         partners,
@@ -840,9 +815,9 @@ def exchange_and_fuse(
         fused_view,
         received,
         rejected,
-        sent,
-        accepted_total,
-        tuple(str(path) for path in (ledger_paths or {}).values()),
+        exchange.messages_sent,
+        exchange.accepted_count,
+        tuple(str(path) for path in exchange.ledger_paths.values()),
         logs,
         at_centre,
         fusion_gain,
@@ -952,10 +927,6 @@ def _batch_reports(batch: TrackBatchReport) -> list[_NationalTrack]:
     ]
 
 
-def _has_link(network: SimulatedNetwork, a: str, b: str) -> bool:
-    return (a, b) in network.links and (b, a) in network.links
-
-
 def _ballistic_predictor(model: str, q: float):
     predictor = ExtendedKalmanPredictor(BallisticTransition(model, q))
 
@@ -977,26 +948,21 @@ def _fused_truth(picture, national_truth: Mapping[str, Mapping[int, int]]) -> ND
 
 
 def _note_received(
-    receiver: Receiver,
-    deliveries,
+    body: FusedPictureMessage,
+    t_arrival: float,
     fused_firm_ids: Mapping[int, int],
     first: FloatArray,
-    received: list[tuple[int, float]] | None = None,
-    centre_index: Mapping[tuple[float, int], int] | None = None,
+    received: list[tuple[int, float]],
+    centre_index: Mapping[tuple[float, int], int],
 ) -> None:
-    """Receive deliveries at a partner and record when it first received a firm fused track of
-    each threat (a picture is acted on when it arrives), and which fused rows it received when."""
-    for delivery in deliveries:
-        message = receiver.receive(delivery.data, delivery.t_arrival)
-        if message is None or message.kind != "fused_picture":
-            continue
-        body = message.body
-        if received is not None and centre_index is not None:
-            for tid in body.track_id.tolist():
-                row = centre_index.get((float(body.t), int(tid)))
-                if row is not None:
-                    received.append((row, float(delivery.t_arrival)))
-        for tid, firm in zip(body.track_id.tolist(), body.firm.tolist(), strict=True):
-            k = fused_firm_ids.get(int(tid))
-            if firm and k is not None:
-                first[k] = np.fmin(first[k], delivery.t_arrival)
+    """A partner accepted a fused picture at ``t_arrival``: record when it first received a firm
+    fused track of each threat (a picture is acted on when it arrives), and which fused rows it
+    received when."""
+    for tid in body.track_id.tolist():
+        row = centre_index.get((float(body.t), int(tid)))
+        if row is not None:
+            received.append((row, float(t_arrival)))
+    for tid, firm in zip(body.track_id.tolist(), body.firm.tolist(), strict=True):
+        k = fused_firm_ids.get(int(tid))
+        if firm and k is not None:
+            first[k] = np.fmin(first[k], t_arrival)

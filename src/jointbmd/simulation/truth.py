@@ -63,11 +63,6 @@ class Truth:
         return self.trajectories.impact_time
 
 
-def scenario_key(scenario) -> str:
-    """A content hash of a scenario (for caching its truth)."""
-    return hashlib.sha256(scenario.model_dump_json().encode()).hexdigest()
-
-
 _CACHE: dict[str, Truth] = {}
 _CACHE_SIZE = 8
 

@@ -109,12 +109,11 @@ def share_launch_warning(
     exchange.on_message = on_message
     exchange.run()
     rejected = exchange.finish()
-    accepted = sum(r.accepted_count for r in exchange.receivers.values())
     return LaunchWarning(
         {p: tuple(sorted(h, key=_by_time)) for p, h in held.items()},
         rejected,
         exchange.messages_sent,
-        accepted,
+        exchange.accepted_count,
     )
 
 
