@@ -324,11 +324,15 @@ def _flyouts(result: ReplicationResult, truth: Truth, units: FireUnitSet | None)
     owner = dict(zip(units.units.name, units.partner, strict=True))
     launches: dict[tuple[int, str], list[float]] = defaultdict(list)
     intercepts: dict[tuple[int, str], list[tuple[float, bool]]] = defaultdict(list)
+    # A shot's detail is its unit's name; an intercept's is "UNIT: RESULT[ (why)]", where the
+    # why may itself hold ": ", and so may a unit's name: match the known names, longest first.
+    names = sorted(site, key=len, reverse=True)
     for event in result.events:
         if event.kind == "shot":
             launches[(event.threat_id, event.detail)].append(event.t_s)
         elif event.kind == "intercept":
-            unit, _, outcome = event.detail.rpartition(": ")
+            unit = next(n for n in names if event.detail.startswith(n + ": "))
+            outcome = event.detail[len(unit) + 2 :]
             intercepts[(event.threat_id, unit)].append((event.t_s, outcome == "killed"))
     flyouts = []
     for (k, unit), t_launches in sorted(launches.items()):
