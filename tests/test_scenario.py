@@ -702,3 +702,14 @@ def test_a_number_yaml_reads_as_text_gets_a_hint(tmp_path):
     with pytest.raises(UserError) as error:
         load_scenario(write(tmp_path, "exponent.yaml", text))
     assert "expected a number" in error.value.reason and "3000.0" in error.value.reason
+
+
+def test_set_field_sets_an_optional_field_the_file_left_out():
+    """A sweep or a study may vary a field the file does not write (decoys, discrimination);
+    a field the schema does not have stays an error naming the fields there."""
+    base = load_scenario("lisbon2010")
+    assert base.threat_types[0].decoys is None
+    changed = set_field(base, "threat_types[Shahab-3].decoys", {"count": 3, "rcs_m2": 0.2})
+    assert changed.threat_types[0].decoys.count == 3
+    with pytest.raises(UserError, match="no field 'nonsense'.*decoys"):
+        set_field(base, "threat_types[Shahab-3].nonsense", 1)

@@ -493,8 +493,12 @@ def _from_validation_error(
 
 
 def to_data(scenario: Scenario) -> dict[str, Any]:
-    """Plain Python data (datetimes kept) that validates back to ``scenario``."""
-    return scenario.model_dump(mode="python", by_alias=True, exclude_none=True)
+    """Plain Python data (datetimes kept) that validates back to ``scenario``.
+
+    Optional fields left out of the file are kept as None, so that a field path
+    (``threat_types[IRBM-X].decoys``, ``sensor_types[AN/TPY-2].discrimination``) can set a
+    field the file did not write: a sweep or a study can vary it."""
+    return scenario.model_dump(mode="python", by_alias=True)
 
 
 def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
