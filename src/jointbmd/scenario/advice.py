@@ -198,12 +198,13 @@ def _polygon_fields(scenario: Any) -> list[tuple[str, Any]]:
 
 
 def _polygons(scenario: Any) -> list[Advice]:
-    from shapely.validation import explain_validity
-
+    # shapely (and numpy under it) is imported by the first polygon, not by a scenario with none.
     out = []
     for field, vertices in _polygon_fields(scenario):
         shape = _shape(vertices)
         if not shape.is_valid:
+            from shapely.validation import explain_validity
+
             # explain_validity: "Self-intersection[x y]" with x = lon, y = lat.
             why = explain_validity(shape)
             kind, _, where = why.partition("[")
@@ -216,9 +217,6 @@ def _polygons(scenario: Any) -> list[Advice]:
 
 
 def _gaps(scenario: Any) -> list[Advice]:
-    from shapely.geometry import Polygon
-    from shapely.ops import unary_union
-
     out = []
     for a in scenario.arrangements:
         if getattr(a, "kind", None) != "sectoral":
@@ -231,6 +229,9 @@ def _gaps(scenario: Any) -> list[Advice]:
                 shapes.append(shape if shape.is_valid else shape.buffer(0))
         if len(shapes) < 2:
             continue
+        from shapely.geometry import Polygon
+        from shapely.ops import unary_union
+
         union = unary_union(shapes)
         parts = getattr(union, "geoms", [union])
         for part in parts:
