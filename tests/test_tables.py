@@ -144,3 +144,13 @@ def test_version_and_short_help():
     for args in (["-h"], ["run", "-h"], ["store", "list", "-h"]):
         done = jointbmd(*args)
         assert done.returncode == 0 and done.stdout.startswith("Usage: jointbmd"), args
+
+
+def test_command_lists_fit_80_columns_uncut():
+    for group in ([], ["ledger"], ["scenario"], ["store"]):
+        done = jointbmd(*group, "--help", columns=80)
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert max(len(line) for line in lines) <= 80
+        listed = lines[lines.index("Commands:") + 1 :]
+        assert listed and not [line for line in listed if line.rstrip().endswith("...")], group

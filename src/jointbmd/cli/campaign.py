@@ -145,7 +145,7 @@ def print_paired(points: list[dict[str, Any]], title: str) -> None:
     )
 
 
-@app.command("campaign")
+@app.command("campaign", short_help="Run or resume a campaign; each replication is stored.")
 def campaign_command(
     scenario: str = typer.Argument(..., help="Scenario file or built-in scenario name."),
     replications: int | None = typer.Option(
@@ -268,7 +268,7 @@ def campaign_command(
     _table(rows, f"{record.scenario_name}: campaign {run.campaign_id}, seed {record.seed}")
 
 
-@app.command("compare")
+@app.command("compare", short_help="Compare a stored campaign's arrangements, paired too.")
 def compare_command(
     store: str = typer.Option(DEFAULT_STORE, "--store", help=_STORE_HELP),
     campaign: int | None = typer.Option(

@@ -104,7 +104,7 @@ def list_builtins(
     )
 
 
-@scenario_app.command("show")
+@scenario_app.command("show", short_help="Print a built-in scenario's YAML (to start from).")
 def show(
     name: Annotated[str, typer.Argument(help="A built-in scenario's name (see 'scenario list').")],
 ) -> None:

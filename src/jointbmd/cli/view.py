@@ -21,7 +21,7 @@ from ._output import message, print_json
 DEFAULT_PORT = 8765
 
 
-@app.command("view")
+@app.command("view", short_help="One replication as a 3-D scene on an offline globe.")
 def view_command(
     scenario: str = typer.Argument(..., help="Scenario file or built-in scenario name."),
     out: Path = typer.Option(..., "--out", help="Folder to write scene.czml and the page into."),
