@@ -1,5 +1,6 @@
-"""``jointbmd.api``: the DataFrames say what the command line's JSON says, with typed columns;
-a stored campaign reads back in three lines; mistakes are ``UserError``s."""
+"""``jointbmd.api``: the DataFrames say what the command line's JSON says, with typed columns
+(campaigns, reach, footprint, study, view, each against the command's ``--json`` for the same
+inputs); a stored campaign reads back in three lines; mistakes are ``UserError``s."""
 
 from __future__ import annotations
 
@@ -78,14 +79,140 @@ def test_store_columns_are_the_outcome_fields(store):
     assert columns == ["campaign_id", "point", "arrangement", "replication", *fields]
 
 
-@pytest.mark.slow
-def test_footprint_frame_adds_up_to_the_footprint():
-    fp = api.footprint("epaa2018", "Shahab-3", "Tabriz", cell_km=400)
+# -- reach, footprint, study, view: the frames say what the command's --json says ---------------
+
+
+def _cli_json(args, capsys):
+    """``jointbmd ARGS --json`` in this process: its one JSON object."""
+    import json
+
+    from jointbmd.cli import main
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as done:
+        main([*args, "--json"])
+    out, err = capsys.readouterr()
+    assert done.value.code == 0, err
+    return json.loads(out)
+
+
+def _same(got, want):
+    """A frame cell against a JSON value: NaN / <NA> is the JSON null."""
+    import pandas as pd
+
+    if want is None:
+        return bool(pd.isna(got))
+    return got == pytest.approx(want) if isinstance(want, float) else got == want
+
+
+def test_reach_frame_is_the_reach_json(capsys):
+    # One site, one interceptor, two commit rules, no speed search: seven ICBM routes.
+    args = ["reach", "deterrent", "--site", "Redzikowo", "--interceptor", "SM-3 IIA",
+            "--commit", "launch", "--commit", "burnout", "--no-min-speed"]  # fmt: skip
+    doc = _cli_json(args, capsys)
+    reach = api.reach("deterrent", sites=["Redzikowo"], interceptors=["SM-3 IIA"],
+                      rules=["launch", "burnout"], min_speed=False)  # fmt: skip
+    df = reach.to_dataframe()
+    assert len(df) == len(doc["rows"]) > 1
+    assert df["site"].dtype == "string" and df["feasible[launch]"].dtype == bool
+    assert df["intercept_time_s[burnout]"].dtype == "float64"
+    assert df["min_burnout_speed_mps[launch]"].dtype == "float64"  # not searched: all NaN
+    for (_, got), row in zip(df.iterrows(), doc["rows"], strict=True):
+        for key in ("site", "interceptor", "threat", "launch", "aimpoint", "latest_commit_s",
+                    "latest_commit_after_burnout_s", "closest_approach_km"):  # fmt: skip
+            assert _same(got[key], row[key]), key
+        for rule in ("launch", "burnout"):
+            assert got[f"feasible[{rule}]"] == row["feasible"][rule]
+            assert _same(got[f"limit[{rule}]"], row["limit"][rule])
+            for key in ("time_s", "altitude_km", "ground_range_km"):
+                want = row["intercept"][rule] and row["intercept"][rule][key]
+                assert _same(got[f"intercept_{key}[{rule}]"], want)
+    # Reach is monotone in the commit time: what is feasible at burnout is feasible at launch,
+    # and an infeasible answer names its limit, a feasible one none.
+    assert not (df["feasible[burnout]"] & ~df["feasible[launch]"]).any()
+    for rule in ("launch", "burnout"):
+        assert (df[f"limit[{rule}]"].isna() == df[f"feasible[{rule}]"]).all()
+        assert (df[f"intercept_time_s[{rule}]"].notna() == df[f"feasible[{rule}]"]).all()
+    criteria = reach.criteria()
+    (want,) = doc["criteria"]
+    assert criteria.loc[0, "range_km"] == pytest.approx(want["range_km"])
+    assert criteria["inventory"].dtype == "int64" and criteria["range_cap_km"].dtype == "float64"
+    for route, km in want["closest_approach_km"].items():
+        assert criteria.loc[0, f"closest_approach_km[{route}]"] == pytest.approx(km)
+
+
+def test_footprint_frame_is_the_footprint_json(capsys):
+    # 800 km cells: a coarse grid, still several cells and every unit.
+    doc = _cli_json(["footprint", "lisbon2010", "--threat", "IRBM-X", "--launch", "Semnan",
+                     "--grid-km", "800"], capsys)  # fmt: skip
+    fp = api.footprint("lisbon2010", "IRBM-X", "Semnan", cell_km=800.0)
     df = fp.to_dataframe()
-    summary = fp.to_dict()
-    assert df["area_km2"].sum() == pytest.approx(summary["region_area_km2"])
-    assert df.loc[df["reachable"], "area_km2"].sum() == pytest.approx(summary["reachable_area_km2"])
-    for unit in summary["units"]:
-        defended = df.loc[df[f"defended[{unit}]"], "area_km2"].sum()
-        assert defended == pytest.approx(summary["defended_area_km2"][unit])
-    assert list(fp.assets()["name"]) == [a["name"] for a in summary["assets"]]
+    assert len(df) == doc["cells"] > 1
+    assert df["reachable"].dtype == bool and df["p_kill"].dtype == "float64"
+    assert df["area_km2"].sum() == pytest.approx(doc["region_area_km2"])
+    assert df.loc[df["reachable"], "area_km2"].sum() == pytest.approx(doc["reachable_area_km2"])
+    for unit in doc["units"]:
+        defended = df.loc[df[f"defended[{unit}]"] & df["reachable"], "area_km2"].sum()
+        assert defended == pytest.approx(doc["defended_area_km2"][unit])
+    assets = fp.assets()
+    assert list(assets["name"]) == [a["name"] for a in doc["assets"]]
+    assert list(assets["defended"]) == [a["defended"] for a in doc["assets"]]
+
+
+def test_study_frame_is_the_study_json(tmp_path, capsys):
+    import yaml
+
+    from conftest import TINY_STUDY
+
+    study = {**TINY_STUDY, "design": {**TINY_STUDY["design"], "samples": 4}}
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(study))
+    store = tmp_path / "study.duckdb"
+    doc = _cli_json(["study", "lisbon2010", "--study", str(path), "--store", str(store),
+                     "--replication-function", "conftest:study_replication"], capsys)  # fmt: skip
+    assert doc["run"]["ran"] > 0
+    # The same study on the same store resumes: nothing left to run, the stored indices read.
+    result = api.study("lisbon2010", path, store=store)
+    df = result.to_dataframe()
+    assert df["value"].dtype == "float64" and df["low"].dtype == "float64"
+    want = {
+        (output, name, kind): index
+        for output, indices in doc["indices"].items()
+        for name, kinds in (indices or {}).items()
+        for kind, index in kinds.items()
+    }
+    assert len(df) == len(want) > 0
+    for row in df.itertuples():
+        index = want[(row.output, row.input, row.index)]
+        assert _same(row.value, index["value"])
+        assert _same(row.low, (index["ci"] or [None])[0])
+    assert list(result.inputs()["name"]) == [i["name"] for i in doc["inputs"]]
+    # study_replication's known driver: Deveselu decides joint-consensus (conftest.py).
+    joint = df[(df["output"] == "p_no_leak[joint-consensus]") & (df["index"] == "total")]
+    assert joint.set_index("input").loc["deveselu", "value"] > 0.3
+
+
+@pytest.mark.slow  # one replication replayed twice: ~6 s CPU
+def test_view_frame_is_the_view_json(tmp_path, capsys):
+    import yaml
+
+    from jointbmd.scenario import load_scenario
+
+    # lisbon2010 with its first raid only: one replication is quick and still engages.
+    data = load_scenario("lisbon2010").model_dump(mode="json")
+    data["raids"] = data["raids"][:1]
+    path = tmp_path / "one-raid.yaml"
+    path.write_text(yaml.safe_dump(data))
+    doc = _cli_json(["view", str(path), "--out", str(tmp_path / "cli"), "--czml-only",
+                     "--arrangement", "data-exchange", "--seed", "5"], capsys)  # fmt: skip
+    view = api.view(path, tmp_path / "api", arrangement="data-exchange", seed=5, czml_only=True)
+    got = view.to_dict()
+    assert {k: v for k, v in got.items() if k not in ("out", "files")} == {
+        k: v for k, v in doc.items() if k not in ("out", "files")
+    }
+    assert [p.name for p in view.files] == ["scene.czml"] and view.files[0].stat().st_size > 0
+    df = view.to_dataframe()
+    assert len(df) == doc["entities"]["threat"] == data["raids"][0]["count"]
+    assert int((~df["killed"]).sum()) == doc["entities"]["leak"]
+    assert df["killed"].dtype == bool and df["intercept_time_s"].dtype == "float64"
+    assert df["raid"].dtype == "string" and (df["raid"] == data["raids"][0]["name"]).all()

@@ -1,5 +1,6 @@
-"""``scenario check`` warnings (jointbmd.scenario.advice): the range bound against the free-flight
-range equation, and each warning on a scenario built to trigger it; the exit status stays 0."""
+"""``scenario check`` warnings (jointbmd.scenario.advice): the range bound and the low range
+estimate against the free-flight range equation, and each warning on a scenario built to trigger
+it (a threat type's class against the NASIC range bands among them); the exit status stays 0."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ import pytest
 import yaml
 from scipy.optimize import minimize_scalar
 
-from jointbmd.earth import MU, OMEGA, WGS84_A
+from jointbmd.earth import G0, MU, OMEGA, WGS84_A
 from jointbmd.scenario import validate_data
-from jointbmd.scenario.advice import advise, max_range_angle_rad
+from jointbmd.scenario.advice import advise, max_range_angle_rad, range_bracket_km
 from jointbmd.scenario.loader import builtin_text
 
 
@@ -40,6 +41,58 @@ def test_range_bound_is_the_best_free_flight_range(delta_v):
 
 def test_orbital_speed_reaches_anywhere():
     assert max_range_angle_rad(8000.0) == math.pi
+
+
+def _best_range_km(v: float) -> float:
+    nu = v * v * WGS84_A / MU
+    best = minimize_scalar(lambda g: -_free_flight_range(nu, g), bounds=(0.01, 1.56),
+                           method="bounded", options={"xatol": 1e-10})  # fmt: skip
+    return -best.fun * WGS84_A / 1000.0
+
+
+def test_range_bracket_is_the_free_flight_range_before_and_after_gravity_loss(lisbon):
+    # Two stages given by their velocity gains: 2 500 + 2 000 m/s over 70 + 50 s of burn.
+    data = copy.deepcopy(lisbon)
+    data["threat_types"][0]["stages"] = [
+        {"burn_time_s": 70.0, "delta_v_mps": 2500.0, "source": "test"},
+        {"burn_time_s": 50.0, "delta_v_mps": 2000.0, "source": "test"},
+    ]
+    low, high = range_bracket_km(validate_data(data).threat_types[0])
+    assert low == pytest.approx(_best_range_km(4500.0 - G0 * 120.0), rel=1e-6)
+    assert high == pytest.approx(_best_range_km(4500.0 + OMEGA * WGS84_A), rel=1e-6)
+
+
+def _classed(lisbon: dict, name: str, cls: str) -> list[str]:
+    data = copy.deepcopy(lisbon)
+    next(t for t in data["threat_types"] if t["name"] == name)["class"] = cls
+    return [a.line() for a in advise(validate_data(data)) if a.field.startswith("threat_types")]
+
+
+def test_a_class_its_range_does_not_fit_is_flagged(lisbon):
+    # Shahab-3 as lisbon2010 gives it: one stage, Tsiolkovsky with the payload on board.
+    shahab = next(t for t in lisbon["threat_types"] if t["name"] == "Shahab-3")
+    (stage,) = shahab["stages"]
+    full = stage["propellant_mass_kg"] + stage["dry_mass_kg"] + shahab["payload_mass_kg"]
+    delta_v = stage["isp_s"] * G0 * math.log(full / (full - stage["propellant_mass_kg"]))
+    low = _best_range_km(delta_v - G0 * stage["burn_time_s"])
+    high = _best_range_km(delta_v + OMEGA * WGS84_A)
+    assert 1000.0 < low < high < 3000.0  # inside the MRBM band: its class fits
+    assert _classed(lisbon, "Shahab-3", "MRBM") == []
+    # It cannot be an ICBM (5 500 km at least) or an IRBM (3 000 km) ...
+    (line,) = _classed(lisbon, "Shahab-3", "ICBM")
+    assert line == (
+        "threat_types[Shahab-3].class: an ICBM flies at least 5,500 km, but this type reaches at "
+        f"most about {high:,.0f} km even without gravity and drag losses"
+    )
+    assert len(_classed(lisbon, "Shahab-3", "IRBM")) == 1
+    # ... nor an SRBM (1 000 km at most): even after the greatest gravity loss it flies farther.
+    (line,) = _classed(lisbon, "Shahab-3", "SRBM")
+    assert f"an SRBM flies at most 1,000 km, but this type reaches about {low:,.0f} km" in line
+    # IRBM-X fits its class and outflies an MRBM; as an ICBM it passes: its loss-free bound
+    # (over 5 500 km) leaves room, and the check warns only where the bracket misses the band.
+    assert _classed(lisbon, "IRBM-X", "IRBM") == []
+    assert len(_classed(lisbon, "IRBM-X", "MRBM")) == 1
+    assert _classed(lisbon, "IRBM-X", "ICBM") == []
 
 
 def test_lisbon2010_raids_are_all_within_reach(lisbon):

@@ -96,6 +96,25 @@ def test_compare_table_fits_with_a_key_for_the_swept_path(store, width):
     assert "x1: interceptor_types[SM-3 Block IA].sspk" in done.stdout.replace("\n", " ")
 
 
+@pytest.mark.parametrize("width", [80, 200])
+def test_paired_table_stays_a_table_with_short_headers_and_a_key(store, width):
+    done = jointbmd("compare", "--store", str(store), columns=width)
+    assert done.returncode == 0, done.stderr
+    paired = done.stdout[done.stdout.index("paired against independent") :]
+    lines = paired.splitlines()
+    assert max(len(line) for line in lines) <= width
+    # One header line holds the columns (a table, not the vertical layout's "- x: y" blocks).
+    assert any({"arrangement", "ΔE[leak]", "ΔE[shots]", "both", "only"} <= set(_words(line))
+               for line in lines)  # fmt: skip
+    assert not any(line.startswith("- ") for line in lines)
+    text = " ".join(paired.split())
+    assert "x1: interceptor_types[SM-3 Block IA].sspk" in text
+    assert "E[leak]: expected leakers" in text and "Newcombe" in text
+    # Each arrangement but the baseline, at each sweep point.
+    words = _words(paired)
+    assert all(words.count(name) == 2 for name in ARRANGEMENTS[1:])
+
+
 def test_store_list_names_each_campaign(store):
     done = jointbmd("store", "list", "--store", str(store), "--json")
     assert done.returncode == 0, done.stderr
@@ -125,3 +144,13 @@ def test_version_and_short_help():
     for args in (["-h"], ["run", "-h"], ["store", "list", "-h"]):
         done = jointbmd(*args)
         assert done.returncode == 0 and done.stdout.startswith("Usage: jointbmd"), args
+
+
+def test_command_lists_fit_80_columns_uncut():
+    for group in ([], ["ledger"], ["scenario"], ["store"]):
+        done = jointbmd(*group, "--help", columns=80)
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert max(len(line) for line in lines) <= 80
+        listed = lines[lines.index("Commands:") + 1 :]
+        assert listed and not [line for line in listed if line.rstrip().endswith("...")], group

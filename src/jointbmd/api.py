@@ -52,6 +52,7 @@ __all__ = [
     "Results",
     "StudyResults",
     "UserError",
+    "ViewResults",
     "builtin_scenarios",
     "campaign",
     "campaigns",
@@ -406,16 +407,45 @@ class ReachResults:
     result: Any
 
     def to_dataframe(self) -> pd.DataFrame:
-        """One row per (site and interceptor, route): the reach row's scalars as columns (nested
-        per-commit-rule values flattened to ``<key>.<rule>``)."""
-        return _flat_frame(self.result.rows)
+        """One row per (site and interceptor, route): the reach row of ``jointbmd reach --json``
+        with each per-commit-rule value in a column of its own, named ``<key>[<rule>]``:
+        ``feasible``, ``limit`` (what forbids it; <NA> where feasible), ``intercept_time_s``,
+        ``intercept_launch_s`` (interceptor launch), ``intercept_altitude_km``,
+        ``intercept_ground_range_km`` (NaN where infeasible) and ``min_burnout_speed_mps`` (NaN
+        where not searched or not found). Times are seconds since the threat's launch."""
+        rules = [r.text for r in self.result.rules]
+        rows = []
+        for row in self.result.rows:
+            out = {k: v for k, v in row.items() if not isinstance(v, dict)}
+            for rule in rules:
+                out[f"feasible[{rule}]"] = row["feasible"][rule]
+                out[f"limit[{rule}]"] = row["limit"][rule]
+                intercept = row["intercept"][rule] or {}
+                for key in _INTERCEPT_KEYS:
+                    out[f"intercept_{key}[{rule}]"] = intercept.get(key)
+                out[f"min_burnout_speed_mps[{rule}]"] = row["min_burnout_speed_mps"][rule]
+            rows.append(out)
+        return _typed_frame(rows)
 
     def criteria(self) -> pd.DataFrame:
-        """One row per (interceptor, site): the criteria of the reach analysis."""
-        return _flat_frame(self.result.criteria)
+        """One row per (interceptor, site): the checkable criteria of the reach analysis, the
+        closest approach of each route's ground track as ``closest_approach_km[<route>]``."""
+        rows = []
+        for row in self.result.criteria:
+            out = {}
+            for key, value in row.items():
+                if isinstance(value, dict):
+                    out.update({f"{key}[{k}]": v for k, v in value.items()})
+                else:
+                    out[key] = value
+            rows.append(out)
+        return _typed_frame(rows)
 
     def to_dict(self) -> dict[str, Any]:
         return self.result.to_dict()
+
+
+_INTERCEPT_KEYS = ("time_s", "launch_s", "altitude_km", "ground_range_km")
 
 
 def reach(scenario: Scenario | str | Path, **options: Any) -> ReachResults:
@@ -542,6 +572,43 @@ def study(
         return StudyResults(sensitivity.study_result(results, results.campaign(done.campaign_id)))
 
 
+@dataclass
+class ViewResults:
+    """One replication replayed as a 3-D scene (``jointbmd view``): ``scene`` is the
+    ``jointbmd.report.scene.Scene``, ``files`` what was written."""
+
+    scene: Any
+    out: Path
+    files: list[Path]
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per threat of the replayed replication: its outcome record (the columns of
+        ``Results.threats()``; times in seconds since the scenario epoch, None -> NaN)."""
+        from dataclasses import asdict
+
+        return _typed_frame([asdict(t) for t in self.scene.result.threats])
+
+    def entities(self) -> dict[str, int]:
+        """How many entities of each kind the scene draws (sites, threats, tracks, messages,
+        flyouts, intercepts, leaks)."""
+        from jointbmd.report.czml import expected_counts
+
+        return expected_counts(self.scene)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``jointbmd view --json`` object."""
+        scene = self.scene
+        return {
+            "scenario": scene.scenario.name,
+            "arrangement": scene.arrangement,
+            "replication": scene.replication,
+            "seed": scene.seed,
+            "out": str(self.out),
+            "files": [str(p) for p in self.files],
+            "entities": self.entities(),
+        }
+
+
 def view(
     scenario: Scenario | str | Path,
     out: str | Path,
@@ -550,9 +617,9 @@ def view(
     replication: int = 0,
     seed: int | None = None,
     czml_only: bool = False,
-) -> list[Path]:
+) -> ViewResults:
     """Write one replication as CZML and an offline Cesium page into ``out``
-    (``jointbmd view``); returns the files written."""
+    (``jointbmd view``; default arrangement: the first joint one)."""
     from jointbmd.campaign import scenario_seed
     from jointbmd.report.scene import replay
     from jointbmd.report.viewer import write_viewer
@@ -563,10 +630,34 @@ def view(
         arrangement = joint[0] if joint else loaded.arrangements[0].name
     seed = scenario_seed(loaded) if seed is None else seed
     scene = replay(loaded, arrangement, replication, seed)
-    return [Path(p) for p in write_viewer(scene, Path(out), czml_only=czml_only)]
+    files = [Path(p) for p in write_viewer(scene, Path(out), czml_only=czml_only)]
+    return ViewResults(scene, Path(out), files)
 
 
-def _flat_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+def _typed_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Rows of JSON-like scalars as a frame whose column types follow the values, with None as
+    missing: numbers -> float64 (NaN; int64 when all are integers and none is missing), text ->
+    string (<NA>), true/false -> bool (boolean with <NA> when one is missing)."""
     import pandas as pd
 
-    return pd.json_normalize(list(rows), sep=".")
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    data = {}
+    for column in columns:
+        values = [row.get(column) for row in rows]
+        present = [v for v in values if v is not None]
+        missing = len(present) < len(values)
+        if present and all(isinstance(v, bool) for v in present):
+            dtype = "boolean" if missing else "bool"
+        elif present and all(isinstance(v, str) for v in present):
+            dtype = "string"
+        elif present and all(isinstance(v, int) for v in present) and not missing:
+            dtype = "int64"
+        elif all(isinstance(v, int | float) for v in present):
+            dtype = "float64"
+            values = [float("nan") if v is None else v for v in values]
+        else:
+            dtype = "object"
+        data[column] = pd.Series(values, dtype=dtype)
+    return pd.DataFrame(data, index=pd.RangeIndex(len(rows)))

@@ -120,15 +120,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 from scipy.optimize import linear_sum_assignment
 
 from jointbmd import earth
+from jointbmd.arrays import BoolArray, FloatArray, IntArray
 from jointbmd.trajectory.propagate import BoostProgramme, propagate
-
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
-BoolArray = NDArray[np.bool_]
 
 DOCTRINES = ("barrage", "shoot-look-shoot")
 _SUBSTEPS = 32

@@ -116,12 +116,11 @@ from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 
 from . import earth
+from .arrays import BoolArray, FloatArray, IntArray
 from .errors import UserError
-
-FloatArray = NDArray[np.float64]
 
 #: Effective-Earth-radius factor of the standard atmosphere (Skolnik §8.2).
 REFRACTION_K = 4.0 / 3.0
@@ -282,7 +281,7 @@ class Measurements:
     z: FloatArray
     cov: FloatArray
     snr_db: FloatArray
-    truth_id: NDArray[np.int64]
+    truth_id: IntArray
     model: str = "full"
 
     def __len__(self) -> int:
@@ -323,12 +322,12 @@ class _Looks(NamedTuple):
     noise ``(n, S, 3)`` drawn for each look."""
 
     t: FloatArray
-    detected: NDArray[np.bool_]
+    detected: BoolArray
     aer: FloatArray
     snr_db: FloatArray
     unit_noise: FloatArray
 
-    def select(self, keep: NDArray[np.bool_]) -> tuple:
+    def select(self, keep: BoolArray) -> tuple:
         """The kept looks as ``(t, aer, snr, unit_noise, truth_id)`` rows."""
         obj, scan = np.nonzero(keep)
         return (self.t[scan], self.aer[obj, scan], self.snr_db[obj, scan],
@@ -520,7 +519,7 @@ class Radar:
         geometric = np.arctan2(r2 * np.cos(theta) - r1, r2 * np.sin(theta))
         return el + (refracted - geometric)
 
-    def visible(self, r_ecef: ArrayLike) -> NDArray[np.bool_]:
+    def visible(self, r_ecef: ArrayLike) -> BoolArray:
         """Whether targets at ECEF positions (..., 3) are in the field of view and above the
         horizon (NaN positions are not visible)."""
         r_ecef = np.asarray(r_ecef, float)

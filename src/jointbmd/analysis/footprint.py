@@ -64,11 +64,9 @@ from numpy.typing import NDArray
 
 from jointbmd import earth
 from jointbmd.arrangements import Arrangement, inside_polygon
+from jointbmd.arrays import BoolArray, FloatArray
 from jointbmd.engagement import intercept_geometry
 from jointbmd.errors import UserError
-
-FloatArray = NDArray[np.float64]
-BoolArray = NDArray[np.bool_]
 
 #: Sampling step of the threat trajectories (s). Intercepts are refined between samples by the
 #: intercept geometry; the latest launch and the cue are found at this resolution.

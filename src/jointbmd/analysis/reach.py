@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from jointbmd import earth
+from jointbmd.arrays import FloatArray
 from jointbmd.engagement import (
     FireUnits,
     InterceptorType,
@@ -61,8 +62,6 @@ from jointbmd.engagement import (
     reach_table,
 )
 from jointbmd.errors import UserError
-
-FloatArray = np.ndarray
 
 STEP_S = 2.0  # threat sampling step (s)
 SPEED_MIN_MPS = 500.0

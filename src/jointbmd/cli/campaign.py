@@ -88,6 +88,15 @@ def _table(rows: list[dict[str, Any]], title: str) -> None:
     )
 
 
+_PAIRED_KEY = (
+    "each arrangement minus the baseline, with its 95 % interval (paired t; Newcombe for P(no "
+    "leak)); n: replication pairs; E[leak]: expected leakers; E[shots]: interceptors spent (per "
+    "replication); launch s: mean time from a threat's launch to the first interceptor launched "
+    "at it; both: threats shot at under both; only: threats shot at only here / only under the "
+    "baseline"
+)
+
+
 def print_paired(points: list[dict[str, Any]], title: str) -> None:
     """The paired differences of every sweep point (``compare``; ``run`` has one point)."""
     paths: list[str] = []
@@ -102,18 +111,20 @@ def print_paired(points: list[dict[str, Any]], title: str) -> None:
         low, high = estimate["ci"]
         return f"{estimate['value']:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
 
+    labels = {p: (p if len(p) <= 12 else f"x{i + 1}") for i, p in enumerate(paths)}
+    keys = [f"{label}: {path}" for path, label in labels.items() if label != path]
     print_table(
-        f"{title} (same replications and threats; 95 %: paired t, Newcombe for P(no leak))",
+        f"{title} (same replications and threats)",
         [
-            *paths,
+            *(labels[p] for p in paths),
             "arrangement",
-            "pairs",
-            "Δ P(no leak)",
-            "Δ leakers",
-            "Δ interceptors",
-            "Δ launch->shot s",
-            "both shot at",
-            "only here / only baseline",
+            "n",
+            "ΔP(no leak)",
+            "ΔE[leak]",
+            "ΔE[shots]",
+            "Δlaunch s",
+            "both",
+            "only",
         ],  # fmt: skip
         [
             [
@@ -130,10 +141,11 @@ def print_paired(points: list[dict[str, Any]], title: str) -> None:
             for point in points
             for c in point["against"]
         ],
+        notes=[*keys, _PAIRED_KEY],
     )
 
 
-@app.command("campaign")
+@app.command("campaign", short_help="Run or resume a campaign; each replication is stored.")
 def campaign_command(
     scenario: str = typer.Argument(..., help="Scenario file or built-in scenario name."),
     replications: int | None = typer.Option(
@@ -256,7 +268,7 @@ def campaign_command(
     _table(rows, f"{record.scenario_name}: campaign {run.campaign_id}, seed {record.seed}")
 
 
-@app.command("compare")
+@app.command("compare", short_help="Compare a stored campaign's arrangements, paired too.")
 def compare_command(
     store: str = typer.Option(DEFAULT_STORE, "--store", help=_STORE_HELP),
     campaign: int | None = typer.Option(

@@ -68,7 +68,7 @@ def parse_layers(text: str | None) -> list[tuple[float, ...]]:
     return layers
 
 
-@app.command("effectiveness")
+@app.command("effectiveness", short_help="Wilkening's model: interceptors needed, or P(no leak).")
 def effectiveness_command(
     warheads: int = typer.Option(..., "--warheads", help="Warheads N in the attack."),
     sspk: float = typer.Option(..., "--sspk", help="Single-shot kill probability."),

@@ -57,7 +57,7 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
 
 
-@app.command("footprint")
+@app.command("footprint", short_help="Map each fire unit's defended area over a region.")
 def footprint_command(
     scenario: str = typer.Argument(..., help="Scenario file or built-in scenario name."),
     threat: Annotated[

@@ -79,7 +79,7 @@ def _fail(line: str) -> None:
     raise click.exceptions.Exit(1)
 
 
-@ledger_app.command("verify")
+@ledger_app.command("verify", short_help="Check a ledger's hash chain, signatures and seal.")
 def verify(
     file: Annotated[Path, typer.Argument(help="Ledger file (JSON lines).")],
     keys: KeysOption = None,
@@ -126,7 +126,7 @@ def _picture(file: Path, keys: KeyRing | None, allow_unsealed: bool, allow_unsig
         raise  # unreachable: _fail exits
 
 
-@ledger_app.command("export")
+@ledger_app.command("export", short_help="Print the fused pictures of a verified ledger (JSON).")
 def export(
     file: Annotated[Path, typer.Argument(help="Ledger file.")],
     keys: KeysOption = None,
@@ -153,7 +153,7 @@ def _ledger_files(paths: list[Path]) -> list[Path]:
     return files
 
 
-@ledger_app.command("compare")
+@ledger_app.command("compare", short_help="Prove the partners received the same fused pictures.")
 def compare(
     paths: Annotated[
         list[Path],

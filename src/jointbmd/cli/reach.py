@@ -20,7 +20,7 @@ from ._app import app
 from ._output import print_json, print_table
 
 
-@app.command("reach")
+@app.command("reach", short_help="Which fire units reach which threat routes, and when.")
 def reach_command(
     scenario: Annotated[str, typer.Argument(help="Scenario file or built-in name.")],
     interceptor: Annotated[

@@ -13,7 +13,7 @@ from ._app import app
 from ._output import message, print_json
 
 
-@app.command("report")
+@app.command("report", short_help="Write one self-contained HTML report.")
 def report_command(
     out: str = typer.Option(..., "--out", help="The HTML file to write."),
     store: str = typer.Option(DEFAULT_STORE, "--store", help="Results store (a DuckDB file)."),

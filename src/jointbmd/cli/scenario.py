@@ -55,8 +55,8 @@ def check(
     """Validate a scenario and print a short summary of what it holds.
 
     Also warns (on stderr, exit status still 0) about what is valid but probably not meant:
-    aimpoints no threat can reach, polygons that are not simple, gaps between sectors
-    (jointbmd.scenario.advice)."""
+    aimpoints no threat can reach, threat types whose range does not fit their class, polygons
+    that are not simple, gaps between sectors (jointbmd.scenario.advice)."""
     from jointbmd.scenario.advice import advise
 
     loaded = sc.load_scenario(scenario)
@@ -104,7 +104,7 @@ def list_builtins(
     )
 
 
-@scenario_app.command("show")
+@scenario_app.command("show", short_help="Print a built-in scenario's YAML (to start from).")
 def show(
     name: Annotated[str, typer.Argument(help="A built-in scenario's name (see 'scenario list').")],
 ) -> None:

@@ -10,7 +10,7 @@ from ._output import print_json, print_table
 _STORE_HELP = "Results store (a DuckDB file)."
 
 
-@store_app.command("list")
+@store_app.command("list", short_help="List the campaigns in a store.")
 def list_command(
     store: str = typer.Option("jointbmd-results.duckdb", "--store", help=_STORE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),

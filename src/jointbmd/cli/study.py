@@ -20,7 +20,7 @@ from ._app import app
 from ._output import message, print_json, print_table
 
 
-@app.command("study")
+@app.command("study", short_help="Run or resume an uncertainty study (Sobol' indices).")
 def study_command(
     scenario: str | None = typer.Argument(
         None, help="Scenario file or built-in scenario name (not needed with --schema)."

@@ -17,7 +17,7 @@ from ._output import print_json, print_table
 np = lazy("numpy")
 
 
-@app.command()
+@app.command(short_help="Sense, track, exchange and fuse the scenario's raid.")
 def track(
     scenario: Annotated[str, typer.Argument(help="scenario file or built-in name")],
     arrangement: Annotated[

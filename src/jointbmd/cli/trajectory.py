@@ -135,7 +135,7 @@ def solve(
     }
 
 
-@app.command("trajectory")
+@app.command("trajectory", short_help="Solve a trajectory from a launch point to a target.")
 def trajectory(
     launch: Annotated[str, typer.Option("--launch", help="Launch point LAT,LON (degrees).")],
     target: Annotated[str, typer.Option("--target", help="Aimpoint LAT,LON (degrees).")],

@@ -21,7 +21,7 @@ from ._app import app
 from ._output import format_cell, print_json, print_table
 
 
-@app.command("validate")
+@app.command("validate", short_help="Check against published numbers and textbook formulas.")
 def validate_command(
     group: Annotated[
         list[str] | None,

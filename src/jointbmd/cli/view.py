@@ -21,7 +21,7 @@ from ._output import message, print_json
 DEFAULT_PORT = 8765
 
 
-@app.command("view")
+@app.command("view", short_help="One replication as a 3-D scene on an offline globe.")
 def view_command(
     scenario: str = typer.Argument(..., help="Scenario file or built-in scenario name."),
     out: Path = typer.Option(..., "--out", help="Folder to write scene.czml and the page into."),
@@ -43,7 +43,7 @@ def view_command(
     json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
 ) -> None:
     """Write one replication as CZML and an offline Cesium page; optionally serve it."""
-    from jointbmd.report.czml import expected_counts
+    from jointbmd.api import ViewResults
     from jointbmd.report.scene import replay
     from jointbmd.report.viewer import HOST, server, write_viewer
 
@@ -53,15 +53,7 @@ def view_command(
     name = arrangement or _default_arrangement(loaded)
     scene = replay(loaded, name, replication, seed)
     written = write_viewer(scene, out, czml_only=czml_only)
-    summary = {
-        "scenario": loaded.name,
-        "arrangement": scene.arrangement,
-        "replication": replication,
-        "seed": seed,
-        "out": str(out),
-        "files": [str(p) for p in written],
-        "entities": expected_counts(scene),
-    }
+    summary = ViewResults(scene, out, [Path(p) for p in written]).to_dict()
     if json:
         print_json(summary)
     else:

@@ -13,6 +13,15 @@ errors (the loader raises them), these never stop a run.
   Astrodynamics*, 1971, §6.2; ``nu >= 1`` reaches anywhere). Real missiles fly much less far
   (gravity and drag losses take a third or more), so an aimpoint this flags is certainly out of
   reach while one it passes may still be; ``jointbmd footprint`` solves the trajectories.
+- **A range that does not fit the threat type's class.** The usual range bands (US NASIC,
+  *Ballistic and Cruise Missile Threat*; docs/reference.md): SRBM under 1,000 km, MRBM
+  1,000-3,000 km, IRBM 3,000-5,500 km, ICBM over 5,500 km. The type's range is bracketed by the
+  loss-free bound above (the most it could fly) and a low estimate: the ideal velocity gain less
+  the greatest gravity loss ``g0 * (total burn time)`` (the loss of a vertical climb; a missile
+  that pitches over loses less), without the Earth's rotation, on the same optimum path. A type
+  whose bound is short of its band's lower edge cannot be of its class; one whose low estimate
+  is past its band's upper edge flies farther than its class (drag, ignored in the estimate,
+  takes typically a few hundred m/s more -- so a warning here is a strong hint, not a proof).
 - **Invalid polygons.** A partner's ``territory`` or ``sector``, or a sectoral arrangement's
   polygon, that is not a simple polygon (self-intersecting, a spike, too few distinct vertices),
   checked by shapely's validity rules (OGC Simple Features): point-in-polygon tests on it give
@@ -48,7 +57,7 @@ class Advice:
 
 def advise(scenario: Any) -> list[Advice]:
     """Every warning for ``scenario`` (module docstring), in a stable order."""
-    return [*_unreachable(scenario), *_polygons(scenario), *_gaps(scenario)]
+    return [*_unreachable(scenario), *_classes(scenario), *_polygons(scenario), *_gaps(scenario)]
 
 
 # -- reach ---------------------------------------------------------------------------------------
@@ -57,10 +66,16 @@ def advise(scenario: Any) -> list[Advice]:
 def max_range_angle_rad(delta_v_mps: float) -> float:
     """Upper bound on the free-flight range angle of a missile of ideal velocity gain
     ``delta_v_mps`` (module docstring); pi when it could reach anywhere."""
-    from jointbmd.earth import MU, OMEGA, WGS84_A
+    from jointbmd.earth import OMEGA, WGS84_A
 
-    v = delta_v_mps + OMEGA * WGS84_A
-    nu = v * v * WGS84_A / MU
+    return _range_angle_rad(delta_v_mps + OMEGA * WGS84_A)
+
+
+def _range_angle_rad(v_mps: float) -> float:
+    """Range angle of the optimum free flight from burnout speed ``v_mps`` (module docstring)."""
+    from jointbmd.earth import MU, WGS84_A
+
+    nu = max(v_mps, 0.0) ** 2 * WGS84_A / MU
     if nu >= 1.0:
         return math.pi
     return 2.0 * math.asin(nu / (2.0 - nu))
@@ -115,6 +130,49 @@ def _unreachable(scenario: Any) -> list[Advice]:
     return out
 
 
+# Range bands of the ballistic missile classes, km (US NASIC, Ballistic and Cruise Missile Threat,
+# 2017 and 2020 editions; docs/reference.md): (lower edge, upper edge).
+CLASS_RANGE_KM = {
+    "SRBM": (0.0, 1000.0),
+    "MRBM": (1000.0, 3000.0),
+    "IRBM": (3000.0, 5500.0),
+    "ICBM": (5500.0, math.inf),
+}
+
+
+def range_bracket_km(threat_type: Any) -> tuple[float, float]:
+    """(low estimate, loss-free bound) of a threat type's ground range over a sphere of the WGS84
+    equatorial radius, km (module docstring)."""
+    from jointbmd.earth import G0, WGS84_A
+    from jointbmd.missiles import ThreatMissile
+
+    delta_v = ThreatMissile.from_threat_type(threat_type).delta_v_mps
+    burn_s = sum(stage.burn_time_s for stage in threat_type.stages)
+    low = _range_angle_rad(delta_v - G0 * burn_s) * WGS84_A / 1000.0
+    return low, max_range_angle_rad(delta_v) * WGS84_A / 1000.0
+
+
+def _classes(scenario: Any) -> list[Advice]:
+    out = []
+    for t in scenario.threat_types:
+        floor, ceiling = CLASS_RANGE_KM[t.class_]
+        low, high = range_bracket_km(t)
+        if high < floor:
+            reason = (
+                f"an {t.class_} flies at least {floor:,.0f} km, but this type reaches at "
+                f"most about {high:,.0f} km even without gravity and drag losses"
+            )
+        elif low > ceiling:
+            reason = (
+                f"an {t.class_} flies at most {ceiling:,.0f} km, but this type reaches "
+                f"about {low:,.0f} km even after the greatest gravity loss"
+            )
+        else:
+            continue
+        out.append(Advice(f"threat_types[{t.name}].class", reason))
+    return out
+
+
 # -- polygons ------------------------------------------------------------------------------------
 
 
@@ -140,12 +198,13 @@ def _polygon_fields(scenario: Any) -> list[tuple[str, Any]]:
 
 
 def _polygons(scenario: Any) -> list[Advice]:
-    from shapely.validation import explain_validity
-
+    # shapely (and numpy under it) is imported by the first polygon, not by a scenario with none.
     out = []
     for field, vertices in _polygon_fields(scenario):
         shape = _shape(vertices)
         if not shape.is_valid:
+            from shapely.validation import explain_validity
+
             # explain_validity: "Self-intersection[x y]" with x = lon, y = lat.
             why = explain_validity(shape)
             kind, _, where = why.partition("[")
@@ -158,9 +217,6 @@ def _polygons(scenario: Any) -> list[Advice]:
 
 
 def _gaps(scenario: Any) -> list[Advice]:
-    from shapely.geometry import Polygon
-    from shapely.ops import unary_union
-
     out = []
     for a in scenario.arrangements:
         if getattr(a, "kind", None) != "sectoral":
@@ -173,6 +229,9 @@ def _gaps(scenario: Any) -> list[Advice]:
                 shapes.append(shape if shape.is_valid else shape.buffer(0))
         if len(shapes) < 2:
             continue
+        from shapely.geometry import Polygon
+        from shapely.ops import unary_union
+
         union = unary_union(shapes)
         parts = getattr(union, "geoms", [union])
         for part in parts:

@@ -119,7 +119,7 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
     },
     "ThreatType": {
         "name": _NAME,
-        "class": "SRBM, MRBM, IRBM or ICBM",
+        "class": "SRBM, MRBM, IRBM or ICBM: a label, checked against the range, not simulated",
         "stages": "the boost stages, fired in order",
         "decoys": "decoys released with each warhead (left out: none)",
         "payload_mass_kg": "mass the last stage carries (re-entry vehicle and any bus), kg",

@@ -54,10 +54,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from numpy.typing import NDArray
 
 from .. import earth
 from ..arrangements import ENGAGE, LAUNCH, Arrangement, owner_of
+from ..arrays import BoolArray, FloatArray
 from ..engagement import (
     FireUnits,
     InterceptGeometry,
@@ -80,8 +80,6 @@ from ..outcomes import Event, ThreatOutcome
 from ..tracking.models import BallisticTransition
 from .picture import HeldTracks, Picture, radar_data_use
 from .runtime import Exchange as _Exchange
-
-FloatArray = NDArray[np.float64]
 
 #: A joint request not decided within this many seconds beyond the slowest expected round trip
 #: is sent again (messages lost on a link are not retransmitted by the links themselves).
@@ -171,7 +169,7 @@ class _Plan:
 
     t_request: FloatArray
     launch: FloatArray
-    allowed: NDArray[np.bool_]
+    allowed: BoolArray
     planned: object  # engagement.InterceptSolution (n, m)
 
 
@@ -241,7 +239,7 @@ def _plan(ctx: _Context, geometry: InterceptGeometry) -> _Plan:
     return _Plan(t_request, launch, allowed, geometry.earliest_all(launch))
 
 
-def _firm_for_units(ctx: _Context) -> tuple[FloatArray, FloatArray, NDArray[np.bool_]]:
+def _firm_for_units(ctx: _Context) -> tuple[FloatArray, FloatArray, BoolArray]:
     """Per (threat, fire unit) (n, m): when the unit's partner first held a track it may launch
     the unit on (``national``), when the fusion centre did (``centre``; inf without sharing), and
     whether the partner ever holds a track that may guide the unit in flight (``guidable``)."""
@@ -428,7 +426,7 @@ class _Guidance:
         self.notes: dict[tuple[int, int, float], str] = {}
         self.handover_m: dict[tuple[int, int, float], float] = {}
 
-    def _rows(self, partner: str) -> tuple[HeldTracks, NDArray[np.bool_]]:
+    def _rows(self, partner: str) -> tuple[HeldTracks, BoolArray]:
         if partner not in self.held:
             tracks = self.ctx.picture.held_tracks(partner, self.ctx.shared)
             self.held[partner] = (tracks, tracks.usable_level(partner, self.ctx.rules) >= ENGAGE)

@@ -49,6 +49,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import earth
+from ..arrays import FloatArray, IntArray
 from ..exchange import (
     FusedPicture as FusedPictureMessage,
 )
@@ -61,8 +62,6 @@ from ..tracking.models import BallisticTransition
 from .runtime import MAX_MESSAGE_AGE_S, Exchange, centre_name
 from .truth import Truth
 from .warning import LaunchWarning, own_warning, share_launch_warning
-
-FloatArray = NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -83,7 +82,7 @@ class FusionGain:
 
     fused_rmse_m: FloatArray
     input_rmse_m: Mapping[str, FloatArray]
-    cycles: NDArray[np.int64]
+    cycles: IntArray
 
 
 @dataclass(frozen=True)
@@ -95,8 +94,8 @@ class Consistency:
     chi-square with 3 degrees of freedom (Bar-Shalom, Li & Kirubarajan 2001, §5.4)."""
 
     source: NDArray[np.str_]
-    threat: NDArray[np.int64]
-    cycle: NDArray[np.int64]
+    threat: IntArray
+    cycle: IntArray
     nees: FloatArray
 
     @classmethod
@@ -137,18 +136,18 @@ class HeldTracks:
     ``DATA_SUPPORT_REVISITS`` revisits; for a fused row the highest of its members' per source.
     """
 
-    threat: NDArray[np.int64]
+    threat: IntArray
     t_held: FloatArray
     t_state: FloatArray
     x: FloatArray
     P: FloatArray
     sigma_m: FloatArray
-    support: Mapping[str, NDArray[np.int64]]
+    support: Mapping[str, IntArray]
 
     def __len__(self) -> int:
         return int(self.threat.shape[0])
 
-    def take(self, rows: NDArray[np.int64], t_held: FloatArray | None = None) -> HeldTracks:
+    def take(self, rows: IntArray, t_held: FloatArray | None = None) -> HeldTracks:
         """The given rows (held at ``t_held`` instead, when given)."""
         return HeldTracks(
             self.threat[rows],
@@ -160,7 +159,7 @@ class HeldTracks:
             {source: level[rows] for source, level in self.support.items()},
         )
 
-    def usable_level(self, holder: str, rules) -> NDArray[np.int64]:
+    def usable_level(self, holder: str, rules) -> IntArray:
         """The highest use ``holder`` may make of each row under an arrangement
         (``Arrangement.usable_level`` of each source's support, the best source)."""
         level = np.zeros(len(self), np.int64)
@@ -402,7 +401,7 @@ def radar_data_use(scenario) -> dict[str, tuple[int, float]]:
     }
 
 
-def national_support(log: TrackLog, radars: Mapping[str, tuple[int, float]]) -> NDArray[np.int64]:
+def national_support(log: TrackLog, radars: Mapping[str, tuple[int, float]]) -> IntArray:
     """Per log row, the highest data-use level among the radars that updated its track within
     ``DATA_SUPPORT_REVISITS`` of their revisits up to the row's time (0: none)."""
     rows = log.track_id.shape[0]
@@ -453,7 +452,7 @@ def national_held_tracks(
     )
 
 
-def _sensing_streams(rng: np.random.Generator, n_radars: int) -> NDArray[np.int64]:
+def _sensing_streams(rng: np.random.Generator, n_radars: int) -> IntArray:
     """One seed per radar and one for the infrared sensors, drawn from the sensing stream: each
     radar's looks then repeat exactly whatever it is cued on (paired samples with and without
     shared warning)."""
@@ -495,7 +494,7 @@ def national_picture(
     scenario,
     truth: Truth,
     radars: list[Radar],
-    streams: NDArray[np.int64],
+    streams: IntArray,
     warning: LaunchWarning,
     settings: PictureSettings,
     reuse: NationalPicture | None = None,
@@ -555,7 +554,7 @@ FIRM_POSITION_SIGMA_M = 1000.0
 SCORED_MIN_ALTITUDE_M = 100e3
 
 
-def _truth_positions_eci(truth: Truth, threat: NDArray[np.int64], t: FloatArray) -> FloatArray:
+def _truth_positions_eci(truth: Truth, threat: IntArray, t: FloatArray) -> FloatArray:
     """Truth ECI positions of threat ``threat[i]`` at ``t[i]``; NaN outside the scored phase
     (before burnout, or below ``SCORED_MIN_ALTITUDE_M``)."""
     out = np.full((t.shape[0], 3), np.nan)
@@ -899,7 +898,7 @@ def _consistency_rows(keys, x_in, P_in, picture, threat_of, national_truth, trut
         rows.append(("fused", int(threat_of[i]), cycle, float(value)))
 
 
-def _rms(sum_squares: FloatArray, count: NDArray[np.int64]) -> FloatArray:
+def _rms(sum_squares: FloatArray, count: IntArray) -> FloatArray:
     """Root mean square per threat (NaN where nothing was scored)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, np.sqrt(sum_squares / np.maximum(count, 1)), np.nan)
@@ -936,7 +935,7 @@ def _ballistic_predictor(model: str, q: float):
     return predict
 
 
-def _fused_truth(picture, national_truth: Mapping[str, Mapping[int, int]]) -> NDArray[np.int64]:
+def _fused_truth(picture, national_truth: Mapping[str, Mapping[int, int]]) -> IntArray:
     """The threat of each fused track: the most common threat among its member tracks."""
     out = np.full(len(picture), -1, np.int64)
     for i, members in enumerate(picture.members):
