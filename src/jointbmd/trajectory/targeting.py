@@ -39,7 +39,13 @@ from jointbmd import earth
 from jointbmd.missiles import ThreatMissile
 
 from . import kepler
-from .propagate import BoostProgramme, Trajectories, propagate, surface_normal
+from .propagate import (
+    DEFAULT_MAX_FLIGHT_S,
+    BoostProgramme,
+    Trajectories,
+    propagate,
+    surface_normal,
+)
 
 _SPHERE_R = earth.R_IDEAL  # radius for the down/cross-range coordinates of the miss
 
@@ -562,24 +568,40 @@ def aim(
             )
         p1[idx], p2[idx], az[idx], conv[idx] = s1, s2, sa, c
 
-    traj = batch.shoot(p1, p2, az, dense=dense)
+    return _solution(batch, p1, p2, az, conv, tol_m=tol_m, dense=dense)
+
+
+def _solution(
+    batch: _Batch,
+    p1: np.ndarray,
+    p2: np.ndarray,
+    az: np.ndarray,
+    conv: np.ndarray,
+    *,
+    tol_m: float,
+    dense: bool,
+    max_flight_s: np.ndarray | float = DEFAULT_MAX_FLIGHT_S,
+) -> Solution:
+    """Fly the solved parameters once more (dense output if asked) and gather the result."""
+    model, n = batch.model, batch.m
+    traj = batch.shoot(p1, p2, az, dense=dense, max_flight_s=max_flight_s)
     lat_i, lon_i = traj.impact_lat_lon
-    miss = earth.surface_distance(lat_i, lon_i, lat1, lon1, model)
+    miss = earth.surface_distance(lat_i, lon_i, batch.lat1, batch.lon1, model)
     speed, angle = relative_speed_and_angle(traj.burnout_state_eci, traj.burnout_time, model)
     nan = np.full(n, np.nan)
     return Solution(
         trajectories=traj,
-        launch_lat=lat0,
-        launch_lon=lon0,
-        target_lat=lat1,
-        target_lon=lon1,
+        launch_lat=batch.lat0,
+        launch_lon=batch.lon0,
+        target_lat=batch.lat1,
+        target_lon=batch.lon1,
         azimuth=np.mod(az, 2.0 * np.pi),
         burnout_speed=speed,
         burnout_speed_inertial=np.linalg.norm(traj.burnout_state_eci[:, 3:], axis=-1),
         burnout_flight_path_angle=angle,
-        cutoff_time=p1 if missiles is not None else nan,
-        pitch_final=p2 if missiles is not None else nan,
-        range_m=earth.surface_distance(lat0, lon0, lat1, lon1, model),
+        cutoff_time=p1 if batch.missile else nan,
+        pitch_final=p2 if batch.missile else nan,
+        range_m=earth.surface_distance(batch.lat0, batch.lon0, batch.lat1, batch.lon1, model),
         miss_m=miss,
         converged=conv & (miss < max(tol_m, 1.0) * 10.0),
     )
@@ -630,3 +652,304 @@ def fly(
     missiles = [missile] * n if isinstance(missile, ThreatMissile) else list(missile)
     batch = _make_batch(model, lat0, lon0, lat0, lon0, t0, missiles)
     return batch.shoot(np.minimum(tc, batch.burn), theta, az, dense=dense)
+
+
+# --------------------------------------------------------------------------------------------
+# Many aimpoints from one launch point: a table of minimum-energy solutions
+# --------------------------------------------------------------------------------------------
+
+#: Table spacing: bearing nodes at most this far apart (rad), range nodes per bearing.
+TABLE_BEARING_STEP = np.radians(6.0)
+TABLE_RANGE_NODES = 7
+_TABLE_BEARING_PAD = np.radians(0.5)  # a table spans some bearings even for one aimpoint
+#: Lofts tried (rad) for the maximum range at full burn, then refined by parabolas.
+_MAX_RANGE_LOFTS = np.radians(np.arange(10.0, 71.0, 5.0))
+
+
+@dataclass(frozen=True, eq=False)
+class LoftTable:
+    """Minimum-energy solutions from one launch point over a sector of (bearing, range).
+
+    Nodes: bearings ``bearing`` (nb,) (rad, increasing, relative to nothing: unwrapped), and in
+    each bearing ``TABLE_RANGE_NODES`` ranges evenly from ``range_lo`` to that bearing's
+    maximum range ``range_max`` (spherical angles, rad), so that the table is rectangular in
+    (bearing, s) with s = (ψ - ψ_lo) / (ψ_max(bearing) - ψ_lo) in [0, 1]. At every node: the
+    cut-off time, the final pitch, the azimuth minus the bearing, and the Jacobian of the
+    (down-range, cross-range) miss with respect to (cut-off, azimuth) (m/s, m/rad).
+    """
+
+    model: str
+    missile: ThreatMissile
+    launch_lat: float
+    launch_lon: float
+    launch_time: float
+    bearing: np.ndarray  # (nb,)
+    range_lo: float
+    range_max: np.ndarray  # (nb,)
+    s: np.ndarray  # (ns,)
+    cutoff: np.ndarray  # (nb, ns)
+    pitch_final: np.ndarray  # (nb, ns)
+    azimuth_offset: np.ndarray  # (nb, ns)
+    jacobian: np.ndarray  # (nb, ns, 2, 2)
+
+    def _bearing_cell(self, bearing: np.ndarray):
+        """Node index i and weight u of bearings between nodes i and i + 1 (edge values
+        outside the table)."""
+        b = _unwrap_to(np.asarray(bearing, float), self.bearing.mean())
+        i = np.clip(np.searchsorted(self.bearing, b) - 1, 0, self.bearing.size - 2)
+        u = np.clip((b - self.bearing[i]) / (self.bearing[i + 1] - self.bearing[i]), 0.0, 1.0)
+        return i, u
+
+    def max_range(self, bearing: np.ndarray) -> np.ndarray:
+        """Maximum range angle (rad) at initial bearings (rad), linear between the nodes."""
+        i, u = self._bearing_cell(bearing)
+        return (1 - u) * self.range_max[i] + u * self.range_max[i + 1]
+
+    def lookup(self, psi: np.ndarray, bearing: np.ndarray):
+        """Bilinear interpolation at (ψ, bearing): s, cut-off, pitch, azimuth offset, Jacobian.
+        Bearings outside the table take its edge values; s > 1 is beyond the maximum range."""
+        ns = self.s.size
+        i, u = self._bearing_cell(bearing)
+        i1 = i + 1
+        psi_max = self.max_range(bearing)
+        s = (psi - self.range_lo) / np.maximum(psi_max - self.range_lo, 1e-12)
+        sc = np.clip(s, 0.0, 1.0)
+        k = np.clip(np.searchsorted(self.s, sc) - 1, 0, ns - 2)
+        w = (sc - self.s[k]) / (self.s[k + 1] - self.s[k])
+
+        def interp(table):
+            extra = (1,) * (table.ndim - 2)
+            uu, ww = u.reshape(-1, *extra), w.reshape(-1, *extra)
+            lo = (1 - ww) * table[i, k] + ww * table[i, k + 1]
+            hi = (1 - ww) * table[i1, k] + ww * table[i1, k + 1]
+            return (1 - uu) * lo + uu * hi
+
+        return (
+            s,
+            interp(self.cutoff),
+            interp(self.pitch_final),
+            interp(self.azimuth_offset),
+            interp(self.jacobian),
+        )
+
+
+def _unwrap_to(angle: np.ndarray, reference: float) -> np.ndarray:
+    """``angle`` shifted by multiples of 2π into [reference - π, reference + π)."""
+    return reference + np.mod(np.asarray(angle, float) - reference + np.pi, 2 * np.pi) - np.pi
+
+
+def _on_sphere(lat0: float, lon0: float, psi: np.ndarray, bearing: np.ndarray):
+    """The point at range angle ψ and initial bearing from (lat0, lon0), on the sphere of the
+    miss coordinates (the inverse of ``earth.central_angle`` and ``_bearing``)."""
+    return earth.destination(lat0, lon0, bearing, psi * earth.R_IDEAL, model="ideal")
+
+
+def _max_range(
+    batch: _Batch, az: np.ndarray, start: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Greatest range angle at full burn over the loft, for launch azimuths ``az`` (m,): the
+    best of ``_MAX_RANGE_LOFTS``, then three rounds of three-point parabolas (or, from lofts
+    ``start`` near the answer, one round 0.5° wide). Returns the range angle, the loft and the
+    bearing of the impact."""
+    m = batch.m
+    lo1, hi1, lo2, hi2 = _bounds(batch)
+
+    def flown(theta: np.ndarray, k: int):
+        big = batch.take(np.tile(np.arange(m), k))
+        traj = big.shoot(np.tile(batch.burn, k), theta.ravel(), np.tile(az, k))
+        lat, lon = traj.impact_lat_lon
+        psi = earth.central_angle(big.lat0, big.lon0, lat, lon)
+        return np.where(np.isfinite(psi), psi, -np.inf).reshape(k, m), _bearing(
+            big.lat0, big.lon0, lat, lon
+        ).reshape(k, m)
+
+    if start is None:
+        lofts = np.clip(_MAX_RANGE_LOFTS, lo2[0], hi2[0])
+        psi, _ = flown(np.repeat(lofts[:, None], m, 1), lofts.size)
+        center = lofts[np.argmax(psi, axis=0)]
+        delta, rounds = np.full(m, lofts[1] - lofts[0]), 3
+    else:
+        center, delta, rounds = start, np.full(m, np.radians(0.5)), 1
+    for _ in range(rounds):
+        pts = np.clip(np.stack([center - delta, center, center + delta]), lo2, hi2)
+        f, _ = flown(pts, 3)
+        a, b, c = f
+        curvature = a - 2.0 * b + c
+        with np.errstate(invalid="ignore", divide="ignore"):
+            vertex = center - delta * (c - a) / (2.0 * curvature)
+        good = np.isfinite(vertex) & (curvature < 0)
+        center = np.clip(np.where(good, vertex, pts[np.argmax(f, 0), np.arange(m)]), lo2, hi2)
+        center = np.clip(center, pts[0], pts[2])
+        delta = delta / 3.0
+    f, bearing = flown(center[None], 1)
+    return f[0], center, bearing[0]
+
+
+def _miss_jacobian(batch: _Batch, p1: np.ndarray, p2: np.ndarray, az: np.ndarray) -> np.ndarray:
+    """(m, 2, 2) derivatives of the (down, cross) miss by (cut-off, azimuth), finite
+    differences (backward in the cut-off: it may sit at its upper bound)."""
+    d1, _, daz = _steps(batch)
+    m = batch.m
+    big = batch.take(np.tile(np.arange(m), 3))
+    traj = big.shoot(
+        np.concatenate([p1, p1 - d1, p1]), np.tile(p2, 3), np.concatenate([az, az, az + daz])
+    )
+    down, cross = big.residuals(traj)
+    f = np.stack([down, cross], -1).reshape(3, m, 2)
+    return np.stack([(f[0] - f[1]) / d1, (f[2] - f[0]) / daz], -1)
+
+
+def loft_table(
+    launch_lat: float,
+    launch_lon: float,
+    missile: ThreatMissile,
+    target_lat: np.ndarray,
+    target_lon: np.ndarray,
+    *,
+    model: str = "full",
+    launch_time: float = 0.0,
+) -> LoftTable:
+    """The ``LoftTable`` of one missile from one launch point covering the bearings and the
+    ranges of the given aimpoints (rad). Every node is solved exactly: ``aim`` (minimum
+    energy) inside, ``_max_range`` at the far end."""
+    earth.check_model(model)
+    lat1 = np.atleast_1d(np.asarray(target_lat, float))
+    lon1 = np.atleast_1d(np.asarray(target_lon, float))
+    lat0 = np.full(lat1.shape, float(launch_lat))
+    lon0 = np.full(lat1.shape, float(launch_lon))
+    psi = earth.central_angle(lat0, lon0, lat1, lon1)
+    bear = _bearing(lat0, lon0, lat1, lon1)
+    # Bearings unwrapped around their circular mean; nodes evenly over their span.
+    ref = float(np.angle(np.mean(np.exp(1j * bear))))
+    b = _unwrap_to(bear, ref)
+    b_lo, b_hi = b.min() - _TABLE_BEARING_PAD, b.max() + _TABLE_BEARING_PAD
+    nb = int(np.ceil((b_hi - b_lo) / TABLE_BEARING_STEP)) + 1
+    bearing = np.linspace(b_lo, b_hi, nb)
+    one = _make_batch(model, np.full(nb, float(launch_lat)), np.full(nb, float(launch_lon)),
+                      np.full(nb, float(launch_lat)), np.full(nb, float(launch_lon)),
+                      np.full(nb, float(launch_time)), [missile] * nb)  # fmt: skip
+    # Maximum range along each node bearing: fly once, then aim off by the impact's deflection.
+    psi_max, loft_max, b_imp = _max_range(one, bearing)
+    az_max = bearing - (_unwrap_to(b_imp, 0.0) - _unwrap_to(bearing, 0.0))
+    psi_max, loft_max, _ = _max_range(one, az_max, start=loft_max)
+    range_lo = float(max(min(psi.min(), psi_max.min()) * 0.999, 1e-4))
+    ns = TABLE_RANGE_NODES
+    s = np.linspace(0.0, 1.0, ns)
+    # Interior nodes by exact minimum-energy targeting (the last node, s = 1, is the maximum).
+    node_psi = range_lo + (psi_max[:, None] - range_lo) * s[None, :-1]
+    node_b = np.repeat(bearing[:, None], ns - 1, 1)
+    nlat, nlon = _on_sphere(launch_lat, launch_lon, node_psi, node_b)
+    sol = aim(launch_lat, launch_lon, nlat.ravel(), nlon.ravel(), model=model,
+              launch_time=launch_time, missile=missile, dense=False)  # fmt: skip
+    cutoff = np.empty((nb, ns))
+    pitch = np.empty((nb, ns))
+    offset = np.empty((nb, ns))
+    conv = np.ones((nb, ns), bool)
+    cutoff[:, :-1] = sol.cutoff_time.reshape(nb, ns - 1)
+    pitch[:, :-1] = sol.pitch_final.reshape(nb, ns - 1)
+    offset[:, :-1] = _unwrap_to(sol.azimuth.reshape(nb, ns - 1) - node_b, 0.0)
+    conv[:, :-1] = sol.converged.reshape(nb, ns - 1)
+    cutoff[:, -1], pitch[:, -1], offset[:, -1] = one.burn, loft_max, az_max - bearing
+    # A node that did not converge (rare: next to the maximum range) takes the values
+    # interpolated along its bearing from the others.
+    for i in np.flatnonzero(~conv.all(axis=1)):
+        ok = conv[i]
+        for table in (cutoff, pitch, offset):
+            table[i, ~ok] = np.interp(s[~ok], s[ok], table[i, ok])
+    # Jacobians at the nodes, aimed at the nodes' own impacts.
+    all_psi = np.concatenate([node_psi, psi_max[:, None]], 1)
+    all_b = np.repeat(bearing[:, None], ns, 1)
+    tlat, tlon = _on_sphere(launch_lat, launch_lon, all_psi, all_b)
+    big = _make_batch(model, np.full(nb * ns, float(launch_lat)),
+                      np.full(nb * ns, float(launch_lon)), tlat.ravel(), tlon.ravel(),
+                      np.full(nb * ns, float(launch_time)), [missile] * (nb * ns))  # fmt: skip
+    jac = _miss_jacobian(big, cutoff.ravel(), pitch.ravel(), (all_b + offset).ravel())
+    return LoftTable(
+        model=model,
+        missile=missile,
+        launch_lat=float(launch_lat),
+        launch_lon=float(launch_lon),
+        launch_time=float(launch_time),
+        bearing=bearing,
+        range_lo=range_lo,
+        range_max=psi_max,
+        s=s,
+        cutoff=cutoff,
+        pitch_final=pitch,
+        azimuth_offset=offset,
+        jacobian=jac.reshape(nb, ns, 2, 2),
+    )
+
+
+def aim_from_table(
+    table: LoftTable,
+    target_lat: np.ndarray | float,
+    target_lon: np.ndarray | float,
+    *,
+    tol_m: float = 1.0,
+    max_iter: int = 8,
+    dense: bool = True,
+) -> Solution:
+    """``aim`` (minimum energy) for many aimpoints from the table's launch point, fast.
+
+    The final pitch is the table's (interpolated; the cut-off time is stationary in it at the
+    minimum, so its error costs energy only to second order), the cut-off time and the azimuth
+    are solved per aimpoint by Newton's chord method from the table's values and Jacobian (one
+    propagation per iteration, converging linearly at the rate ρ of the Jacobian's error). An
+    aimpoint leaves the iteration when its next miss, predicted as ρ times the present one, is
+    below ``tol_m`` / 10; the final flight checks it (``converged``: miss < 10 ``tol_m``, as in
+    ``aim``). Aimpoints beyond the table's maximum range (s > 1) are out of reach and not flown
+    (their trajectories end 1 s after launch); those the chord method does not land (pinned at full
+    burn next to the maximum range, or not converging) are solved by ``aim``.
+    """
+    lat1 = np.atleast_1d(np.asarray(target_lat, float)).copy()
+    lon1 = np.atleast_1d(np.asarray(target_lon, float)).copy()
+    n = lat1.shape[0]
+    model = table.model
+    batch = _make_batch(model, np.full(n, table.launch_lat), np.full(n, table.launch_lon),
+                        lat1, lon1, np.full(n, table.launch_time),
+                        [table.missile] * n)  # fmt: skip
+    s, p1, p2, offset, jac = table.lookup(batch.psi, batch.bearing)
+    az = batch.bearing + offset
+    lo1, hi1, _, _ = _bounds(batch)
+    p1 = np.clip(p1, lo1, hi1)
+    conv = np.zeros(n, bool)
+    beyond = s > 1.0
+    redo = np.zeros(n, bool)
+    last_miss = np.full(n, np.inf)
+    active = np.flatnonzero(~beyond)
+    for _ in range(max_iter):
+        if active.size == 0:
+            break
+        sub = batch.take(active)
+        down, cross = sub.residuals(sub.shoot(p1[active], p2[active], az[active]))
+        f = np.stack([down, cross], -1)
+        miss = np.hypot(down, cross)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rate = np.where(np.isfinite(last_miss[active]), miss / last_miss[active], 0.5)
+            predicted = np.minimum(rate, 1.0) * miss
+        last_miss[active] = miss
+        bad = ~np.all(np.isfinite(f), axis=1)
+        redo[active[bad]] = True
+        go = ~bad & (miss >= tol_m)
+        step = np.zeros((active.size, 2))
+        if np.any(go):
+            step[go] = -np.linalg.solve(jac[active[go]], f[go][..., None])[..., 0]
+        q1 = p1[active]
+        pinned = go & (q1 == hi1[active]) & (step[:, 0] > 0)
+        redo[active[pinned]] = True
+        p1[active] = np.clip(q1 + step[:, 0], lo1[active], hi1[active])
+        az[active] += step[:, 1]
+        done = ~bad & ~pinned & ((miss < tol_m) | (predicted < 0.1 * tol_m))
+        conv[active[done]] = True
+        active = active[~bad & ~pinned & ~done]
+    redo[active] = True
+    if np.any(redo):
+        idx = np.flatnonzero(redo)
+        exact = aim(table.launch_lat, table.launch_lon, lat1[idx], lon1[idx], model=model,
+                    launch_time=table.launch_time, missile=table.missile, tol_m=tol_m,
+                    dense=False)  # fmt: skip
+        p1[idx], p2[idx], az[idx] = exact.cutoff_time, exact.pitch_final, exact.azimuth
+        conv[idx] = exact.converged
+    max_flight = np.where(beyond, 1.0, DEFAULT_MAX_FLIGHT_S)
+    return _solution(batch, p1, p2, az, conv, tol_m=tol_m, dense=dense, max_flight_s=max_flight)
