@@ -748,41 +748,43 @@ def _max_range(
     batch: _Batch, az: np.ndarray, start: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Greatest range angle at full burn over the loft, for launch azimuths ``az`` (m,): the
-    best of ``_MAX_RANGE_LOFTS``, then three rounds of three-point parabolas (or, from lofts
-    ``start`` near the answer, one round 0.5° wide). Returns the range angle, the loft and the
-    bearing of the impact."""
+    best of ``_MAX_RANGE_LOFTS``, then two rounds of three-point parabolas (or, from lofts
+    ``start`` near the answer, one round 0.5° wide). Returns the range angle (the last
+    parabola's vertex value: the range is stationary in the loft there, so the loft's residual
+    error costs only its square), the loft and the bearing of the impact (at the last middle
+    point)."""
     m = batch.m
-    lo1, hi1, lo2, hi2 = _bounds(batch)
+    _, _, lo2, hi2 = _bounds(batch)
 
     def flown(theta: np.ndarray, k: int):
         big = batch.take(np.tile(np.arange(m), k))
         traj = big.shoot(np.tile(batch.burn, k), theta.ravel(), np.tile(az, k))
         lat, lon = traj.impact_lat_lon
         psi = earth.central_angle(big.lat0, big.lon0, lat, lon)
-        return np.where(np.isfinite(psi), psi, -np.inf).reshape(k, m), _bearing(
-            big.lat0, big.lon0, lat, lon
-        ).reshape(k, m)
+        psi = np.where(np.isfinite(psi), psi, -np.inf).reshape(k, m)
+        return psi, _bearing(big.lat0, big.lon0, lat, lon).reshape(k, m)
 
     if start is None:
         lofts = np.clip(_MAX_RANGE_LOFTS, lo2[0], hi2[0])
         psi, _ = flown(np.repeat(lofts[:, None], m, 1), lofts.size)
         center = lofts[np.argmax(psi, axis=0)]
-        delta, rounds = np.full(m, lofts[1] - lofts[0]), 3
+        delta, rounds = np.full(m, lofts[1] - lofts[0]), 2
     else:
         center, delta, rounds = start, np.full(m, np.radians(0.5)), 1
     for _ in range(rounds):
         pts = np.clip(np.stack([center - delta, center, center + delta]), lo2, hi2)
-        f, _ = flown(pts, 3)
+        f, bearing = flown(pts, 3)
         a, b, c = f
         curvature = a - 2.0 * b + c
         with np.errstate(invalid="ignore", divide="ignore"):
             vertex = center - delta * (c - a) / (2.0 * curvature)
-        good = np.isfinite(vertex) & (curvature < 0)
-        center = np.clip(np.where(good, vertex, pts[np.argmax(f, 0), np.arange(m)]), lo2, hi2)
-        center = np.clip(center, pts[0], pts[2])
+            top = b - (c - a) ** 2 / (8.0 * curvature)
+        good = np.isfinite(vertex) & (curvature < 0) & (vertex > pts[0]) & (vertex < pts[2])
+        best = np.argmax(f, 0)
+        center = np.where(good, vertex, pts[best, np.arange(m)])
+        value = np.where(good, top, f[best, np.arange(m)])
         delta = delta / 3.0
-    f, bearing = flown(center[None], 1)
-    return f[0], center, bearing[0]
+    return value, center, bearing[1]
 
 
 def _miss_jacobian(batch: _Batch, p1: np.ndarray, p2: np.ndarray, az: np.ndarray) -> np.ndarray:
@@ -899,8 +901,8 @@ def aim_from_table(
     aimpoint leaves the iteration when its next miss, predicted as ρ times the present one, is
     below ``tol_m`` / 10; the final flight checks it (``converged``: miss < 10 ``tol_m``, as in
     ``aim``). Aimpoints beyond the table's maximum range (s > 1) are out of reach and not flown
-    (their trajectories end 1 s after launch); those the chord method does not land (pinned at full
-    burn next to the maximum range, or not converging) are solved by ``aim``.
+    (their trajectories end 1 s after launch), and so are those pinned at full burn (next to
+    the maximum range); those the chord method does not land are solved by ``aim``.
     """
     lat1 = np.atleast_1d(np.asarray(target_lat, float)).copy()
     lon1 = np.atleast_1d(np.asarray(target_lon, float)).copy()
@@ -936,8 +938,9 @@ def aim_from_table(
         if np.any(go):
             step[go] = -np.linalg.solve(jac[active[go]], f[go][..., None])[..., 0]
         q1 = p1[active]
+        # Pinned at full burn and still short: out of reach with the table's loft (next to
+        # the maximum range, where the best loft could reach a few km further).
         pinned = go & (q1 == hi1[active]) & (step[:, 0] > 0)
-        redo[active[pinned]] = True
         p1[active] = np.clip(q1 + step[:, 0], lo1[active], hi1[active])
         az[active] += step[:, 1]
         done = ~bad & ~pinned & ((miss < tol_m) | (predicted < 0.1 * tol_m))
