@@ -658,11 +658,11 @@ def fly(
 # Many aimpoints from one launch point: a table of minimum-energy solutions
 # --------------------------------------------------------------------------------------------
 
-#: Table spacing: bearing nodes at most this far apart (rad), range nodes per bearing.
+#: Table spacing: bearing nodes at most this far apart (rad); cut-off times per bearing.
 TABLE_BEARING_STEP = np.radians(6.0)
-TABLE_RANGE_NODES = 7
+TABLE_RANGE_NODES = 8
 _TABLE_BEARING_PAD = np.radians(0.5)  # a table spans some bearings even for one aimpoint
-#: Lofts tried (rad) for the maximum range at full burn, then refined by parabolas.
+#: Lofts tried (rad) for the maximum range at a cut-off time, then refined by parabolas.
 _MAX_RANGE_LOFTS = np.radians(np.arange(10.0, 71.0, 5.0))
 
 
@@ -670,12 +670,16 @@ _MAX_RANGE_LOFTS = np.radians(np.arange(10.0, 71.0, 5.0))
 class LoftTable:
     """Minimum-energy solutions from one launch point over a sector of (bearing, range).
 
-    Nodes: bearings ``bearing`` (nb,) (rad, increasing, relative to nothing: unwrapped), and in
-    each bearing ``TABLE_RANGE_NODES`` ranges evenly from ``range_lo`` to that bearing's
-    maximum range ``range_max`` (spherical angles, rad), so that the table is rectangular in
-    (bearing, s) with s = (ψ - ψ_lo) / (ψ_max(bearing) - ψ_lo) in [0, 1]. At every node: the
-    cut-off time, the final pitch, the azimuth minus the bearing, and the Jacobian of the
-    (down-range, cross-range) miss with respect to (cut-off, azimuth) (m/s, m/rad).
+    The minimum-energy loft for a range (least cut-off time t_c over the final pitch θ_f,
+    landing there) is the loft of greatest range at that cut-off time: at the optimum
+    ∂t_c/∂θ_f = -(∂ψ/∂θ_f) / (∂ψ/∂t_c) = 0 along the landing condition, i.e. ∂ψ/∂θ_f = 0 at
+    fixed t_c. So the table is built forwards, without targeting: for every bearing node
+    (``bearing`` (nb,), rad, increasing, unwrapped) and every cut-off time of a set rising to
+    the full burn, the loft of greatest range (``_max_range``), flown on the azimuth that lands
+    on the node's bearing. Nodes (nb, ns): the range angle ``range`` (increasing along each
+    bearing; the last one, at full burn, the maximum range), the cut-off time, the final pitch,
+    the azimuth minus the bearing, and the Jacobian of the (down-range, cross-range) miss with
+    respect to (cut-off, azimuth) (m/s, m/rad).
     """
 
     model: str
@@ -684,9 +688,7 @@ class LoftTable:
     launch_lon: float
     launch_time: float
     bearing: np.ndarray  # (nb,)
-    range_lo: float
-    range_max: np.ndarray  # (nb,)
-    s: np.ndarray  # (ns,)
+    range: np.ndarray  # (nb, ns) range angle (rad)
     cutoff: np.ndarray  # (nb, ns)
     pitch_final: np.ndarray  # (nb, ns)
     azimuth_offset: np.ndarray  # (nb, ns)
@@ -703,29 +705,38 @@ class LoftTable:
     def max_range(self, bearing: np.ndarray) -> np.ndarray:
         """Maximum range angle (rad) at initial bearings (rad), linear between the nodes."""
         i, u = self._bearing_cell(bearing)
-        return (1 - u) * self.range_max[i] + u * self.range_max[i + 1]
+        return (1 - u) * self.range[i, -1] + u * self.range[i + 1, -1]
 
     def lookup(self, psi: np.ndarray, bearing: np.ndarray):
-        """Bilinear interpolation at (ψ, bearing): s, cut-off, pitch, azimuth offset, Jacobian.
-        Bearings outside the table take its edge values; s > 1 is beyond the maximum range."""
-        ns = self.s.size
+        """Interpolation at (ψ, bearing), linear in ψ along the two neighbouring bearing nodes,
+        then linear in bearing: beyond (ψ above the maximum range), cut-off, pitch, azimuth
+        offset, Jacobian. Outside the table the edge values."""
+        psi = np.asarray(psi, float)
         i, u = self._bearing_cell(bearing)
-        i1 = i + 1
-        psi_max = self.max_range(bearing)
-        s = (psi - self.range_lo) / np.maximum(psi_max - self.range_lo, 1e-12)
-        sc = np.clip(s, 0.0, 1.0)
-        k = np.clip(np.searchsorted(self.s, sc) - 1, 0, ns - 2)
-        w = (sc - self.s[k]) / (self.s[k + 1] - self.s[k])
+        ns = self.range.shape[1]
+
+        def along(row):
+            nodes = self.range[row]  # (n, ns)
+            k = np.clip(np.sum(nodes <= psi[:, None], axis=1) - 1, 0, ns - 2)
+            lo, hi = np.take_along_axis(nodes, k[:, None], 1)[:, 0], nodes[np.arange(k.size), k + 1]
+            return k, np.clip((psi - lo) / np.maximum(hi - lo, 1e-12), 0.0, 1.0)
+
+        k0, w0 = along(i)
+        k1, w1 = along(i + 1)
 
         def interp(table):
             extra = (1,) * (table.ndim - 2)
-            uu, ww = u.reshape(-1, *extra), w.reshape(-1, *extra)
-            lo = (1 - ww) * table[i, k] + ww * table[i, k + 1]
-            hi = (1 - ww) * table[i1, k] + ww * table[i1, k + 1]
-            return (1 - uu) * lo + uu * hi
+            r0 = (1 - w0.reshape(-1, *extra)) * table[i, k0] + w0.reshape(-1, *extra) * table[
+                i, k0 + 1
+            ]
+            r1 = (1 - w1.reshape(-1, *extra)) * table[i + 1, k1] + w1.reshape(-1, *extra) * table[
+                i + 1, k1 + 1
+            ]
+            uu = u.reshape(-1, *extra)
+            return (1 - uu) * r0 + uu * r1
 
         return (
-            s,
+            psi > self.max_range(bearing),
             interp(self.cutoff),
             interp(self.pitch_final),
             interp(self.azimuth_offset),
@@ -745,9 +756,10 @@ def _on_sphere(lat0: float, lon0: float, psi: np.ndarray, bearing: np.ndarray):
 
 
 def _max_range(
-    batch: _Batch, az: np.ndarray, start: np.ndarray | None = None
+    batch: _Batch, cutoff: np.ndarray, az: np.ndarray, start: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Greatest range angle at full burn over the loft, for launch azimuths ``az`` (m,): the
+    """Greatest range angle over the loft at cut-off times ``cutoff`` and launch azimuths
+    ``az`` (m,): the
     best of ``_MAX_RANGE_LOFTS``, then two rounds of three-point parabolas (or, from lofts
     ``start`` near the answer, one round 0.5° wide). Returns the range angle (the last
     parabola's vertex value: the range is stationary in the loft there, so the loft's residual
@@ -758,7 +770,7 @@ def _max_range(
 
     def flown(theta: np.ndarray, k: int):
         big = batch.take(np.tile(np.arange(m), k))
-        traj = big.shoot(np.tile(batch.burn, k), theta.ravel(), np.tile(az, k))
+        traj = big.shoot(np.tile(cutoff, k), theta.ravel(), np.tile(az, k))
         lat, lon = traj.impact_lat_lon
         psi = earth.central_angle(big.lat0, big.lon0, lat, lon)
         psi = np.where(np.isfinite(psi), psi, -np.inf).reshape(k, m)
@@ -812,73 +824,64 @@ def loft_table(
     launch_time: float = 0.0,
 ) -> LoftTable:
     """The ``LoftTable`` of one missile from one launch point covering the bearings and the
-    ranges of the given aimpoints (rad). Every node is solved exactly: ``aim`` (minimum
-    energy) inside, ``_max_range`` at the far end."""
+    ranges of the given aimpoints (rad)."""
     earth.check_model(model)
     lat1 = np.atleast_1d(np.asarray(target_lat, float))
     lon1 = np.atleast_1d(np.asarray(target_lon, float))
-    lat0 = np.full(lat1.shape, float(launch_lat))
-    lon0 = np.full(lat1.shape, float(launch_lon))
+    lat0, lon0, t0 = float(launch_lat), float(launch_lon), float(launch_time)
     psi = earth.central_angle(lat0, lon0, lat1, lon1)
     bear = _bearing(lat0, lon0, lat1, lon1)
     # Bearings unwrapped around their circular mean; nodes evenly over their span.
-    ref = float(np.angle(np.mean(np.exp(1j * bear))))
-    b = _unwrap_to(bear, ref)
+    b = _unwrap_to(bear, float(np.angle(np.mean(np.exp(1j * bear)))))
     b_lo, b_hi = b.min() - _TABLE_BEARING_PAD, b.max() + _TABLE_BEARING_PAD
     nb = int(np.ceil((b_hi - b_lo) / TABLE_BEARING_STEP)) + 1
     bearing = np.linspace(b_lo, b_hi, nb)
-    one = _make_batch(model, np.full(nb, float(launch_lat)), np.full(nb, float(launch_lon)),
-                      np.full(nb, float(launch_lat)), np.full(nb, float(launch_lon)),
-                      np.full(nb, float(launch_time)), [missile] * nb)  # fmt: skip
-    # Maximum range along each node bearing: fly once, then aim off by the impact's deflection.
-    psi_max, loft_max, b_imp = _max_range(one, bearing)
-    az_max = bearing - (_unwrap_to(b_imp, 0.0) - _unwrap_to(bearing, 0.0))
-    psi_max, loft_max, _ = _max_range(one, az_max, start=loft_max)
-    range_lo = float(max(min(psi.min(), psi_max.min()) * 0.999, 1e-4))
+
+    def batch_of(m: int, tlat=None, tlon=None) -> _Batch:
+        tlat = np.full(m, lat0) if tlat is None else tlat
+        tlon = np.full(m, lon0) if tlon is None else tlon
+        return _make_batch(model, np.full(m, lat0), np.full(m, lon0), tlat, tlon,
+                           np.full(m, t0), [missile] * m)  # fmt: skip
+
+    one = batch_of(nb)
+    lo1, burn = float(_bounds(one)[0][0]), float(one.burn[0])
+    # Cut-off times whose ranges spread evenly from the nearest aimpoint to the maximum: the
+    # range against the cut-off time on the middle bearing at a loft of 35° (a guide only).
+    grid_tc = np.linspace(lo1, burn, 60)
+    probe = batch_of(grid_tc.size)
+    traj = probe.shoot(grid_tc, np.full(grid_tc.size, np.radians(35.0)),
+                       np.full(grid_tc.size, bearing[nb // 2]))  # fmt: skip
+    lat_i, lon_i = traj.impact_lat_lon
+    grid_psi = np.nan_to_num(earth.central_angle(lat0, lon0, lat_i, lon_i), nan=0.0)
+    grid_psi = np.maximum.accumulate(grid_psi)
     ns = TABLE_RANGE_NODES
-    s = np.linspace(0.0, 1.0, ns)
-    # Interior nodes by exact minimum-energy targeting (the last node, s = 1, is the maximum).
-    node_psi = range_lo + (psi_max[:, None] - range_lo) * s[None, :-1]
-    node_b = np.repeat(bearing[:, None], ns - 1, 1)
-    nlat, nlon = _on_sphere(launch_lat, launch_lon, node_psi, node_b)
-    sol = aim(launch_lat, launch_lon, nlat.ravel(), nlon.ravel(), model=model,
-              launch_time=launch_time, missile=missile, dense=False)  # fmt: skip
-    cutoff = np.empty((nb, ns))
-    pitch = np.empty((nb, ns))
-    offset = np.empty((nb, ns))
-    conv = np.ones((nb, ns), bool)
-    cutoff[:, :-1] = sol.cutoff_time.reshape(nb, ns - 1)
-    pitch[:, :-1] = sol.pitch_final.reshape(nb, ns - 1)
-    offset[:, :-1] = _unwrap_to(sol.azimuth.reshape(nb, ns - 1) - node_b, 0.0)
-    conv[:, :-1] = sol.converged.reshape(nb, ns - 1)
-    cutoff[:, -1], pitch[:, -1], offset[:, -1] = one.burn, loft_max, az_max - bearing
-    # A node that did not converge (rare: next to the maximum range) takes the values
-    # interpolated along its bearing from the others.
-    for i in np.flatnonzero(~conv.all(axis=1)):
-        ok = conv[i]
-        for table in (cutoff, pitch, offset):
-            table[i, ~ok] = np.interp(s[~ok], s[ok], table[i, ok])
+    want = np.linspace(min(psi.min(), grid_psi[-1]) * 0.97, grid_psi[-1], ns)
+    tc = np.interp(want, grid_psi, grid_tc)
+    tc[-1] = burn
+    tc = np.maximum.accumulate(np.clip(tc, lo1, burn))
+    # Greatest range at every (bearing, cut-off): flown on the bearing, then on the azimuth
+    # that corrects the deflection of the impact (the Earth's rotation), from the loft found.
+    nodes = batch_of(nb * ns)
+    cutoff = np.tile(tc, nb)
+    node_b = np.repeat(bearing, ns)
+    _, loft, b_imp = _max_range(nodes, cutoff, node_b)
+    az = node_b - _unwrap_to(b_imp - node_b, 0.0)
+    rng, loft, _ = _max_range(nodes, cutoff, az, start=loft)
     # Jacobians at the nodes, aimed at the nodes' own impacts.
-    all_psi = np.concatenate([node_psi, psi_max[:, None]], 1)
-    all_b = np.repeat(bearing[:, None], ns, 1)
-    tlat, tlon = _on_sphere(launch_lat, launch_lon, all_psi, all_b)
-    big = _make_batch(model, np.full(nb * ns, float(launch_lat)),
-                      np.full(nb * ns, float(launch_lon)), tlat.ravel(), tlon.ravel(),
-                      np.full(nb * ns, float(launch_time)), [missile] * (nb * ns))  # fmt: skip
-    jac = _miss_jacobian(big, cutoff.ravel(), pitch.ravel(), (all_b + offset).ravel())
+    tlat, tlon = _on_sphere(lat0, lon0, rng, node_b)
+    jac = _miss_jacobian(batch_of(nb * ns, tlat, tlon), cutoff, loft, az)
+    shape = (nb, ns)
     return LoftTable(
         model=model,
         missile=missile,
-        launch_lat=float(launch_lat),
-        launch_lon=float(launch_lon),
-        launch_time=float(launch_time),
+        launch_lat=lat0,
+        launch_lon=lon0,
+        launch_time=t0,
         bearing=bearing,
-        range_lo=range_lo,
-        range_max=psi_max,
-        s=s,
-        cutoff=cutoff,
-        pitch_final=pitch,
-        azimuth_offset=offset,
+        range=np.maximum.accumulate(rng.reshape(shape), axis=1),
+        cutoff=cutoff.reshape(shape),
+        pitch_final=loft.reshape(shape),
+        azimuth_offset=(az - node_b).reshape(shape),
         jacobian=jac.reshape(nb, ns, 2, 2),
     )
 
@@ -900,7 +903,7 @@ def aim_from_table(
     propagation per iteration, converging linearly at the rate ρ of the Jacobian's error). An
     aimpoint leaves the iteration when its next miss, predicted as ρ times the present one, is
     below ``tol_m`` / 10; the final flight checks it (``converged``: miss < 10 ``tol_m``, as in
-    ``aim``). Aimpoints beyond the table's maximum range (s > 1) are out of reach and not flown
+    ``aim``). Aimpoints beyond the table's maximum range are out of reach and not flown
     (their trajectories end 1 s after launch), and so are those pinned at full burn (next to
     the maximum range); those the chord method does not land are solved by ``aim``.
     """
@@ -911,12 +914,11 @@ def aim_from_table(
     batch = _make_batch(model, np.full(n, table.launch_lat), np.full(n, table.launch_lon),
                         lat1, lon1, np.full(n, table.launch_time),
                         [table.missile] * n)  # fmt: skip
-    s, p1, p2, offset, jac = table.lookup(batch.psi, batch.bearing)
+    beyond, p1, p2, offset, jac = table.lookup(batch.psi, batch.bearing)
     az = batch.bearing + offset
     lo1, hi1, _, _ = _bounds(batch)
     p1 = np.clip(p1, lo1, hi1)
     conv = np.zeros(n, bool)
-    beyond = s > 1.0
     redo = np.zeros(n, bool)
     last_miss = np.full(n, np.inf)
     active = np.flatnonzero(~beyond)
