@@ -22,6 +22,13 @@ are zero; and then
   parabolic fits of v(γ) or t_c(θ_f), each point solved for (v or t_c, α);
 * a given apogee height or flight time: a third residual, all three unknowns solved together.
 
+Many aimpoints from one launch point (``loft_table``, ``aim_from_table``; the footprint's
+thousands of cells): minimum energy is solved forwards on a coarse table of (bearing, range)
+-- the minimum-energy loft for a range is the loft of greatest range at that cut-off time --
+and each aimpoint takes the table's loft and is landed by a chord-Newton iteration on
+(t_c, α) with the table's Jacobian, one propagation per iteration; beyond the table's maximum
+range it is out of reach without a flight.
+
 Every solve is Newton's method with finite-difference Jacobians, all trajectories of the batch
 and their perturbed copies propagated in one call (``propagate``); converged trajectories leave
 the batch. The first guess comes from the closed-form formulas on the sphere (``kepler``) and,
