@@ -95,6 +95,82 @@ def test_adding_a_unit_never_shrinks_the_footprint():
 
 
 # ---------------------------------------------------------------------------------------------
+# The loft table: the same answers as exact per-cell targeting
+# ---------------------------------------------------------------------------------------------
+
+EPAA = load_scenario("epaa2018")
+# A 12 x 12 grid over Europe from Semnan: its far corners lie beyond IRBM-X's maximum range.
+_GRID_LAT, _GRID_LON = (a.ravel() for a in np.meshgrid(np.linspace(36.0, 60.0, 12),
+                                                        np.linspace(-5.0, 40.0, 12),
+                                                        indexing="ij"))  # fmt: skip
+#: Cells this close (km) to the table's maximum range may be judged reachable by one path and
+#: not the other: the exact search finds the best loft to a few tenths of a degree only.
+EDGE_MARGIN_KM = 25.0
+#: A (cell, unit) may be engageable on one path only where that path's margin is this small
+#: (s): the window between the allowed and the latest launch closes at the footprint's edge.
+ENGAGE_MARGIN_S = 10.0
+
+
+@pytest.fixture(scope="module")
+def fast_and_exact():
+    s = fpm.setup(EPAA, "IRBM-X", "Semnan", cue=60.0)
+    owners = fpm.owner_of(EPAA, _GRID_LAT, _GRID_LON)
+    fast = fpm.aimpoint_results(s, _GRID_LAT, _GRID_LON, owners)
+    exact = fpm.aimpoint_results(s, _GRID_LAT, _GRID_LON, owners, exact=True)
+    return s, fast, exact
+
+
+def test_loft_table_lands_on_every_aimpoint_like_exact_targeting():
+    from jointbmd import earth
+    from jointbmd.trajectory import aim_from_table, loft_table
+
+    s = fpm.setup(EPAA, "IRBM-X", "Semnan", cue=60.0)
+    lat, lon = np.radians(_GRID_LAT), np.radians(_GRID_LON)
+    table = loft_table(s.launch_lat_rad, s.launch_lon_rad, s.missile, lat, lon, model=EPAA.model)
+    fast = aim_from_table(table, lat, lon)
+    exact = aim(s.launch_lat_rad, s.launch_lon_rad, lat, lon, missile=s.missile,
+                model=EPAA.model)  # fmt: skip
+    # Distance (km) from each cell to the maximum range along its bearing.
+    psi = earth.central_angle(s.launch_lat_rad, s.launch_lon_rad, lat, lon)
+    bearing = earth.initial_bearing(s.launch_lat_rad, s.launch_lon_rad, lat, lon, model="ideal")
+    to_edge_km = (table.max_range(bearing) - psi) * earth.R_IDEAL / 1e3
+    near_edge = np.abs(to_edge_km) < EDGE_MARGIN_KM
+    assert 0 < exact.converged.sum() < exact.n  # the grid crosses the envelope edge
+    np.testing.assert_array_equal(fast.converged[~near_edge], exact.converged[~near_edge])
+    both = fast.converged & exact.converged
+    # Each fast trajectory lands on its aimpoint (targeting's own 10 m acceptance) ...
+    assert np.all(fast.miss_m[fast.converged] < 10.0)
+    # ... on nearly the same flight: minimum energy is flat in the loft, the paths are not.
+    np.testing.assert_allclose(fast.cutoff_time[both], exact.cutoff_time[both], atol=0.05)
+    np.testing.assert_allclose(fast.flight_time[both], exact.flight_time[both], atol=2.0)
+    times = np.arange(0.0, np.nanmax(exact.flight_time[both]), 5.0)
+    apart = np.linalg.norm(
+        fast.trajectories.position_ecef(times)[both]
+        - exact.trajectories.position_ecef(times)[both],
+        axis=-1,
+    )
+    assert np.nanmax(apart) < 5e3
+
+
+def test_footprint_from_the_loft_table_engages_like_exact_targeting(fast_and_exact):
+    s, fast, exact = fast_and_exact
+    same_reach = fast.reachable == exact.reachable
+    assert same_reach.mean() > 0.95
+    rows = same_reach & exact.reachable
+    assert fast.defended[rows].sum() > 0
+    differ = fast.defended[rows] != exact.defended[rows]
+    # Where the two disagree, the side that engages does so with almost no margin.
+    margin = np.where(fast.defended[rows], fast.margin_s[rows], exact.margin_s[rows])
+    assert np.all(margin[differ] < ENGAGE_MARGIN_S)
+    agree = fast.defended[rows] & exact.defended[rows]
+    # The earliest launch: where the threat's path grazes the interceptor's envelope it moves
+    # by seconds for a few hundred metres of path (a 10 s case on the benchmark's grid); most
+    # pairs agree to well under a second.
+    late = np.abs(fast.earliest_launch_s[rows][agree] - exact.earliest_launch_s[rows][agree])
+    assert np.percentile(late, 95) < 1.0
+
+
+# ---------------------------------------------------------------------------------------------
 # Agreement with the single-case API and the simulation's doctrine
 # ---------------------------------------------------------------------------------------------
 

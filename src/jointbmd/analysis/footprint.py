@@ -16,9 +16,14 @@ Method, all aimpoints at once (no loop over cells):
    φ₁ spanning Δλ has area R² Δλ (sin φ₁ - sin φ₀)). A cell belongs to the region when its
    centre does (even-odd rule on the partner's territory polygon, ``arrangements.inside_polygon``).
 2. *Threats.* One threat per cell, launched at t = 0 from the launch area's centre on the
-   scenario's default (minimum-energy) trajectory: ``trajectory.aim`` solves every cell in one
-   batch; a cell the missile cannot reach (targeting does not converge) is outside the
-   *reachable* area. Trajectories are sampled every ``FOOTPRINT_STEP_S``.
+   scenario's default (minimum-energy) trajectory: ``trajectory.loft_table`` solves the
+   minimum-energy problem exactly on a coarse (bearing, range) table covering the cells, out to
+   the missile's maximum range, and ``trajectory.aim_from_table`` lands every cell in one batch
+   with the table's loft (cut-off time and azimuth solved per cell); a cell the missile cannot
+   reach (beyond the maximum range, or targeting does not converge) is outside the *reachable*
+   area. ``exact=True`` solves every cell with ``trajectory.aim`` instead (slower, the same
+   answers within the tolerances ``tests/test_footprint.py`` states). Trajectories are
+   sampled every ``FOOTPRINT_STEP_S``.
 3. *Cue.* ``--cue SECONDS``: every unit is cued that long after launch. ``sensors``: the first
    time a radar the arrangement lets the unit use (``Arrangement.usable_radars``) holds a firm
    track, plus that radar's data latency. Deterministic: a radar "detects" a threat when it is in
@@ -374,22 +379,36 @@ def aimpoint_results(
     aimpoint_partner: Sequence[str | None],
     *,
     workers: int = 1,
+    exact: bool = False,
 ) -> AimpointResults:
     """The footprint quantities of every aimpoint, in batches of ``CHUNK_CELLS`` (spread over
-    ``workers`` processes when > 1; the results do not depend on it: nothing is random)."""
+    ``workers`` processes when > 1; the results do not depend on it: nothing is random).
+    ``exact``: targeting by ``trajectory.aim`` per aimpoint rather than from one loft table
+    (module docstring, step 2)."""
+    from jointbmd.trajectory import loft_table
+
     lat = np.atleast_1d(np.asarray(aim_lat_deg, float))
     lon = np.atleast_1d(np.asarray(aim_lon_deg, float))
     owners = list(aimpoint_partner)
+    table = None
+    if not exact:
+        # One table for all chunks: the same loft whatever the chunking.
+        table = loft_table(setup_.launch_lat_rad, setup_.launch_lon_rad, setup_.missile,
+                           np.radians(lat), np.radians(lon),
+                           model=setup_.scenario.model)  # fmt: skip
     size = CHUNK_CELLS if workers <= 1 else max(1, min(CHUNK_CELLS, -(-lat.shape[0] // workers)))
     starts = range(0, lat.shape[0], size)
     args = [(lat[a : a + size], lon[a : a + size], owners[a : a + size]) for a in starts]
     if workers <= 1 or len(args) == 1:
-        parts = [_chunk(setup_, *arg) for arg in args]
+        parts = [_chunk(setup_, *arg, table) for arg in args]
     else:
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            parts = list(pool.map(_chunk, [setup_] * len(args), *zip(*args, strict=True)))
+            parts = list(
+                pool.map(_chunk, [setup_] * len(args), *zip(*args, strict=True),
+                         [table] * len(args))
+            )  # fmt: skip
     return AimpointResults(
         **{
             name: np.concatenate([getattr(p, name) for p in parts])
@@ -398,15 +417,18 @@ def aimpoint_results(
     )
 
 
-def _chunk(s: Setup, lat_deg, lon_deg, owners) -> AimpointResults:
-    from jointbmd.trajectory import aim
+def _chunk(s: Setup, lat_deg, lon_deg, owners, table=None) -> AimpointResults:
+    from jointbmd.trajectory import aim, aim_from_table
 
     n, m = lat_deg.shape[0], s.m
     model = s.scenario.model
-    solution = aim(
-        s.launch_lat_rad, s.launch_lon_rad, np.radians(lat_deg), np.radians(lon_deg),
-        model=model, missile=s.missile,
-    )  # fmt: skip
+    if table is not None:
+        solution = aim_from_table(table, np.radians(lat_deg), np.radians(lon_deg))
+    else:
+        solution = aim(
+            s.launch_lat_rad, s.launch_lon_rad, np.radians(lat_deg), np.radians(lon_deg),
+            model=model, missile=s.missile,
+        )  # fmt: skip
     reachable = np.asarray(solution.converged, bool)
     flight = np.where(reachable, solution.flight_time, np.nan)
     t_end = np.nanmax(flight) if reachable.any() else s.step_s

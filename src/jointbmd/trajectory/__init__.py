@@ -16,18 +16,31 @@ flight on the sphere, the oracle of the tests).
 
 from . import kepler
 from .propagate import BoostProgramme, Trajectories, hermite, propagate, surface_height
-from .targeting import Solution, aim, burnout_state_eci, fly, forward, relative_speed_and_angle
+from .targeting import (
+    LoftTable,
+    Solution,
+    aim,
+    aim_from_table,
+    burnout_state_eci,
+    fly,
+    forward,
+    loft_table,
+    relative_speed_and_angle,
+)
 
 __all__ = [
     "BoostProgramme",
+    "LoftTable",
     "Solution",
     "Trajectories",
     "aim",
+    "aim_from_table",
     "burnout_state_eci",
     "fly",
     "forward",
     "hermite",
     "kepler",
+    "loft_table",
     "propagate",
     "relative_speed_and_angle",
     "surface_height",

@@ -22,6 +22,13 @@ are zero; and then
   parabolic fits of v(γ) or t_c(θ_f), each point solved for (v or t_c, α);
 * a given apogee height or flight time: a third residual, all three unknowns solved together.
 
+Many aimpoints from one launch point (``loft_table``, ``aim_from_table``; the footprint's
+thousands of cells): minimum energy is solved forwards on a coarse table of (bearing, range)
+-- the minimum-energy loft for a range is the loft of greatest range at that cut-off time --
+and each aimpoint takes the table's loft and is landed by a chord-Newton iteration on
+(t_c, α) with the table's Jacobian, one propagation per iteration; beyond the table's maximum
+range it is out of reach without a flight.
+
 Every solve is Newton's method with finite-difference Jacobians, all trajectories of the batch
 and their perturbed copies propagated in one call (``propagate``); converged trajectories leave
 the batch. The first guess comes from the closed-form formulas on the sphere (``kepler``) and,
@@ -39,7 +46,13 @@ from jointbmd import earth
 from jointbmd.missiles import ThreatMissile
 
 from . import kepler
-from .propagate import BoostProgramme, Trajectories, propagate, surface_normal
+from .propagate import (
+    DEFAULT_MAX_FLIGHT_S,
+    BoostProgramme,
+    Trajectories,
+    propagate,
+    surface_normal,
+)
 
 _SPHERE_R = earth.R_IDEAL  # radius for the down/cross-range coordinates of the miss
 
@@ -562,24 +575,40 @@ def aim(
             )
         p1[idx], p2[idx], az[idx], conv[idx] = s1, s2, sa, c
 
-    traj = batch.shoot(p1, p2, az, dense=dense)
+    return _solution(batch, p1, p2, az, conv, tol_m=tol_m, dense=dense)
+
+
+def _solution(
+    batch: _Batch,
+    p1: np.ndarray,
+    p2: np.ndarray,
+    az: np.ndarray,
+    conv: np.ndarray,
+    *,
+    tol_m: float,
+    dense: bool,
+    max_flight_s: np.ndarray | float = DEFAULT_MAX_FLIGHT_S,
+) -> Solution:
+    """Fly the solved parameters once more (dense output if asked) and gather the result."""
+    model, n = batch.model, batch.m
+    traj = batch.shoot(p1, p2, az, dense=dense, max_flight_s=max_flight_s)
     lat_i, lon_i = traj.impact_lat_lon
-    miss = earth.surface_distance(lat_i, lon_i, lat1, lon1, model)
+    miss = earth.surface_distance(lat_i, lon_i, batch.lat1, batch.lon1, model)
     speed, angle = relative_speed_and_angle(traj.burnout_state_eci, traj.burnout_time, model)
     nan = np.full(n, np.nan)
     return Solution(
         trajectories=traj,
-        launch_lat=lat0,
-        launch_lon=lon0,
-        target_lat=lat1,
-        target_lon=lon1,
+        launch_lat=batch.lat0,
+        launch_lon=batch.lon0,
+        target_lat=batch.lat1,
+        target_lon=batch.lon1,
         azimuth=np.mod(az, 2.0 * np.pi),
         burnout_speed=speed,
         burnout_speed_inertial=np.linalg.norm(traj.burnout_state_eci[:, 3:], axis=-1),
         burnout_flight_path_angle=angle,
-        cutoff_time=p1 if missiles is not None else nan,
-        pitch_final=p2 if missiles is not None else nan,
-        range_m=earth.surface_distance(lat0, lon0, lat1, lon1, model),
+        cutoff_time=p1 if batch.missile else nan,
+        pitch_final=p2 if batch.missile else nan,
+        range_m=earth.surface_distance(batch.lat0, batch.lon0, batch.lat1, batch.lon1, model),
         miss_m=miss,
         converged=conv & (miss < max(tol_m, 1.0) * 10.0),
     )
@@ -630,3 +659,309 @@ def fly(
     missiles = [missile] * n if isinstance(missile, ThreatMissile) else list(missile)
     batch = _make_batch(model, lat0, lon0, lat0, lon0, t0, missiles)
     return batch.shoot(np.minimum(tc, batch.burn), theta, az, dense=dense)
+
+
+# --------------------------------------------------------------------------------------------
+# Many aimpoints from one launch point: a table of minimum-energy solutions
+# --------------------------------------------------------------------------------------------
+
+#: Table spacing: bearing nodes at most this far apart (rad); cut-off times per bearing.
+TABLE_BEARING_STEP = np.radians(6.0)
+TABLE_RANGE_NODES = 8
+_TABLE_BEARING_PAD = np.radians(0.5)  # a table spans some bearings even for one aimpoint
+#: Lofts tried (rad) for the maximum range at a cut-off time, then refined by parabolas.
+_MAX_RANGE_LOFTS = np.radians(np.arange(10.0, 71.0, 5.0))
+
+
+@dataclass(frozen=True, eq=False)
+class LoftTable:
+    """Minimum-energy solutions from one launch point over a sector of (bearing, range).
+
+    The minimum-energy loft for a range (least cut-off time t_c over the final pitch θ_f,
+    landing there) is the loft of greatest range at that cut-off time: at the optimum
+    ∂t_c/∂θ_f = -(∂ψ/∂θ_f) / (∂ψ/∂t_c) = 0 along the landing condition, i.e. ∂ψ/∂θ_f = 0 at
+    fixed t_c. So the table is built forwards, without targeting: for every bearing node
+    (``bearing`` (nb,), rad, increasing, unwrapped) and every cut-off time of a set rising to
+    the full burn, the loft of greatest range (``_max_range``), flown on the azimuth that lands
+    on the node's bearing. Nodes (nb, ns): the range angle ``range`` (increasing along each
+    bearing; the last one, at full burn, the maximum range), the cut-off time, the final pitch,
+    the azimuth minus the bearing, and the Jacobian of the (down-range, cross-range) miss with
+    respect to (cut-off, azimuth) (m/s, m/rad).
+    """
+
+    model: str
+    missile: ThreatMissile
+    launch_lat: float
+    launch_lon: float
+    launch_time: float
+    bearing: np.ndarray  # (nb,)
+    range: np.ndarray  # (nb, ns) range angle (rad)
+    cutoff: np.ndarray  # (nb, ns)
+    pitch_final: np.ndarray  # (nb, ns)
+    azimuth_offset: np.ndarray  # (nb, ns)
+    jacobian: np.ndarray  # (nb, ns, 2, 2)
+
+    def _bearing_cell(self, bearing: np.ndarray):
+        """Node index i and weight u of bearings between nodes i and i + 1 (edge values
+        outside the table)."""
+        b = _unwrap_to(np.asarray(bearing, float), self.bearing.mean())
+        i = np.clip(np.searchsorted(self.bearing, b) - 1, 0, self.bearing.size - 2)
+        u = np.clip((b - self.bearing[i]) / (self.bearing[i + 1] - self.bearing[i]), 0.0, 1.0)
+        return i, u
+
+    def max_range(self, bearing: np.ndarray) -> np.ndarray:
+        """Maximum range angle (rad) at initial bearings (rad), linear between the nodes."""
+        i, u = self._bearing_cell(bearing)
+        return (1 - u) * self.range[i, -1] + u * self.range[i + 1, -1]
+
+    def lookup(self, psi: np.ndarray, bearing: np.ndarray):
+        """Interpolation at (ψ, bearing), linear in ψ along the two neighbouring bearing nodes,
+        then linear in bearing: beyond (ψ above the maximum range), cut-off, pitch, azimuth
+        offset, Jacobian. Outside the table the edge values."""
+        psi = np.asarray(psi, float)
+        i, u = self._bearing_cell(bearing)
+        ns = self.range.shape[1]
+
+        def along(row):
+            nodes = self.range[row]  # (n, ns)
+            k = np.clip(np.sum(nodes <= psi[:, None], axis=1) - 1, 0, ns - 2)
+            lo, hi = np.take_along_axis(nodes, k[:, None], 1)[:, 0], nodes[np.arange(k.size), k + 1]
+            return k, np.clip((psi - lo) / np.maximum(hi - lo, 1e-12), 0.0, 1.0)
+
+        k0, w0 = along(i)
+        k1, w1 = along(i + 1)
+
+        def interp(table):
+            extra = (1,) * (table.ndim - 2)
+            r0 = (1 - w0.reshape(-1, *extra)) * table[i, k0] + w0.reshape(-1, *extra) * table[
+                i, k0 + 1
+            ]
+            r1 = (1 - w1.reshape(-1, *extra)) * table[i + 1, k1] + w1.reshape(-1, *extra) * table[
+                i + 1, k1 + 1
+            ]
+            uu = u.reshape(-1, *extra)
+            return (1 - uu) * r0 + uu * r1
+
+        return (
+            psi > self.max_range(bearing),
+            interp(self.cutoff),
+            interp(self.pitch_final),
+            interp(self.azimuth_offset),
+            interp(self.jacobian),
+        )
+
+
+def _unwrap_to(angle: np.ndarray, reference: float) -> np.ndarray:
+    """``angle`` shifted by multiples of 2π into [reference - π, reference + π)."""
+    return reference + np.mod(np.asarray(angle, float) - reference + np.pi, 2 * np.pi) - np.pi
+
+
+def _on_sphere(lat0: float, lon0: float, psi: np.ndarray, bearing: np.ndarray):
+    """The point at range angle ψ and initial bearing from (lat0, lon0), on the sphere of the
+    miss coordinates (the inverse of ``earth.central_angle`` and ``_bearing``)."""
+    return earth.destination(lat0, lon0, bearing, psi * earth.R_IDEAL, model="ideal")
+
+
+def _max_range(
+    batch: _Batch, cutoff: np.ndarray, az: np.ndarray, start: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Greatest range angle over the loft at cut-off times ``cutoff`` and launch azimuths
+    ``az`` (m,): the
+    best of ``_MAX_RANGE_LOFTS``, then two rounds of three-point parabolas (or, from lofts
+    ``start`` near the answer, one round 0.5° wide). Returns the range angle (the last
+    parabola's vertex value: the range is stationary in the loft there, so the loft's residual
+    error costs only its square), the loft and the bearing of the impact (at the last middle
+    point)."""
+    m = batch.m
+    _, _, lo2, hi2 = _bounds(batch)
+
+    def flown(theta: np.ndarray, k: int):
+        big = batch.take(np.tile(np.arange(m), k))
+        traj = big.shoot(np.tile(cutoff, k), theta.ravel(), np.tile(az, k))
+        lat, lon = traj.impact_lat_lon
+        psi = earth.central_angle(big.lat0, big.lon0, lat, lon)
+        psi = np.where(np.isfinite(psi), psi, -np.inf).reshape(k, m)
+        return psi, _bearing(big.lat0, big.lon0, lat, lon).reshape(k, m)
+
+    if start is None:
+        lofts = np.clip(_MAX_RANGE_LOFTS, lo2[0], hi2[0])
+        psi, _ = flown(np.repeat(lofts[:, None], m, 1), lofts.size)
+        center = lofts[np.argmax(psi, axis=0)]
+        delta, rounds = np.full(m, lofts[1] - lofts[0]), 2
+    else:
+        center, delta, rounds = start, np.full(m, np.radians(0.5)), 1
+    for _ in range(rounds):
+        pts = np.clip(np.stack([center - delta, center, center + delta]), lo2, hi2)
+        f, bearing = flown(pts, 3)
+        a, b, c = f
+        curvature = a - 2.0 * b + c
+        with np.errstate(invalid="ignore", divide="ignore"):
+            vertex = center - delta * (c - a) / (2.0 * curvature)
+            top = b - (c - a) ** 2 / (8.0 * curvature)
+        good = np.isfinite(vertex) & (curvature < 0) & (vertex > pts[0]) & (vertex < pts[2])
+        best = np.argmax(f, 0)
+        center = np.where(good, vertex, pts[best, np.arange(m)])
+        value = np.where(good, top, f[best, np.arange(m)])
+        delta = delta / 3.0
+    return value, center, bearing[1]
+
+
+def _miss_jacobian(batch: _Batch, p1: np.ndarray, p2: np.ndarray, az: np.ndarray) -> np.ndarray:
+    """(m, 2, 2) derivatives of the (down, cross) miss by (cut-off, azimuth), finite
+    differences (backward in the cut-off: it may sit at its upper bound)."""
+    d1, _, daz = _steps(batch)
+    m = batch.m
+    big = batch.take(np.tile(np.arange(m), 3))
+    traj = big.shoot(
+        np.concatenate([p1, p1 - d1, p1]), np.tile(p2, 3), np.concatenate([az, az, az + daz])
+    )
+    down, cross = big.residuals(traj)
+    f = np.stack([down, cross], -1).reshape(3, m, 2)
+    return np.stack([(f[0] - f[1]) / d1, (f[2] - f[0]) / daz], -1)
+
+
+def loft_table(
+    launch_lat: float,
+    launch_lon: float,
+    missile: ThreatMissile,
+    target_lat: np.ndarray,
+    target_lon: np.ndarray,
+    *,
+    model: str = "full",
+    launch_time: float = 0.0,
+) -> LoftTable:
+    """The ``LoftTable`` of one missile from one launch point covering the bearings and the
+    ranges of the given aimpoints (rad)."""
+    earth.check_model(model)
+    lat1 = np.atleast_1d(np.asarray(target_lat, float))
+    lon1 = np.atleast_1d(np.asarray(target_lon, float))
+    lat0, lon0, t0 = float(launch_lat), float(launch_lon), float(launch_time)
+    psi = earth.central_angle(lat0, lon0, lat1, lon1)
+    bear = _bearing(lat0, lon0, lat1, lon1)
+    # Bearings unwrapped around their circular mean; nodes evenly over their span.
+    b = _unwrap_to(bear, float(np.angle(np.mean(np.exp(1j * bear)))))
+    b_lo, b_hi = b.min() - _TABLE_BEARING_PAD, b.max() + _TABLE_BEARING_PAD
+    nb = int(np.ceil((b_hi - b_lo) / TABLE_BEARING_STEP)) + 1
+    bearing = np.linspace(b_lo, b_hi, nb)
+
+    def batch_of(m: int, tlat=None, tlon=None) -> _Batch:
+        tlat = np.full(m, lat0) if tlat is None else tlat
+        tlon = np.full(m, lon0) if tlon is None else tlon
+        return _make_batch(model, np.full(m, lat0), np.full(m, lon0), tlat, tlon,
+                           np.full(m, t0), [missile] * m)  # fmt: skip
+
+    one = batch_of(nb)
+    lo1, burn = float(_bounds(one)[0][0]), float(one.burn[0])
+    # Cut-off times whose ranges spread evenly from the nearest aimpoint to the maximum: the
+    # range against the cut-off time on the middle bearing at a loft of 35° (a guide only).
+    grid_tc = np.linspace(lo1, burn, 60)
+    probe = batch_of(grid_tc.size)
+    traj = probe.shoot(grid_tc, np.full(grid_tc.size, np.radians(35.0)),
+                       np.full(grid_tc.size, bearing[nb // 2]))  # fmt: skip
+    lat_i, lon_i = traj.impact_lat_lon
+    grid_psi = np.nan_to_num(earth.central_angle(lat0, lon0, lat_i, lon_i), nan=0.0)
+    grid_psi = np.maximum.accumulate(grid_psi)
+    ns = TABLE_RANGE_NODES
+    want = np.linspace(min(psi.min(), grid_psi[-1]) * 0.97, grid_psi[-1], ns)
+    tc = np.interp(want, grid_psi, grid_tc)
+    tc[-1] = burn
+    tc = np.maximum.accumulate(np.clip(tc, lo1, burn))
+    # Greatest range at every (bearing, cut-off): flown on the bearing, then on the azimuth
+    # that corrects the deflection of the impact (the Earth's rotation), from the loft found.
+    nodes = batch_of(nb * ns)
+    cutoff = np.tile(tc, nb)
+    node_b = np.repeat(bearing, ns)
+    _, loft, b_imp = _max_range(nodes, cutoff, node_b)
+    az = node_b - _unwrap_to(b_imp - node_b, 0.0)
+    rng, loft, _ = _max_range(nodes, cutoff, az, start=loft)
+    # Jacobians at the nodes, aimed at the nodes' own impacts.
+    tlat, tlon = _on_sphere(lat0, lon0, rng, node_b)
+    jac = _miss_jacobian(batch_of(nb * ns, tlat, tlon), cutoff, loft, az)
+    shape = (nb, ns)
+    return LoftTable(
+        model=model,
+        missile=missile,
+        launch_lat=lat0,
+        launch_lon=lon0,
+        launch_time=t0,
+        bearing=bearing,
+        range=np.maximum.accumulate(rng.reshape(shape), axis=1),
+        cutoff=cutoff.reshape(shape),
+        pitch_final=loft.reshape(shape),
+        azimuth_offset=(az - node_b).reshape(shape),
+        jacobian=jac.reshape(nb, ns, 2, 2),
+    )
+
+
+def aim_from_table(
+    table: LoftTable,
+    target_lat: np.ndarray | float,
+    target_lon: np.ndarray | float,
+    *,
+    tol_m: float = 1.0,
+    max_iter: int = 8,
+    dense: bool = True,
+) -> Solution:
+    """``aim`` (minimum energy) for many aimpoints from the table's launch point, fast.
+
+    The final pitch is the table's (interpolated; the cut-off time is stationary in it at the
+    minimum, so its error costs energy only to second order), the cut-off time and the azimuth
+    are solved per aimpoint by Newton's chord method from the table's values and Jacobian (one
+    propagation per iteration, converging linearly at the rate ρ of the Jacobian's error). An
+    aimpoint leaves the iteration when its next miss, predicted as ρ times the present one, is
+    below ``tol_m`` / 10; the final flight checks it (``converged``: miss < 10 ``tol_m``, as in
+    ``aim``). Aimpoints beyond the table's maximum range are out of reach and not flown
+    (their trajectories end 1 s after launch), and so are those pinned at full burn (next to
+    the maximum range); those the chord method does not land are solved by ``aim``.
+    """
+    lat1 = np.atleast_1d(np.asarray(target_lat, float)).copy()
+    lon1 = np.atleast_1d(np.asarray(target_lon, float)).copy()
+    n = lat1.shape[0]
+    model = table.model
+    batch = _make_batch(model, np.full(n, table.launch_lat), np.full(n, table.launch_lon),
+                        lat1, lon1, np.full(n, table.launch_time),
+                        [table.missile] * n)  # fmt: skip
+    beyond, p1, p2, offset, jac = table.lookup(batch.psi, batch.bearing)
+    az = batch.bearing + offset
+    lo1, hi1, _, _ = _bounds(batch)
+    p1 = np.clip(p1, lo1, hi1)
+    conv = np.zeros(n, bool)
+    redo = np.zeros(n, bool)
+    last_miss = np.full(n, np.inf)
+    active = np.flatnonzero(~beyond)
+    for _ in range(max_iter):
+        if active.size == 0:
+            break
+        sub = batch.take(active)
+        down, cross = sub.residuals(sub.shoot(p1[active], p2[active], az[active]))
+        f = np.stack([down, cross], -1)
+        miss = np.hypot(down, cross)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rate = np.where(np.isfinite(last_miss[active]), miss / last_miss[active], 0.5)
+            predicted = np.minimum(rate, 1.0) * miss
+        last_miss[active] = miss
+        bad = ~np.all(np.isfinite(f), axis=1)
+        redo[active[bad]] = True
+        go = ~bad & (miss >= tol_m)
+        step = np.zeros((active.size, 2))
+        if np.any(go):
+            step[go] = -np.linalg.solve(jac[active[go]], f[go][..., None])[..., 0]
+        q1 = p1[active]
+        # Pinned at full burn and still short: out of reach with the table's loft (next to
+        # the maximum range, where the best loft could reach a few km further).
+        pinned = go & (q1 == hi1[active]) & (step[:, 0] > 0)
+        p1[active] = np.clip(q1 + step[:, 0], lo1[active], hi1[active])
+        az[active] += step[:, 1]
+        done = ~bad & ~pinned & ((miss < tol_m) | (predicted < 0.1 * tol_m))
+        conv[active[done]] = True
+        active = active[~bad & ~pinned & ~done]
+    redo[active] = True
+    if np.any(redo):
+        idx = np.flatnonzero(redo)
+        exact = aim(table.launch_lat, table.launch_lon, lat1[idx], lon1[idx], model=model,
+                    launch_time=table.launch_time, missile=table.missile, tol_m=tol_m,
+                    dense=False)  # fmt: skip
+        p1[idx], p2[idx], az[idx] = exact.cutoff_time, exact.pitch_final, exact.azimuth
+        conv[idx] = exact.converged
+    max_flight = np.where(beyond, 1.0, DEFAULT_MAX_FLIGHT_S)
+    return _solution(batch, p1, p2, az, conv, tol_m=tol_m, dense=dense, max_flight_s=max_flight)
