@@ -151,32 +151,25 @@ def test_firm_is_a_per_type_requirement(lisbon):
 # Covariance consistency
 # --------------------------------------------------------------------------------------------
 
-NEES_RUNS = 100
 
-
-@pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: about 5-8 % of Russia's instants lie above the 99.5 % band, all on the "
-    "Shahab-3 that Daryal tracks in late boost, 20-85 s after burnout. Cause: the Shahab-3 "
-    "accelerates at about 99 m/s^2 at burnout (287 kN on 2.9 t), beyond the ~30 m/s^2 the "
-    "manoeuvre noise q = 1e4 m^2/s^3 covers, while Daryal's noise (no floor) is ~10 m at that "
-    "SNR: the track enters free flight with a velocity error its covariance does not hold. "
-    "With q_manoeuvre = 1e5 Russia's share falls to 0.4 % over 20 runs, but the first cycle "
-    "after burnout then shows rare NEES of 1e6 (docs/modelling.md, covariance consistency)",
-)
-def test_national_and_fused_tracks_are_not_overconfident(lisbon):
+@pytest.mark.parametrize("runs", [5, pytest.param(100, marks=pytest.mark.slow)])
+def test_national_and_fused_tracks_are_not_overconfident(lisbon, runs):
     """NEES of the position at the fusion instants (mid-course), averaged at each instant over
-    100 runs: the time-by-time chi-square test of Bar-Shalom, Li & Kirubarajan (2001, §5.4.2).
-    Hardly any instant lies above the 99 % band (before the fix, boost-phase lag gave averages
-    of 10³-10⁶), and the overall mean is near 3. (Below the band is the known conservatism of
-    covariance intersection and of the trackers' process noise: docs/modelling.md.)"""
+    the runs: the time-by-time chi-square test of Bar-Shalom, Li & Kirubarajan (2001, §5.4.2).
+    Hardly any instant lies above the 99.5 % band and the overall mean is near 3. Without the
+    iterated update and the boost noise the Shahab-3 that Daryal tracks in late boost left
+    Russia's and the fused averages above the band for up to a minute after burnout
+    (docs/modelling.md, covariance consistency). Below the band is the known conservatism of
+    the boost noise (sized for the hardest-thrusting type) and, for the fused tracks, of
+    covariance intersection over nearly independent inputs: their mean is allowed down to 1.5
+    (1.95 over 100 runs), the national tracks' to 2. The default suite runs 5 replications;
+    the slow one the full 100."""
     scenario = lisbon.model_copy(
         update={"raids": [r for r in lisbon.raids if r.name in ("Ankara raid", "Moscow raid")]}
     )
     truth = build_truth(scenario)
     samples: dict[str, list] = {}
-    for run in range(NEES_RUNS):
+    for run in range(runs):
         picture = build_picture(scenario, truth, generator(SEED, run, 0), generator(SEED, run, 1))
         c = picture.consistency
         for source in np.unique(c.source):
@@ -189,11 +182,12 @@ def test_national_and_fused_tracks_are_not_overconfident(lisbon):
             threat * 10**6 + cycle, return_inverse=True, return_counts=True
         )
         mean = np.bincount(inverse, nees) / count
-        full = count >= NEES_RUNS // 2
+        full = count >= runs // 2
         upper = chi2.ppf(0.995, 3 * count) / count
         above = float(np.mean(mean[full] > upper[full]))
-        assert above <= 0.05, f"{source}: {above:.1%} of instants overconfident"
-        assert 2.0 <= float(nees.mean()) <= 4.0, f"{source}: mean NEES {nees.mean():.2f}"
+        assert above <= 0.02, f"{source}: {above:.1%} of instants overconfident"
+        low = 1.5 if source == "fused" else 2.0
+        assert low <= float(nees.mean()) <= 4.0, f"{source}: mean NEES {nees.mean():.2f}"
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,12 +16,14 @@ import pytest
 from scipy.stats import chi2
 
 from jointbmd import earth
+from jointbmd.missiles import ThreatMissile
 from jointbmd.tracking import (
     BallisticTransition,
     ExtendedKalmanPredictor,
     ExtendedKalmanUpdater,
     RadarMeasurementModel,
     Scan,
+    ThrustEnvelope,
     Tracker,
     UnscentedKalmanPredictor,
     UnscentedKalmanUpdater,
@@ -501,3 +503,82 @@ def test_tracker_rejects_bad_parameters():
         Tracker(filter="kalman")
     with pytest.raises(ValueError):
         Tracker(confirm_m=4, confirm_n=3)
+
+
+# -- boost: thrust envelope, iterated update --------------------------------------------------
+
+G0 = 9.80665
+
+
+def test_thrust_envelope_is_the_burnout_acceleration_f_over_m():
+    """A stage at constant thrust F = Isp g0 m_p / t_b is hardest at its burnout, on its dry
+    mass and everything above it (Sutton & Biblarz §4.1): the envelope from τ on is the largest
+    F / m_burnout of the stages still burning, zero after the last."""
+    single = ThreatMissile.from_spec(
+        stages=[dict(burn_time_s=110, propellant_mass_kg=12900, dry_mass_kg=1900, isp_s=250)],
+        payload_mass_kg=1000, reentry_vehicle=dict(ballistic_coefficient_kg_m2=5000, rcs_m2=0.05),
+    )  # fmt: skip
+    two = ThreatMissile.from_spec(
+        stages=[dict(burn_time_s=50, propellant_mass_kg=10500, dry_mass_kg=1500, isp_s=260),
+                dict(burn_time_s=50, propellant_mass_kg=6000, dry_mass_kg=900, isp_s=260)],
+        payload_mass_kg=650, reentry_vehicle=dict(ballistic_coefficient_kg_m2=5000, rcs_m2=0.05),
+    )  # fmt: skip
+    a_single = 250 * G0 * 12900 / 110 / (1900 + 1000)
+    a_first = 260 * G0 * 10500 / 50 / (1500 + 900 + 6000 + 650)
+    a_second = 260 * G0 * 6000 / 50 / (900 + 650)
+    assert a_single == pytest.approx(99.1, abs=0.1)  # 287 kN on 2.9 t
+    one = ThrustEnvelope.of_missiles([single])
+    assert one.bound(np.array([0.0, 109.0, 110.0, 300.0])) == pytest.approx([a_single] * 2 + [0, 0])
+    both = ThrustEnvelope.of_missiles([single, two])
+    assert both.latest_burnout_s == 110.0
+    # Before 100 s the second stage of the two-stage missile may still come; after it, only the
+    # single stage is burning; after 110 s nothing.
+    got = both.bound(np.array([0.0, 60.0, 100.0, 105.0, 110.0]))
+    assert got == pytest.approx([max(a_first, a_second, a_single)] * 2 + [a_single] * 2 + [0])
+    assert ThrustEnvelope.of_missiles([]).bound(0.0) == 0.0
+
+
+def test_iterated_update_lands_on_a_precise_measurement_far_from_the_prediction(truth):
+    """A prediction 20 km off with a diffuse covariance, and a noise-free detection: the
+    posterior position should be the true one. The EKF, linearised at the prediction, misses it
+    by about the second-order term |Δr|²/ρ (hundreds of metres at 430 km); the iterated update
+    (Gauss-Newton) does not."""
+    times, states = truth
+    x_true = states[0, 10]
+    mm = RadarMeasurementModel(*SITE)
+    z = mm.function(x_true, times[10])[None]
+    R = np.diag([10.0, 1e-5, 1e-5]) ** 2
+    x_prior = (x_true + np.array([12e3, -10e3, 12e3, 0, 0, 0]))[None]
+    P_prior = np.diag([30e3**2] * 3 + [10.0**2] * 3)[None]
+    up = ExtendedKalmanUpdater()
+    mp = up.predict_measurement(x_prior, P_prior, np.full(1, times[10]), mm)
+    x_ekf, _ = up.update(x_prior, P_prior, mp, z, R[None])
+    x_it, P_it = up.iterate(x_prior, P_prior, x_ekf, z, R[None], np.full(1, times[10]), mm)
+    assert z[0, 0] == pytest.approx(430e3, rel=0.05)
+    assert np.linalg.norm(x_ekf[0, :3] - x_true[:3]) > 100.0
+    assert np.linalg.norm(x_it[0, :3] - x_true[:3]) < 1.0
+    assert nees(x_it[:, :3], P_it[:, :3, :3], x_true[None, :3])[0] < chi2.ppf(0.99, 3)
+
+
+def test_a_track_that_may_be_in_boost_keeps_the_thrust_noise_until_the_latest_burnout(truth):
+    """Cued by a launch at t = 0 (σ 2 s), a track coasting 10 s gains velocity variance
+    (a dt)² per axis, a the envelope's burnout acceleration, while the missile may still
+    thrust; after the latest burnout plus 3 σ of the report's time it gains only what the
+    manoeuvre test adds (q_manoeuvre dt), whatever its innovations."""
+    times, states = truth
+    a = 99.0
+    envelope = ThrustEnvelope([110.0], [a])
+    mm = RadarMeasurementModel(*SITE)
+    gained = []
+    for t_launch in (times[0] - 100.0, times[0] - 120.0):  # in boost / 4 s after 110 + 3 σ
+        report = _LaunchReport("sbirs", "A", t_launch + 30.0, t_launch, np.radians(35.0),
+                               np.radians(50.0), np.radians(315.0), 2000.0, np.radians(2.0),
+                               2.0, 0)  # fmt: skip
+        tracker = Tracker(thrust=envelope)
+        tracker.cue(report)
+        born = tracker.step(times[0], _scan(times[0], mm.function(states[:, 0], times[0]), [0]))
+        assert born.cued[0]
+        coast = tracker.step(times[0] + 10.0, _scan(times[0] + 10.0, np.zeros((0, 3)), []))
+        gained.append(np.trace(coast.P[0, 3:, 3:] - born.P[0, 3:, 3:]) / 3)
+    assert gained[0] == pytest.approx((a * 10.0) ** 2, rel=0.05)
+    assert gained[1] == pytest.approx(Tracker().q_manoeuvre * 10.0, rel=0.05)

@@ -55,10 +55,11 @@ from ..exchange import (
 )
 from ..exchange import TrackBatchReport, generate_keys
 from ..fusion import FusionCentre
+from ..missiles import ThreatMissile
 from ..objects import tracked_rcs
 from ..sensors import LaunchReport, Measurements, Radar, SpaceInfrared
 from ..tracking import ExtendedKalmanPredictor, Tracker, TrackLog
-from ..tracking.models import BallisticTransition
+from ..tracking.models import BallisticTransition, ThrustEnvelope
 from .runtime import MAX_MESSAGE_AGE_S, Exchange, centre_name
 from .truth import Truth
 from .warning import LaunchWarning, own_warning, share_launch_warning
@@ -537,10 +538,17 @@ def track_partner(
     filter: str,
     q: float = PictureSettings.process_noise_q,
 ) -> TrackLog:
-    """One partner's national tracks over its own measurements, cued by its own launch reports."""
+    """One partner's national tracks over its own measurements, cued by its own launch reports.
+
+    The tracker knows the boost of the scenario's threat types (not which one it tracks): a
+    track that may still be in boost gets process noise covering the largest thrust any of them
+    can still have (``tracking.ThrustEnvelope``)."""
     from ..tracking import run_tracker
 
-    tracker = Tracker(model=scenario.model, filter=filter, q=q)
+    thrust = ThrustEnvelope.of_missiles(
+        [ThreatMissile.from_threat_type(t) for t in scenario.threat_types]
+    )
+    tracker = Tracker(model=scenario.model, filter=filter, q=q, thrust=thrust)
     return run_tracker([m for m in measurements if len(m)], reports, tracker)
 
 

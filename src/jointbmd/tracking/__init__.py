@@ -30,7 +30,13 @@ from .filters import (
     nees,
 )
 from .initiation import cued_prior, single_point_prior, two_point_prior
-from .models import BallisticTransition, RadarMeasurementModel, gravity_gradient, wrap_angle
+from .models import (
+    BallisticTransition,
+    RadarMeasurementModel,
+    ThrustEnvelope,
+    gravity_gradient,
+    wrap_angle,
+)
 from .tracker import (
     Scan,
     TrackBatch,
@@ -49,6 +55,7 @@ __all__ = [
     "MeasurementPrediction",
     "RadarMeasurementModel",
     "Scan",
+    "ThrustEnvelope",
     "TrackBatch",
     "TrackLog",
     "Tracker",

@@ -28,6 +28,14 @@ Two models, named after Stone Soup's roles:
     ∂(ρ, az, el)/∂enu · E · R_z(-ω t), zero on the velocity columns. Innovations wrap the
     azimuth difference into (-π, π].
 
+``ThrustEnvelope``
+    What a tracker may know of the boost without knowing which missile it tracks: the largest
+    thrust acceleration any of the scenario's threat types can still have from a time since
+    launch τ on (module :mod:`jointbmd.missiles`: in a stage a(τ) = A / (B - τ) + C grows as
+    propellant burns, so its largest value is at the stage's burnout), and zero after the
+    latest burnout. A tracker sizes the process noise of a track that may still be in boost
+    from it (:meth:`.Tracker._manoeuvre_noise`).
+
 References: Vallado, *Fundamentals of Astrodynamics and Applications*, 4th ed. (2013), §8.6 (J2)
 and §10.7 (state transition matrix); Montenbruck and Gill, *Satellite Orbits* (2000), §7.1-7.2
 (variational equations, gravity gradient).
@@ -36,6 +44,7 @@ and §10.7 (state transition matrix); Montenbruck and Gill, *Satellite Orbits* (
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -47,6 +56,7 @@ from .. import earth
 __all__ = [
     "BallisticTransition",
     "RadarMeasurementModel",
+    "ThrustEnvelope",
     "gravity_gradient",
     "wrap_angle",
 ]
@@ -260,6 +270,59 @@ class BallisticTransition:
         q[:, _Q_RV] = self.q * (dt**2 / 2.0)
         q[:, _Q_VV] = self.q * dt
         return q.reshape(shape + (6, 6))
+
+
+class ThrustEnvelope:
+    """Upper bound on the thrust acceleration still to come, over a set of threat missiles.
+
+    ``bound(τ)`` = max over every stage s of every missile that has not burnt out by τ
+    (``end_s > τ``) of its acceleration at burnout, a_s(end_s⁻) = A / (B - t_b) + C
+    (:meth:`jointbmd.missiles.ThreatMissile.thrust_coefficients`): no missile can thrust
+    harder at τ or later. Zero from ``latest_burnout_s`` on.
+
+    Parameters
+    ----------
+    stage_end_s, burnout_acceleration:
+        (S,) arrays: each stage's burnout time since launch (s) and its thrust acceleration
+        just before it (m/s²).
+    """
+
+    def __init__(self, stage_end_s: ArrayLike, burnout_acceleration: ArrayLike):
+        end = np.asarray(stage_end_s, float).reshape(-1)
+        acc = np.asarray(burnout_acceleration, float).reshape(-1)
+        if end.shape != acc.shape:
+            raise ValueError("stage_end_s and burnout_acceleration differ in length")
+        order = np.argsort(end)
+        self.stage_end_s = end[order]
+        # Suffix maximum: the largest burnout acceleration among the stages ending at or after
+        # each stage's end, and 0 after the last.
+        self._suffix_max = np.append(np.maximum.accumulate(acc[order][::-1])[::-1], 0.0)
+
+    @classmethod
+    def of_missiles(cls, missiles: Sequence[object]) -> ThrustEnvelope:
+        """The envelope of ``ThreatMissile`` objects (their ``thrust_coefficients``)."""
+        ends, accs = [], []
+        for missile in missiles:
+            end, a, b, c = missile.thrust_coefficients()
+            start = np.concatenate([[0.0], end[:-1]])
+            burn = end - start
+            with np.errstate(divide="ignore", invalid="ignore"):
+                accs.append(np.where(np.isfinite(b), a / (b - burn), 0.0) + c)
+            ends.append(end)
+        if not ends:
+            return cls(np.zeros(0), np.zeros(0))
+        return cls(np.concatenate(ends), np.concatenate(accs))
+
+    @property
+    def latest_burnout_s(self) -> float:
+        """Time since launch after which no missile thrusts (0 for an empty envelope)."""
+        return float(self.stage_end_s[-1]) if self.stage_end_s.size else 0.0
+
+    def bound(self, tau: ArrayLike) -> FloatArray:
+        """Largest thrust acceleration (m/s²) at any time from τ (s since launch, (...)) on."""
+        tau = np.asarray(tau, float)
+        # Index of the first stage that ends after τ (stages ending exactly at τ are over).
+        return self._suffix_max[np.searchsorted(self.stage_end_s, tau, side="right")]
 
 
 # Initial blocks of Φ = I and the flat indices of the diagonals of Q's blocks (see `covar`).

@@ -68,9 +68,13 @@ from .initiation import (
     position_fix,
     two_point_from_positions,
 )
-from .models import BallisticTransition, RadarMeasurementModel
+from .models import BallisticTransition, RadarMeasurementModel, ThrustEnvelope
 
 _NO_INDEX = np.empty(0, np.intp)  # no rows or columns (never written to)
+
+#: A launch report's time is taken as the launch time plus at most this many of its σ (the
+#: latest the object can have been launched, hence the longest it may still be in boost).
+_LAUNCH_TIME_SIGMAS = 3.0
 
 __all__ = [
     "Scan",
@@ -264,9 +268,14 @@ class Tracker:
         A confirmed track whose σ_pos grows beyond this is deleted.
     q_manoeuvre, manoeuvre_memory, manoeuvre_probability:
         Adjustable process noise: the white acceleration noise PSD (m²/s³) of a track in
-        manoeuvre (boost), the fading memory of its NIS average and the probability of the
-        chi-square test that declares it (:meth:`_manoeuvre_noise`). 10⁴ m²/s³ is a thrust
+        manoeuvre, the fading memory of its NIS average and the probability of the
+        chi-square test that declares it (:meth:`_manoeuvre_noise`). 10⁴ m²/s³ is an
         acceleration of about 30 m/s² over a 10 s revisit (a² Δt; notional).
+    thrust:
+        The boost of the threats the tracker may meet (:class:`.ThrustEnvelope`): a track that
+        may still be in boost is predicted with process noise covering the largest thrust
+        acceleration any of them can still have (:meth:`_manoeuvre_noise`). None: no such
+        knowledge, the NIS test alone.
     initial_velocity_sigma_m_s, cue_velocity_sigma_m_s:
         Velocity σ of single-point and cued priors.
     min_elevation_rad:
@@ -292,6 +301,7 @@ class Tracker:
         q_manoeuvre: float = 1.0e4,
         manoeuvre_memory: float = 0.8,
         manoeuvre_probability: float = 0.99,
+        thrust: ThrustEnvelope | None = None,
     ):
         if filter not in ("ekf", "ukf"):
             raise ValueError(f"filter must be 'ekf' or 'ukf', not {filter!r}")
@@ -312,6 +322,7 @@ class Tracker:
         self.min_elevation_rad = min_elevation_rad
         self.q_manoeuvre = q_manoeuvre
         self.manoeuvre_memory = manoeuvre_memory
+        self.thrust = thrust
         # The fading average of a consistent track's NIS has mean 3 and, to second order, the
         # spread of chi-square with 3 w degrees of freedom divided by w, w = (1 + a) / (1 - a)
         # the memory's effective number of scans (Bar-Shalom, Li & Kirubarajan 2001, §11.2.2).
@@ -345,6 +356,7 @@ class Tracker:
         self._fix_r = np.zeros((0, 3))  # the birth detection's ECI position fix ...
         self._fix_P = np.zeros((0, 3, 3))  # ... its covariance ...
         self._fix_t = np.zeros(0)  # ... and time, for two-point differencing
+        self._launch_latest = np.zeros(0)  # latest time the tracked object can have launched
         self._next_id = 0
         self._cues: list[object] = []
         self._cue_launch: dict[int, tuple[FloatArray, FloatArray]] = {}  # by index in _cues
@@ -433,9 +445,14 @@ class Tracker:
                 sub = MeasurementPrediction(
                     mp.z[rows], mp.Pzz[rows], mp.Pxz[rows], None if mp.H is None else mp.H[rows]
                 )
+                x_prior, p_prior = x[rows], P[rows]
                 x[rows], P[rows] = self._updater.update_with_innovation(
-                    x[rows], P[rows], sub, R[cols], nu[rows, cols], s[rows, cols], s_inv[rows, cols]
+                    x_prior, p_prior, sub, R[cols], nu[rows, cols], s[rows, cols], s_inv[rows, cols]
                 )
+                if self.filter == "ekf":
+                    x[rows], P[rows] = self._relinearise(
+                        x_prior, p_prior, x[rows], P[rows], z[cols], R[cols], t, mm, mp.z[rows, 0]
+                    )
                 second = self._n_updates[rows] == 1
                 if second.any():
                     r2, p2 = position_fix(z[cols[second]], R[cols[second]], t, mm)
@@ -488,6 +505,31 @@ class Tracker:
             free[cols] = False
             self._initiate(t, z[free], R[free], truth[free], mm, sensor)
 
+    def _relinearise(
+        self,
+        x_prior: FloatArray,
+        P_prior: FloatArray,
+        x: FloatArray,
+        P: FloatArray,
+        z: FloatArray,
+        R: FloatArray,
+        t: float,
+        mm: RadarMeasurementModel,
+        range_m: FloatArray,
+    ) -> tuple[FloatArray, FloatArray]:
+        """Iterate the EKF update (:meth:`.ExtendedKalmanUpdater.iterate`) of the tracks whose
+        correction Δr is large enough for h's curvature to matter: its second-order term
+        |Δr|²/ρ above a tenth of the detection's range σ. Mid-course updates (corrections of
+        metres to tens of metres) are left as they are."""
+        dr2 = np.einsum("ki,ki->k", x[:, :3] - x_prior[:, :3], x[:, :3] - x_prior[:, :3])
+        bent = dr2 / range_m > 0.1 * np.sqrt(R[:, 0, 0])
+        if bent.any():
+            x, P = x.copy(), P.copy()
+            x[bent], P[bent] = self._updater.iterate(
+                x_prior[bent], P_prior[bent], x[bent], z[bent], R[bent], np.full(1, t), mm
+            )
+        return x, P
+
     def _impacted(self, r: FloatArray) -> NDArray[np.bool_]:
         """Whether tracks at ECI positions r (k, 3) are predicted more than 5 km below the
         surface. Only positions inside the sphere that holds the surface (radius a) can be; the
@@ -500,21 +542,39 @@ class Tracker:
 
     _ARRAYS = (
         "_x", "_P", "_t", "_id", "_hits", "_scans", "_misses", "_confirmed", "_cued",
-        "_n_updates", "_fix_r", "_fix_P", "_fix_t", "_nis",
+        "_n_updates", "_fix_r", "_fix_P", "_fix_t", "_nis", "_launch_latest",
     )  # fmt: skip
 
     def _manoeuvre_noise(self, P: FloatArray, dt: FloatArray) -> FloatArray:
-        """Adjustable process noise (Bar-Shalom, Li & Kirubarajan 2001, §11.2): a track whose
-        fading average of the normalised innovation squared exceeds the threshold -- a target
-        under thrust, which the ballistic model does not know -- is predicted with the white
-        acceleration noise ``q_manoeuvre`` instead of ``q``. A new track starts so (it may be in
-        boost) and falls back to ``q`` once its innovations are consistent again."""
-        manoeuvring = self._nis > self._manoeuvre_threshold
-        if not manoeuvring.any() or self.q_manoeuvre <= self.q:
+        """Process noise beyond the ballistic ``q`` for the step dt (k,) from each track's time.
+
+        Boost. With a :class:`.ThrustEnvelope`, a track that may still be in boost is predicted
+        with the white acceleration noise q_b = a² |dt|, a the largest thrust acceleration any
+        threat type can have from the earliest time since launch the track may be at, τ = t -
+        t_launch,latest (cued: the launch report's time plus three of its σ; uncued: the
+        track's birth, the worst case). Over the step the velocity then wanders by
+        sqrt(q_b dt) = a dt, the velocity change of that thrust (Bar-Shalom, Li & Kirubarajan
+        2001, §6.2.2: q of order a² T). Thrust is a fact of the flight's phase, not of the
+        innovations: a track whose innovations look consistent under that noise is still under
+        thrust, and dropping the noise then (as the NIS test below would) lets the ballistic
+        model lag by hundreds of m/s within one revisit.
+
+        Manoeuvre (Bar-Shalom, Li & Kirubarajan 2001, §11.2): a track whose fading average of
+        the normalised innovation squared exceeds the threshold -- a target doing what the
+        model does not know -- is predicted with ``q_manoeuvre``. A new track starts so and
+        falls back to ``q`` once its innovations are consistent again.
+
+        Each track takes the larger of the two; the predictor already added ``q``."""
+        q_track = np.where(self._nis > self._manoeuvre_threshold, self.q_manoeuvre, self.q)
+        if self.thrust is not None:
+            a = self.thrust.bound(self._t - self._launch_latest)
+            q_track = np.maximum(q_track, a * a * np.abs(dt))
+        extra = q_track - self.q
+        more = extra > 0.0
+        if not more.any():
             return P
-        extra = BallisticTransition(self.model, self.q_manoeuvre - self.q).covar(dt[manoeuvring])
         P = P.copy()
-        P[manoeuvring] += extra
+        P[more] += BallisticTransition(self.model, 1.0).covar(dt[more]) * extra[more, None, None]
         return P
 
     def _compact(self, keep: NDArray[np.bool_]) -> None:
@@ -539,6 +599,8 @@ class Tracker:
         x, P = _single_point_from_fix(r_fix, p_fix, self.initial_velocity_sigma_m_s)
         cued = np.zeros(len(z), bool)
         best = np.full(len(z), np.inf)
+        # Uncued, the object can have been launched as late as now.
+        launch_latest = np.full(len(z), t)
         geodetic = None
         for index, report in enumerate(self._cues):
             if float(report.t_launch) >= t:
@@ -564,6 +626,9 @@ class Tracker:
                 report, geodetic[0], geodetic[1], tau, mm.model, MAX_CUE_GROUND_SPEED_M_S
             )
             x[better], P[better], best[better] = xc[better], pc[better], score[better]
+            launch_latest[better] = float(report.t_launch) + _LAUNCH_TIME_SIGMAS * float(
+                getattr(report, "sigma_time_s", 0.0)
+            )
             cued |= better
         m = len(z)
         ids = np.arange(self._next_id, self._next_id + m, dtype=np.int64)
@@ -583,6 +648,7 @@ class Tracker:
         self._fix_r = np.concatenate([self._fix_r, x[:, :3]])
         self._fix_P = np.concatenate([self._fix_P, P[:, :3, :3]])
         self._fix_t = np.concatenate([self._fix_t, t_new])
+        self._launch_latest = np.concatenate([self._launch_latest, launch_latest])
         # The new tracks' rows: tentative, updated by their own detection.
         self._record(
             sensor, t_new, x, P, np.zeros(m, bool), self._sigma(P), np.ones(m, bool), truth
