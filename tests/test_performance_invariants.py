@@ -212,7 +212,8 @@ def _batch(rng, k):
     P = A @ np.swapaxes(A, -1, -2)
     P[:, 0, 1] = -0.0 if k else 0.0
     return dict(
-        track_id=rng.choice([0, 1, 7, 2**53, -(2**53), 12345], size=k, replace=False),
+        # The ends of RFC 8785's exact integer range (I-JSON: |n| <= 2**53 - 1).
+        track_id=rng.choice([0, 1, 7, 2**53 - 1, -(2**53 - 1), 12345], size=k, replace=False),
         t_track=rng.uniform(-1e3, 1e3, k),
         x=x,
         P=P,
@@ -279,7 +280,7 @@ def test_caches_never_accept_what_the_full_checks_refuse():
     with pytest.raises(Rejected) as error:
         open_message(bad_sig, ring)
     assert error.value.reason == BAD_SIGNATURE
-    text = signed.payload.replace(b'"t_sent":1.0', b'"t_sent":2.0')
+    text = signed.payload.replace(b'"t_sent":1,', b'"t_sent":2,')  # RFC 8785 writes 1.0 as 1
     assert text != signed.payload
     with pytest.raises(Rejected) as error:
         open_message(text + signed.signature, ring)

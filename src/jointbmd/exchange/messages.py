@@ -87,7 +87,9 @@ class _Float(_Codec):
             value, int | float | np.integer | np.floating
         ):
             raise MalformedMessage(f"{where}: expected a number, got {type(value).__name__}")
-        result = float(value)
+        # + 0.0 turns -0.0 into 0.0: RFC 8785 writes both as 0, and a message must hold what its
+        # canonical bytes say, so that the sender's copy equals every receiver's.
+        result = float(value) + 0.0
         if not math.isfinite(result):
             raise MalformedMessage(f"{where}: not finite")
         if not self.low <= result <= self.high:
@@ -182,7 +184,7 @@ class _Array(_Codec):
         ):
             raise MalformedMessage(f"{where}: shape {raw.shape}, expected {self.shape}")
         if self.dtype is float:
-            array = np.array(raw, dtype=np.float64)
+            array = np.array(raw, dtype=np.float64) + 0.0  # -0.0 -> 0.0, as in _Float
             if not np.all(np.isfinite(array)):
                 raise MalformedMessage(f"{where}: not finite")
         elif self.dtype is int:
