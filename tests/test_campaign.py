@@ -24,7 +24,7 @@ import pytest
 import yaml
 from scipy.stats import binomtest
 
-from conftest import SSPK_PATH, tiny_replication
+from conftest import SSPK_PATH, jointbmd_in_process, tiny_replication
 from jointbmd import campaign as camp
 from jointbmd.errors import UserError
 from jointbmd.scenario import load_scenario
@@ -218,7 +218,10 @@ def test_cli_campaign_and_compare_json(tmp_path):
     summary = json.loads(out.stdout)
     assert out.stderr == ""  # no progress bar when stderr is not a terminal
     assert summary["ran"] == 2 * 2 * 3 and summary["seed"] == 9
-    compared = json.loads(_jointbmd("compare", "--store", str(path), "--json").stdout)
+    # compare in this process: its reading of the store needs no process boundary.
+    code, out, err = jointbmd_in_process("compare", "--store", str(path), "--json")
+    assert code == 0, err
+    compared = json.loads(out)
     assert compared["rows"] == summary["rows"]
     row = compared["rows"][0]
     for key in ("arrangement", "replications", "p_no_leak", "p_no_leak_ci", "expected_leakers",
@@ -250,7 +253,8 @@ def test_cli_campaign_and_compare_json(tmp_path):
         assert c["leakers"]["value"] == pytest.approx(sum(leak) / 3)
         assert c["interceptors_spent"]["value"] == pytest.approx(sum(spent) / 3)
         assert c["no_leak"]["method"].startswith("Newcombe")
-    table = _jointbmd("compare", "--store", str(path)).stdout
+    code, table, err = jointbmd_in_process("compare", "--store", str(path))
+    assert code == 0, err
     assert "independent" in table and "P(no leak)" in table and "paired against" in table
 
 
@@ -266,16 +270,18 @@ def test_cli_campaign_and_compare_json(tmp_path):
     ],
 )
 def test_cli_bad_input_is_one_line_exit_2_and_store_untouched(tmp_path, extra, campaign, needle):
+    """Refusals by the console script's ``main`` in this process (the exit status of a new
+    process is test_unreachable_scheduler_is_a_user_error's)."""
     path = tmp_path / "s.duckdb"
     args = ["campaign", "lisbon2010", "--store", str(path), "-r", "2", *extra, *TINY]
     if campaign is not None:
         campaign_file = tmp_path / "c.yaml"
         campaign_file.write_text(yaml.safe_dump(campaign))
         args += ["--campaign-file", str(campaign_file)]
-    done = _jointbmd(*args, check=False)
-    assert done.returncode == 2, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and needle in lines[0], done.stderr
+    code, _, err = jointbmd_in_process(*args)
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], err
     assert not path.exists()
 
 

@@ -178,7 +178,7 @@ def _check(run, text: str, flags: list[list[str]], store_kind: str) -> None:
 # ``main`` decides in any process: most examples run in this process (a fraction of a second
 # each), a few through the real console script (a second or more each, for the process
 # boundary: the exit status the shell sees, and stderr as written by a fresh interpreter).
-EXAMPLES = int(os.environ.get("JOINTBMD_PROPERTY_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("JOINTBMD_PROPERTY_EXAMPLES", "20"))
 
 
 @pytest.mark.slow
