@@ -8,6 +8,8 @@
   delay, a kill with probability 1 - (1 - SSPK)^shots; ``study_replication`` reads a study's
   inputs from the scenario it is given (SM-3 Block IA's SSPK, whether Deveselu exists, the
   joint-consensus vote latency: a vote slower than 100 s loses every threat).
+- ``jointbmd_in_process``: the console script's ``main`` run by the test's own process (exit
+  code, stdout, stderr), for tests whose proof needs no process boundary.
 - ``TINY_STUDY``: a study file's content small enough to run in seconds.
 - ``entries_needing_source``: the parameter-bearing entries of a scenario, each of which must
   say where its numbers come from.
@@ -15,6 +17,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import time
 from pathlib import Path
@@ -32,6 +36,26 @@ def env_with_tests() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
     return env
+
+
+def jointbmd_in_process(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
+    """``(exit code, stdout, stderr)`` of ``jointbmd ARGS`` run by ``jointbmd.cli.main`` in this
+    process (in CWD if given): what the console script does, without the second or more a new
+    Python takes to start. An exception escaping ``main`` fails the test, as a traceback would."""
+    from jointbmd.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.ExitStack() as stack:
+        if cwd is not None:
+            stack.enter_context(contextlib.chdir(cwd))
+        stack.enter_context(contextlib.redirect_stdout(out))
+        stack.enter_context(contextlib.redirect_stderr(err))
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as done:
+            code = 0 if done.code is None else done.code
+    return code, out.getvalue(), err.getvalue()
 
 
 SSPK_PATH = "interceptor_types[SM-3 Block IA].sspk"

@@ -24,7 +24,7 @@ import pytest
 import yaml
 from scipy.stats import binomtest
 
-from conftest import SSPK_PATH, tiny_replication
+from conftest import SSPK_PATH, jointbmd_in_process, tiny_replication
 from jointbmd import campaign as camp
 from jointbmd.errors import UserError
 from jointbmd.scenario import load_scenario
@@ -218,7 +218,10 @@ def test_cli_campaign_and_compare_json(tmp_path):
     summary = json.loads(out.stdout)
     assert out.stderr == ""  # no progress bar when stderr is not a terminal
     assert summary["ran"] == 2 * 2 * 3 and summary["seed"] == 9
-    compared = json.loads(_jointbmd("compare", "--store", str(path), "--json").stdout)
+    # compare in this process: its reading of the store needs no process boundary.
+    code, out, err = jointbmd_in_process("compare", "--store", str(path), "--json")
+    assert code == 0, err
+    compared = json.loads(out)
     assert compared["rows"] == summary["rows"]
     row = compared["rows"][0]
     for key in ("arrangement", "replications", "p_no_leak", "p_no_leak_ci", "expected_leakers",
@@ -250,7 +253,8 @@ def test_cli_campaign_and_compare_json(tmp_path):
         assert c["leakers"]["value"] == pytest.approx(sum(leak) / 3)
         assert c["interceptors_spent"]["value"] == pytest.approx(sum(spent) / 3)
         assert c["no_leak"]["method"].startswith("Newcombe")
-    table = _jointbmd("compare", "--store", str(path)).stdout
+    code, table, err = jointbmd_in_process("compare", "--store", str(path))
+    assert code == 0, err
     assert "independent" in table and "P(no leak)" in table and "paired against" in table
 
 
@@ -266,16 +270,18 @@ def test_cli_campaign_and_compare_json(tmp_path):
     ],
 )
 def test_cli_bad_input_is_one_line_exit_2_and_store_untouched(tmp_path, extra, campaign, needle):
+    """Refusals by the console script's ``main`` in this process (the exit status of a new
+    process is test_unreachable_scheduler_is_a_user_error's)."""
     path = tmp_path / "s.duckdb"
     args = ["campaign", "lisbon2010", "--store", str(path), "-r", "2", *extra, *TINY]
     if campaign is not None:
         campaign_file = tmp_path / "c.yaml"
         campaign_file.write_text(yaml.safe_dump(campaign))
         args += ["--campaign-file", str(campaign_file)]
-    done = _jointbmd(*args, check=False)
-    assert done.returncode == 2, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and needle in lines[0], done.stderr
+    code, _, err = jointbmd_in_process(*args)
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], err
     assert not path.exists()
 
 
@@ -284,10 +290,15 @@ def test_cli_bad_input_is_one_line_exit_2_and_store_untouched(tmp_path, extra, c
 
 @pytest.mark.slow
 def test_resume_after_kill_9_stores_every_replication_once(tmp_path):
-    """The real simulation on lisbon2010, every arrangement: kill -9 mid-run, rerun, compare."""
+    """The real simulation on lisbon2010: kill -9 mid-run, rerun, compare with a run never
+    killed. Two arrangements and three replications are enough for the proof (a kill between
+    two writes, a resume that runs only what is missing, the same numbers in new processes);
+    the engine with every arrangement and hundreds of writes is the next test's."""
     killed = tmp_path / "killed.duckdb"
-    replications = 6
-    args = ["campaign", "lisbon2010", "-r", str(replications), "--seed", "77", "--json"]
+    replications = 3
+    names = ("independent", "joint-consensus")
+    args = ["campaign", "lisbon2010", "-r", str(replications), "--seed", "77", "--json",
+            "--arrangement", ",".join(names)]  # fmt: skip
     process = subprocess.Popen(
         ["jointbmd", *args, "--store", str(killed)],
         stdout=subprocess.DEVNULL,
@@ -295,11 +306,12 @@ def test_resume_after_kill_9_stores_every_replication_once(tmp_path):
         env=_env(),
     )
     # The store is locked while the campaign writes it, so watch its write-ahead log grow: the
-    # campaign row takes about 20 kB, each replication of all arrangements about 35 kB more.
+    # campaign row takes about 22 kB, each replication of the two arrangements about 11 kB more,
+    # so past 28 kB the first replication is written and two are still to come.
     wal = Path(str(killed) + ".wal")
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and process.poll() is None:
-        if wal.exists() and wal.stat().st_size > 60_000:
+        if wal.exists() and wal.stat().st_size > 28_000:
             break
         time.sleep(0.01)
     assert process.poll() is None, "campaign finished before it could be killed"
@@ -307,8 +319,7 @@ def test_resume_after_kill_9_stores_every_replication_once(tmp_path):
     process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL
 
-    arrangements = len(load_scenario("lisbon2010").arrangements)
-    total = replications * arrangements
+    total = replications * len(names)
     partial = _stored(killed)
     assert 0 < len(partial) < total, len(partial)
 
@@ -375,9 +386,11 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def dask_cluster(tmp_path):
-    """A real ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1."""
+@pytest.fixture(scope="module")
+def dask_cluster(tmp_path_factory):
+    """A real ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1, started once for
+    the module (each test's campaigns are separate clients of it)."""
+    tmp_path = tmp_path_factory.mktemp("dask")
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     dask = [sys.executable, "-m", "dask"]

@@ -1,24 +1,45 @@
 """``jointbmd track`` end to end through a real subprocess: the JSON the issue asks for, the
-ledger it writes (verified by ``jointbmd ledger verify``), and one-line errors."""
+ledger it writes (verified by ``jointbmd ledger verify``), and one-line errors. Three track runs
+are shared by the tests that read them; commands whose proof needs no process boundary run the
+console script's ``main`` in this process."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 
 import pytest
+
+from conftest import jointbmd_in_process
 
 
 def jointbmd(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["jointbmd", *args], capture_output=True, text=True, timeout=300)
 
 
+@pytest.fixture(scope="module")
+def tracked(tmp_path_factory) -> dict:
+    """Three ``jointbmd track`` runs through the real console script, read by several tests:
+    ``a`` (seed 3, with ``--json``) and ``b`` sign with the keys kept in ``keys`` (the first run
+    creates them, the second reuses them), ``c`` with those in ``other-keys``."""
+    root = tmp_path_factory.mktemp("track")
+    keys, other = root / "keys", root / "other-keys"
+    out = {"root": root, "keys": keys, "other": other}
+    for directory, ledger, extra in ((keys, "a", ("--seed", "3", "--json")), (keys, "b", ()),
+                                     (other, "c", ())):  # fmt: skip
+        done = jointbmd(
+            "track", "lisbon2010", "--keys", str(directory), "--ledger", str(root / ledger), *extra
+        )
+        assert done.returncode == 0, done.stderr
+        out[ledger] = done.stdout
+    return out
+
+
 @pytest.mark.slow
-def test_track_json_has_every_source_per_threat_and_a_verifiable_ledger(tmp_path):
-    ledger = tmp_path / "ledgers"
-    done = jointbmd("track", "lisbon2010", "--seed", "3", "--ledger", str(ledger), "--json")
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)
+def test_track_json_has_every_source_per_threat_and_a_verifiable_ledger(tracked):
+    ledger = tracked["root"] / "a"
+    result = json.loads(tracked["a"])
     assert result["ledger"] == str(ledger)
     assert isinstance(result["rejected_messages"], dict)
     assert len(result["threats"]) == 8
@@ -42,8 +63,8 @@ def test_track_json_has_every_source_per_threat_and_a_verifiable_ledger(tmp_path
         "DFC.ledger", "NATO.ledger", "Russia.ledger",
     ]  # fmt: skip
     for path in sorted((ledger / "picture").iterdir()):
-        verified = jointbmd("ledger", "verify", str(path))
-        assert verified.returncode == 0, verified.stdout + verified.stderr
+        code, out, err = jointbmd_in_process("ledger", "verify", str(path))
+        assert code == 0, out + err
 
 
 @pytest.mark.slow
@@ -64,34 +85,35 @@ def test_track_independent_shares_nothing():
     ],
 )
 def test_track_bad_input_is_one_line_and_exit_2(args, where):
-    done = jointbmd(*args)
-    assert done.returncode == 2
-    lines = done.stderr.strip().splitlines()
+    code, _, err = jointbmd_in_process(*args)
+    assert code == 2
+    lines = err.strip().splitlines()
     assert len(lines) == 1 and where in lines[0]
-    assert "Traceback" not in done.stderr
+    assert "Traceback" not in err
 
 
 @pytest.mark.slow
-def test_keys_kept_in_a_directory_sign_the_ledgers_a_verifier_trusts(tmp_path):
-    keys, other = tmp_path / "keys", tmp_path / "other-keys"
-    for directory, ledger in ((keys, "a"), (keys, "b"), (other, "c")):
-        done = jointbmd(
-            "track", "lisbon2010", "--keys", str(directory), "--ledger", str(tmp_path / ledger)
-        )
-        assert done.returncode == 0, done.stderr
+def test_keys_kept_in_a_directory_sign_the_ledgers_a_verifier_trusts(tracked, tmp_path):
+    root, keys = tracked["root"], tracked["keys"]
     assert (keys / "NATO.key.pem").exists() and (keys / "DFC.pub.pem").exists()
 
     # The second run reused the kept keys: both ledgers verify against them...
     def centre(run: str) -> str:
-        return str(tmp_path / run / "picture" / "DFC.ledger")
+        return str(root / run / "picture" / "DFC.ledger")
 
     for ledger in ("a", "b"):
-        assert jointbmd("ledger", "verify", centre(ledger), "--keys", str(keys)).returncode == 0
-    # ...and a ledger signed with other keys does not.
+        code, out, err = jointbmd_in_process(
+            "ledger", "verify", centre(ledger), "--keys", str(keys)
+        )
+        assert code == 0, out + err
+    # ...and a ledger signed with other keys does not (through the console script: the exit
+    # status a shell sees).
     assert jointbmd("ledger", "verify", centre("c"), "--keys", str(keys)).returncode == 1
-    (keys / "Russia.key.pem").unlink()
-    done = jointbmd("track", "lisbon2010", "--keys", str(keys))
-    assert done.returncode == 2 and "Russia.key.pem" in done.stderr
+    # A kept directory missing a key is refused (a copy: the module's runs share ``keys``).
+    shutil.copytree(keys, tmp_path / "keys")
+    (tmp_path / "keys" / "Russia.key.pem").unlink()
+    code, _, err = jointbmd_in_process("track", "lisbon2010", "--keys", str(tmp_path / "keys"))
+    assert code == 2 and "Russia.key.pem" in err
 
 
 def test_keys_directory_is_never_overwritten_and_bad_keys_are_one_line(tmp_path):
@@ -128,17 +150,15 @@ def test_keys_directory_is_never_overwritten_and_bad_keys_are_one_line(tmp_path)
 
 
 @pytest.mark.slow
-def test_ledger_compare_refuses_ledgers_of_different_runs(tmp_path):
-    for run in ("one", "two"):
-        done = jointbmd("track", "lisbon2010", "--ledger", str(tmp_path / run))
-        assert done.returncode == 0, done.stderr
-    same = jointbmd(
-        "ledger", "compare", str(tmp_path / "one" / "picture" / "NATO.ledger"),
-        str(tmp_path / "one" / "picture" / "Russia.ledger"), "--json",
+def test_ledger_compare_refuses_ledgers_of_different_runs(tracked):
+    root = tracked["root"]
+    code, same, err = jointbmd_in_process(
+        "ledger", "compare", str(root / "a" / "picture" / "NATO.ledger"),
+        str(root / "a" / "picture" / "Russia.ledger"), "--json",
     )  # fmt: skip
-    assert json.loads(same.stdout)["consistent"] is True
-    other = jointbmd(
-        "ledger", "compare", str(tmp_path / "one" / "picture" / "NATO.ledger"),
-        str(tmp_path / "two" / "picture" / "Russia.ledger"),
+    assert json.loads(same)["consistent"] is True, err
+    code, _, err = jointbmd_in_process(
+        "ledger", "compare", str(root / "a" / "picture" / "NATO.ledger"),
+        str(root / "b" / "picture" / "Russia.ledger"),
     )  # fmt: skip
-    assert other.returncode == 1 and "different runs" in other.stderr
+    assert code == 1 and "different runs" in err

@@ -5,9 +5,10 @@ never a traceback, and creates or changes no file but the store it was asked to 
 Hypothesis draws campaign files (sweeps of real and unknown fields, values of every type,
 duplicate keys, broken YAML, deep nesting) and flags (replications, seeds, worker counts,
 arrangements, stores that are new, empty, foreign, or directories) and runs the real console
-script on real files in a fresh directory, comparing the directory tree byte for byte before
-and after. A tiny replication function stands in for the simulation, so each example takes the
-time of one process start.
+script's ``main`` on real files in a fresh directory, comparing the directory tree byte for byte
+before and after: most examples in this process, a few through the console script in a new
+process. A tiny replication function stands in for the simulation, so each example takes the
+time of loading the scenario (or of one process start).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from conftest import jointbmd_in_process
 
 HERE = Path(__file__).resolve().parent
 TINY = ["--replication-function", "conftest:tiny_replication"]
@@ -133,9 +136,54 @@ def _prepare_store(root: Path, kind: str) -> Path:
     return path
 
 
+def _in_process(args: list[str], cwd: Path) -> tuple[int, str]:
+    """Exit code and stderr of ``jointbmd ARGS`` run by this process in CWD."""
+    code, _, stderr = jointbmd_in_process(*args, cwd=cwd)
+    return code, stderr
+
+
+def _in_subprocess(args: list[str], cwd: Path) -> tuple[int, str]:
+    """Exit code and stderr of the real console script in a new process."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
+    done = subprocess.run(
+        ["jointbmd", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
+    )
+    return done.returncode, done.stderr
+
+
+def _check(run, text: str, flags: list[list[str]], store_kind: str) -> None:
+    with tempfile.TemporaryDirectory(prefix="jointbmd-prop-") as scratch:
+        root = Path(scratch)
+        campaign = root / "campaign.yaml"
+        campaign.write_text(text, encoding="utf-8")
+        store = _prepare_store(root, store_kind)
+        before = _tree(root)
+        args = ["campaign", "lisbon2010", "--campaign-file", str(campaign), "--store", str(store)]
+        args += [a for flag in flags for a in flag] + TINY
+        code, stderr = run(args, root)
+        assert code in (0, 2), stderr[-3000:]
+        assert "Traceback" not in stderr, stderr[-3000:]
+        after = _tree(root)
+        if code == 2:
+            assert len(stderr.splitlines()) == 1, stderr[-3000:]
+            assert after == before, stderr
+        else:
+            changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+            allowed = {str(store.relative_to(root)), str(store.parent.relative_to(root))}
+            assert changed <= allowed, (changed, stderr)
+
+
+# The property is about what the command line does with its input, which the console script's
+# ``main`` decides in any process: most examples run in this process (a fraction of a second
+# each), a few through the real console script (a second or more each, for the process
+# boundary: the exit status the shell sees, and stderr as written by a fresh interpreter).
+EXAMPLES = int(os.environ.get("JOINTBMD_PROPERTY_EXAMPLES", "20"))
+
+
 @pytest.mark.slow
 @settings(
-    max_examples=int(os.environ.get("JOINTBMD_PROPERTY_EXAMPLES", "20")),
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     derandomize=True,
@@ -144,26 +192,16 @@ def _prepare_store(root: Path, kind: str) -> Path:
 def test_any_campaign_file_and_flags_exit_0_or_one_line_2_and_touch_only_the_store(
     text, flags, store_kind
 ):
-    with tempfile.TemporaryDirectory(prefix="jointbmd-prop-") as scratch:
-        root = Path(scratch)
-        campaign = root / "campaign.yaml"
-        campaign.write_text(text, encoding="utf-8")
-        store = _prepare_store(root, store_kind)
-        before = _tree(root)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
-        args = ["campaign", "lisbon2010", "--campaign-file", str(campaign), "--store", str(store)]
-        args += [a for flag in flags for a in flag] + TINY
-        done = subprocess.run(
-            ["jointbmd", *args], capture_output=True, text=True, env=env, cwd=root, timeout=300
-        )
-        assert done.returncode in (0, 2), done.stderr[-3000:]
-        assert "Traceback" not in done.stderr, done.stderr[-3000:]
-        after = _tree(root)
-        if done.returncode == 2:
-            assert len(done.stderr.splitlines()) == 1, done.stderr[-3000:]
-            assert after == before, done.stderr
-        else:
-            changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
-            allowed = {str(store.relative_to(root)), str(store.parent.relative_to(root))}
-            assert changed <= allowed, (changed, done.stderr)
+    _check(_in_process, text, flags, store_kind)
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=max(2, EXAMPLES // 10),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    derandomize=True,
+)
+@given(text=campaign_text(), flags=FLAGS, store_kind=STORES)
+def test_the_console_script_in_a_new_process_keeps_the_same_property(text, flags, store_kind):
+    _check(_in_subprocess, text, flags, store_kind)

@@ -41,6 +41,9 @@ def study_store(tmp_path_factory) -> Path:
     return path
 
 
+QUICK = ["effectiveness"]  # a validation group that takes about a second
+
+
 def _open(page, path: Path) -> None:
     page.goto(path.resolve().as_uri())
     page.wait_for_load_state("load")
@@ -50,7 +53,14 @@ def _value(page, selector: str) -> float:
     return float(page.locator(selector).first.get_attribute("data-value"))
 
 
-def test_study_report_in_chromium(study_store, tmp_path):
+def test_study_report_in_chromium(study_store, tmp_path, monkeypatch):
+    # The report's validation section runs the registered checks: all of them take minutes, and
+    # whether they pass is test_validate's. Here the section is built from the real checks of
+    # one quick group, and must show exactly those.
+    from jointbmd.analysis import validate
+
+    run_checks = validate.run_checks
+    monkeypatch.setattr(validate, "run_checks", lambda groups=None: run_checks(groups or QUICK))
     out = write_report(study_store, tmp_path / "study.html")
     text = out.read_text()
     assert "http://" not in text and "https://" not in text and "<script" not in text
@@ -81,6 +91,8 @@ def test_study_report_in_chromium(study_store, tmp_path):
                         "#validation", "#commands"):  # fmt: skip
             assert page.locator(section).count() == 1, section
         assert "jointbmd study lisbon2010 --study tiny" in page.inner_text("#commands")
+        shown = page.locator("#validation-table tr").count() - 1  # less the header row
+        assert shown == len(run_checks(QUICK)) > 0
         # Every figure decoded and drawn by the browser.
         images = page.locator("img")
         assert images.count() >= 3

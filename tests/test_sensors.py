@@ -70,7 +70,7 @@ def on_equator(theta, h):
 # ---- probability of detection ---------------------------------------------------------------
 
 
-def test_swerling1_needs_21_db_for_pd_09_at_pfa_1e6():
+def test_swerling1_needs_21_db_for_pd_09_at_pfa_1e6_as_in_skolnik():
     # Published: about 21 dB single-look for a Swerling 1 target at Pd 0.9, Pfa 1e-6
     # (Skolnik, Introduction to Radar Systems, Fig. 2.23; Richards, Fundamentals of Radar Signal
     # Processing, eq. 6.99), against 13.2 dB for a steady target (Albersheim/Shnidman).

@@ -9,6 +9,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import jointbmd_in_process
 from jointbmd.errors import UserError
 from jointbmd.outcomes import Event, ReplicationResult, ThreatOutcome
 from jointbmd.store import SCHEMA_VERSION, TABLES, ResultRows, Store, result_rows
@@ -212,17 +213,23 @@ def test_cli_refusals_are_one_line_exit_2(tmp_path, kind):
         con.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
         con.close()
     before = path.read_bytes()
+    # compare and export by the console script's ``main`` in this process; campaign through a
+    # new process, for the exit status a shell sees.
     for argv in (
         ["compare", "--store", str(path)],
         ["export", "--store", str(path), "--out", str(tmp_path / "out")],
         ["campaign", "lisbon2010", "--store", str(path), "-r", "1"],
     ):
-        done = subprocess.run(["jointbmd", *argv], capture_output=True, text=True, timeout=120)
-        assert done.returncode == 2, (argv, done.stderr)
-        assert done.stdout == ""
-        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
-        assert str(path) in done.stderr
-        assert "Traceback" not in done.stderr
+        if argv[0] == "campaign":
+            done = subprocess.run(["jointbmd", *argv], capture_output=True, text=True, timeout=120)
+            code, out, err = done.returncode, done.stdout, done.stderr
+        else:
+            code, out, err = jointbmd_in_process(*argv)
+        assert code == 2, (argv, err)
+        assert out == ""
+        assert len(err.strip().splitlines()) == 1, err
+        assert str(path) in err
+        assert "Traceback" not in err
     assert path.read_bytes() == before
 
 
@@ -250,20 +257,19 @@ def test_parquet_export(tmp_path):
 
 
 def test_aggregate_reports_what_was_asked_for_not_all_that_is_stored(tmp_path):
+    """About the store and the campaign engine, not the simulation: the small stand-in
+    replication function, and the console script's ``main`` in this process."""
     import json as _json
-    import subprocess as _subprocess
 
     store = tmp_path / "asked.duckdb"
 
     def campaign(*args):
-        done = _subprocess.run(
-            ["jointbmd", "campaign", "lisbon2010", "--store", str(store), "--json", *args],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert done.returncode == 0, done.stderr
-        return _json.loads(done.stdout)["rows"]
+        code, out, err = jointbmd_in_process(
+            "campaign", "lisbon2010", "--store", str(store), "--json", *args,
+            "--replication-function", "conftest:tiny_replication",
+        )  # fmt: skip
+        assert code == 0, err
+        return _json.loads(out)["rows"]
 
     assert {row["replications"] for row in campaign("-r", "2")} == {2}
     # Asking for fewer (or one arrangement) reports those, though the store holds more.

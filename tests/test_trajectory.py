@@ -100,7 +100,7 @@ def test_ideal_minimum_energy_matches_facts_table(ideal_solutions):
         assert sol.flight_time[i] / 60 == pytest.approx(minutes, rel=5e-3)
 
 
-def test_kepler_helpers_agree_with_formulas():
+def test_kepler_helpers_match_the_minimum_energy_closed_form():
     for rng, *_ in FACTS_TABLE:
         psi = rng * 1000.0 / R
         expected = closed_form_minimum_energy(rng * 1000.0)
