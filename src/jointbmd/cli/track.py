@@ -67,7 +67,7 @@ def track(
     if ledger is not None:
         from ..outputs import check_directory_flag
         from ..simulation import PICTURE_LEDGERS
-        from ..simulation.picture import ledger_paths_in
+        from ..simulation.runtime import ledger_paths_in
 
         # The same layout as ``run --ledger DIR``: the picture stage's ledgers, one per node.
         check_directory_flag(ledger, "--ledger")
