@@ -184,6 +184,9 @@ def test_clock_advances(browser_page):
     page.evaluate("jointbmdView.setSeconds(100); jointbmdView.viewer.clock.shouldAnimate = true")
     before = page.evaluate("jointbmdView.secondsNow()")
     wait_frames(page, 3)
+    # The clock moves with wall time, so a few quick frames may not yet make a whole step: wait
+    # (bounded) for it to move rather than for a fixed number of frames.
+    page.wait_for_function(f"jointbmdView.secondsNow() > {before}", timeout=FRAME_TIMEOUT_MS)
     after = page.evaluate("jointbmdView.secondsNow()")
     assert after > before
     label = page.locator("#clock").inner_text()
