@@ -39,9 +39,10 @@ Cross-section of one object (``Signature``)
 Discrimination (``BAND_DISCRIMINATION``)
     A radar classes each object it holds: a warhead as a warhead with probability P_ww, a decoy
     as a warhead with P_dw, a spent stage with P_sw, independently per (threat, radar, object)
-    -- one uniform draw each per replication, shared by all arrangements. A holder (a partner,
-    or with a shared picture every partner's radars) takes each object's call from the best of
-    its radars holding it by then (highest P_ww - P_dw, then P_ww - P_sw). A holder that holds
+    -- one uniform draw each per replication, shared by all arrangements. A holder takes each
+    object's call from the best of the radars it may act on (``classify``'s mask: the decision
+    stage passes the radars whose data may commit the unit's interceptors) holding it by then
+    (highest P_ww - P_dw, then P_ww - P_sw). A holder that holds
     the warhead and no other object does not need to discriminate: it engages the one object.
     Otherwise it engages the warhead if its call says warhead (if not, the warhead leaks from
     that holder) and every other object called a warhead: W* = W·P_ww + D·P_dw objects per
