@@ -235,7 +235,10 @@ def test_cli_answers_mutations_with_one_line_and_exit_2(raw, fuzz_dir):
         with pytest.raises(SystemExit) as info:
             main(["scenario", "check", str(path), "--json"])
     if info.value.code == 0:
-        assert stderr.getvalue() == ""
+        # A valid file may still draw warnings (scenario check's advice: a sector gap, an
+        # unreachable aimpoint), one line each; never anything else.
+        for line in stderr.getvalue().splitlines():
+            assert line.startswith("jointbmd: warning: "), line
         assert '"ok": true' in stdout.getvalue()
     else:
         assert info.value.code == 2
