@@ -8,7 +8,7 @@ need nothing but the store file). Out: PNG files in a directory:
   arrangement.
 - ``interceptors_spent.png``: mean interceptors spent per replication, same layout, 95 % intervals.
 - ``time_to_first_launch.png``: distribution over threats of the time from a threat's launch to
-  the first interceptor launched at it, one histogram per arrangement (all sweep points pooled),
+  the first interceptor launched at it, one violin per arrangement and sweep point (not pooled),
   with the share of threats never engaged.
 - ``map.png``: the scenario on coastlines and borders: partners' sites (radars and fire units),
   each radar's coverage (its reference detection range over its azimuth sector), launch areas,
@@ -172,41 +172,52 @@ def plot_metric(rows: list[Any], record: Any, metric: str, path: Path) -> Path:
 
 
 def plot_time_to_first_launch(store: Any, record: Any, path: Path) -> Path:
-    """Violin and box per arrangement of (first interceptor launch - threat launch), over
-    threats, with the share of threats never engaged."""
+    """Violin and box per arrangement (and, in a sweep, per sweep point: the swept effect, never
+    pooled across points) of (first interceptor launch - threat launch), over threats, with the
+    share of threats never engaged."""
     from jointbmd.store import Selection
 
     data = store.threat_delays(Selection(record.campaign_id))
     present = set(data["arrangement"].tolist())
     arrangements = [a for a in record.arrangements if a in present]
+    points = sorted({int(p) for p in data["point"].tolist()})
+    swept = len(record.points) > 1
+    rows = [(point, name) for point in points for name in arrangements]
     delays = data["to_first_launch_s"].astype(float)
-    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.8 * max(1, len(arrangements))), dpi=DPI)
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.8 * max(1, len(rows))), dpi=DPI)
     colours = plt.get_cmap("tab10")
     labels = []
-    for i, name in enumerate(arrangements):
-        mine = delays[data["arrangement"] == name]
+    for i, (point, name) in enumerate(rows):
+        mine = delays[(data["arrangement"] == name) & (data["point"] == point)]
         engaged = mine[np.isfinite(mine)]
         never = 1.0 - engaged.size / mine.size if mine.size else float("nan")
-        labels.append(f"{name}\nnever engaged {never:.0%}")
+        where = ""
+        if swept:
+            values = record.points[point]
+            where = "\n" + ", ".join(
+                f"{field.rsplit('.', 1)[-1]}={v}" for field, v in values.items()
+            )
+        labels.append(f"{name}{where}\nnever engaged {never:.0%}")
         if engaged.size == 0:
             continue
+        colour = colours(arrangements.index(name) % 10)
         if np.ptp(engaged) > 0:
             body = ax.violinplot(engaged, positions=[i], widths=0.8, showextrema=False,
                                  **_HORIZONTAL)  # fmt: skip
             for part in body["bodies"]:
-                part.set_facecolor(colours(i % 10))
+                part.set_facecolor(colour)
                 part.set_alpha(0.35)
         ax.boxplot(engaged, positions=[i], widths=0.25, showfliers=False,
                    medianprops={"color": "black"}, **_HORIZONTAL)  # fmt: skip
         median = float(np.median(engaged))
         ax.annotate(f"median {median:.0f} s", (median, i + 0.28), fontsize=7, ha="center")
-    ax.set_yticks(range(len(arrangements)), labels, fontsize=8)
+    ax.set_yticks(range(len(rows)), labels, fontsize=7 if swept else 8)
     ax.invert_yaxis()
-    pooled = ", all sweep points pooled" if len(record.points) > 1 else ""
+    per_point = ", per sweep point" if swept else ""
     ax.set_xlabel("time from a threat's launch to the first interceptor launched at it (s)")
     ax.set_title(f"{record.scenario_name}: time to first interceptor launch (engaged threats"
-                 f"{pooled})\ncampaign {record.campaign_id}, seed {record.seed}; box: quartiles, "
-                 "whiskers: 1.5 IQR", fontsize=10)  # fmt: skip
+                 f"{per_point})\ncampaign {record.campaign_id}, seed {record.seed}; box: "
+                 "quartiles, whiskers: 1.5 IQR", fontsize=10)  # fmt: skip
     ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     fig.savefig(path)
