@@ -285,8 +285,7 @@ def run(
     with tempfile.TemporaryDirectory(prefix="jointbmd-api-") as scratch:
         path = Path(store) if store is not None else Path(scratch) / "run.duckdb"
         with Store(path) as results:
-            executor = camp.make_executor(workers=workers)
-            try:
+            with camp.make_executor(workers=workers) as executor:
                 done = camp.run_campaign(
                     single,
                     results,
@@ -294,8 +293,6 @@ def run(
                     executor=executor,
                     replication_function=camp.default_runner(),
                 )
-            finally:
-                executor.close()
             out = _results(results, done.campaign_id, path, replications, names)
             if store is None:
                 selection = out._selection()
@@ -347,8 +344,7 @@ def campaign(
     )
     camp.check_points(loaded, plan, file)
     with Store(store) as results:
-        executor = camp.make_executor(workers=workers)
-        try:
+        with camp.make_executor(workers=workers) as executor:
             done = camp.run_campaign(
                 loaded,
                 results,
@@ -360,8 +356,6 @@ def campaign(
                 progress=progress,
                 file=file,
             )
-        finally:
-            executor.close()
         return _results(results, done.campaign_id, Path(store), plan.replications,
                         plan.arrangements)  # fmt: skip
 
@@ -562,13 +556,10 @@ def study(
     spec, where = st.load_study(str(study))
     st.check_against(spec, loaded, file=where)
     with Store(store) as results:
-        executor = camp.make_executor(workers=workers)
-        try:
+        with camp.make_executor(workers=workers) as executor:
             done = sensitivity.run_study(loaded, spec, results, samples=samples,
                                          replications=replications, executor=executor,
                                          file=where)  # fmt: skip
-        finally:
-            executor.close()
         return StudyResults(sensitivity.study_result(results, results.campaign(done.campaign_id)))
 
 

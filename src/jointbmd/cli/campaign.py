@@ -214,8 +214,7 @@ def campaign_command(
             if replication_function
             else camp.default_runner()
         )
-        executor = camp.make_executor(workers=workers, scheduler=scheduler)
-        try:
+        with camp.make_executor(workers=workers, scheduler=scheduler) as executor:
             run = camp.run_campaign(
                 loaded,
                 results,
@@ -228,8 +227,6 @@ def campaign_command(
                 allow_large=allow_large,
                 file=sweep_file,
             )
-        finally:
-            executor.close()
         # What this command asked for, even if the store holds more of the same campaign.
         rows = [
             row.as_dict()

@@ -118,8 +118,7 @@ def run_command(
     with tempfile.TemporaryDirectory(prefix="jointbmd-run-") as scratch:
         path = store if store is not None else Path(scratch) / "run.duckdb"
         with Store(path) as results:
-            executor = camp.make_executor(workers=workers)
-            try:
+            with camp.make_executor(workers=workers) as executor:
                 done = camp.run_campaign(
                     loaded,
                     results,
@@ -130,8 +129,6 @@ def run_command(
                     allow_large=allow_large,
                     file=scenario,
                 )
-            finally:
-                executor.close()
             aggregates = camp.aggregate(
                 results, done.campaign_id, replications=replications, arrangements=names
             )

@@ -84,15 +84,12 @@ def study_command(
         camp.resolve_replication_function(replication_function) if replication_function else None
     )
     with Store(store) as results:
-        executor = camp.make_executor(workers=workers, scheduler=scheduler)
-        try:
+        with camp.make_executor(workers=workers, scheduler=scheduler) as executor:
             run = sensitivity.run_study(
                 loaded, spec, results, samples=samples, replications=replications,
                 executor=executor, replication_function=function,
                 progress=not as_json and sys.stderr.isatty(), file=where,
             )  # fmt: skip
-        finally:
-            executor.close()
         result = sensitivity.study_result(results, results.campaign(run.campaign_id))
     result["store"] = str(store)
     result["run"] = {"ran": run.ran, "seconds": run.seconds, "executor": run.executor,
