@@ -42,12 +42,19 @@ _KEY = (
 )
 
 
-def _table(rows: list[dict[str, Any]], title: str) -> None:
+def _swept(sweeps: list[dict[str, Any]]) -> tuple[list[str], list[str], list[str]]:
+    """The swept paths of some sweep points, in first-seen order, their column labels (a path
+    longer than 12 characters shows as x1, x2, ...) and the key lines for those labels."""
     paths: list[str] = []
-    for row in rows:
-        paths += [p for p in row["sweep"] if p not in paths]
-    # A swept input is shown as x1, x2 ... with its path in the key.
-    labels = {p: (p if len(p) <= 12 else f"x{i + 1}") for i, p in enumerate(paths)}
+    for sweep in sweeps:
+        paths += [p for p in sweep if p not in paths]
+    labels = [p if len(p) <= 12 else f"x{i + 1}" for i, p in enumerate(paths)]
+    keys = [f"{label}: {path}" for path, label in zip(paths, labels, strict=True) if label != path]
+    return paths, labels, keys
+
+
+def _table(rows: list[dict[str, Any]], title: str) -> None:
+    paths, labels, keys = _swept([row["sweep"] for row in rows])
 
     def ci(pair: list[float]) -> str:
         return f"{pair[0]:.3f}-{pair[1]:.3f}"
@@ -56,7 +63,7 @@ def _table(rows: list[dict[str, Any]], title: str) -> None:
         return "-" if value is None else f"{value:.0f}"
 
     columns = [
-        *(labels[p] for p in paths),
+        *labels,
         "arrangement",
         "n",
         "P(no leak)",
@@ -66,7 +73,6 @@ def _table(rows: list[dict[str, Any]], title: str) -> None:
         "firm s",
         "launch s",
     ]
-    keys = [f"{label}: {path}" for path, label in labels.items() if label != path]
     print_table(
         title,
         columns,
@@ -99,9 +105,7 @@ _PAIRED_KEY = (
 
 def print_paired(points: list[dict[str, Any]], title: str) -> None:
     """The paired differences of every sweep point (``compare``; ``run`` has one point)."""
-    paths: list[str] = []
-    for point in points:
-        paths += [p for p in point["sweep"] if p not in paths]
+    paths, labels, keys = _swept([point["sweep"] for point in points])
 
     def cell(estimate: dict[str, Any], digits: int) -> str:
         if estimate["value"] is None:
@@ -111,12 +115,10 @@ def print_paired(points: list[dict[str, Any]], title: str) -> None:
         low, high = estimate["ci"]
         return f"{estimate['value']:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
 
-    labels = {p: (p if len(p) <= 12 else f"x{i + 1}") for i, p in enumerate(paths)}
-    keys = [f"{label}: {path}" for path, label in labels.items() if label != path]
     print_table(
         f"{title} (same replications and threats)",
         [
-            *(labels[p] for p in paths),
+            *labels,
             "arrangement",
             "n",
             "ΔP(no leak)",
