@@ -456,14 +456,15 @@ def test_outage_windows_drop_everything_inside_per_direction():
     assert len(net.deliver("a", math.inf)) == len(times)  # the other direction is unaffected
 
 
-def test_delivery_order_is_by_arrival_and_ties_keep_send_order():
+def test_delivery_order_is_by_arrival_then_source_then_order_on_the_link():
     net = SimulatedNetwork({("a", "c"): Link(1.0), ("b", "c"): Link(1.0)}, np.random.default_rng(0))
     net.send("b", "c", b"late", 5.0)
     for k in range(5):
         net.send("a" if k % 2 else "b", "c", bytes([k]), 2.0)
     assert net.deliver("c", 2.9) == []
     early = net.deliver("c", 3.0)
-    assert [d.data for d in early] == [bytes([k]) for k in range(5)]
+    # a's messages (1, 3) before b's (0, 2, 4): ties do not depend on which node sent first.
+    assert [d.data for d in early] == [bytes([k]) for k in (1, 3, 0, 2, 4)]
     assert net.next_arrival("c") == 6.0
     assert [d.data for d in net.deliver("c", 10.0)] == [b"late"]
 
@@ -479,6 +480,25 @@ def test_same_generator_seed_gives_the_same_deliveries():
     assert [d for _, d in run(3)] != sorted(d for _, d in run(3))  # jitter reordered some
 
 
+def test_a_links_fates_do_not_depend_on_what_other_links_carry():
+    """Each directed link draws from its own generator: sending on a -> c between the messages
+    of b -> c changes none of b's arrival times or losses (what lets a node in another process
+    draw its own messages' fates)."""
+    links = {("a", "c"): Link(0.5, 2.0, 0.3), ("b", "c"): Link(0.5, 2.0, 0.3)}
+
+    def fates_of_b(interleave: bool):
+        net = SimulatedNetwork(links, np.random.SeedSequence(42))
+        for i in range(100):
+            if interleave:
+                net.send("a", "c", b"a", i * 1.0)
+            net.send("b", "c", i.to_bytes(2, "big"), i * 1.0)
+        return [(d.t_arrival, d.data) for d in net.deliver("c", math.inf) if d.source == "b"]
+
+    alone, mixed = fates_of_b(False), fates_of_b(True)
+    assert alone == mixed
+    assert 50 < len(alone) < 90  # some lost (p = 0.3), most delivered
+
+
 def test_unknown_link_and_cut_partner():
     net = SimulatedNetwork.star("fusion", ["NATO", "Russia"], np.random.default_rng(0), Link(0.1))
     with pytest.raises(NoLink):
@@ -488,7 +508,7 @@ def test_unknown_link_and_cut_partner():
         net.send("Russia", "fusion", b"r", t)
         net.send("fusion", "Russia", b"f", t)
         net.send("NATO", "fusion", b"n", t)
-    assert [d.data for d in net.deliver("fusion", math.inf)] == [b"r", b"n", b"n"]
+    assert [d.data for d in net.deliver("fusion", math.inf)] == [b"n", b"r", b"n"]
     assert len(net.deliver("Russia", math.inf)) == 1
 
 

@@ -121,9 +121,9 @@ def test_lossy_links_give_consistent_pictures_and_lossless_identical_lisbon(lisb
 def test_ledger_verify_passes_on_every_written_ledger(pair_ledgers, capsys):
     directory, results = pair_ledgers
     paths = sorted(directory.rglob("*.ledger"))
-    # The launch warning's and the picture's three nodes, and the decisions' three nodes per
-    # arrangement.
-    assert len(paths) == 3 * (2 + len(results))
+    # The launch warning's and the picture's three nodes, and per arrangement the decisions'
+    # and the kill assessments' three nodes.
+    assert len(paths) == 3 * (2 + 2 * len(results))
     # The command itself, as a user runs it, on the picture's ledgers...
     for path in sorted((directory / "picture").glob("*.ledger")):
         done = subprocess.run(

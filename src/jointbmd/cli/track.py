@@ -48,7 +48,7 @@ def track(
     from ..arrangements import Arrangement
     from ..exchange.signing import node_keys
     from ..scenario import load_scenario, scenario_hash
-    from ..simulation import WARNING, generator
+    from ..simulation import LINKS, SENSING, WARNING, generator, seed_sequence
     from ..simulation.picture import build_picture, centre_name
     from ..simulation.truth import build_truth
 
@@ -81,11 +81,11 @@ def track(
     picture = build_picture(
         loaded,
         truth,
-        generator(seed, 0, 0),
-        generator(seed, 0, 1),
+        generator(seed, 0, SENSING),
+        seed_sequence(seed, 0, LINKS),
         sharing=sharing,
         ledger_paths=ledger_paths,
-        rng_warning=generator(seed, 0, WARNING),
+        warning_seeds=seed_sequence(seed, 0, WARNING),
         keys=node_keys([*(p.name for p in loaded.partners), centre_name(loaded)], keys),
         ledger_meta={
             "scenario": loaded.name,

@@ -16,9 +16,15 @@ receiver's acceptance window can be set from. A message is lost with probability
 ``loss_probability``, independently of the others (Bernoulli loss), and is lost whenever the link
 is in an outage at any moment between sending and arrival (windows ``[start, end)``): a message
 sent during an outage never leaves, and one in flight when the link goes down never arrives.
-Jitter may reorder messages; messages that arrive at the same instant come out in the order they
-were sent. Two uniform draws are taken from the replication's generator per message sent, whether
-or not it is lost, so the stream does not depend on outages.
+Jitter may reorder messages; messages that arrive at the same instant come out by source name,
+then in the order they were sent on their link.
+
+Random numbers. Every directed link has its own generator, derived from the network's
+``SeedSequence`` and the two node names (`link_generator`), and takes two uniform draws from it
+per message sent on it, whether or not the message is lost. So a message's fate depends only on
+the messages sent before it *on its own link*, never on the order in which different nodes sent
+theirs: a sender in another process can draw its own messages' fates (the live run) and get the
+numbers of a single-process run.
 
 Tracing. Inside ``with tracing() as trace:`` every `SimulatedNetwork` created appends one
 `MessageRecord` per message sent (its bytes, send and arrival times and whether a link lost it)
@@ -32,6 +38,7 @@ import contextlib
 import contextvars
 import heapq
 import math
+import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -135,18 +142,39 @@ class Link:
         return replace(self, outages=(*self.outages, (start, end)))
 
 
-class SimulatedNetwork(Transport):
-    """An in-process network of one-directional `Link`s, driven by the replication's generator.
+def link_generator(seeds: np.random.SeedSequence, source: str, destination: str):
+    """The generator of the directed link ``source -> destination`` of a network seeded by
+    ``seeds``: ``seeds``'s spawn key extended by the CRC-32 of each name."""
+    key = (*seeds.spawn_key, zlib.crc32(source.encode()), zlib.crc32(destination.encode()))
+    return np.random.default_rng(np.random.SeedSequence(seeds.entropy, spawn_key=key))
 
-    ``links`` maps ``(source, destination)`` to a `Link`. Use `star` for the usual layout of
-    partners around a fusion centre.
+
+def as_seed_sequence(rng: np.random.Generator | np.random.SeedSequence) -> np.random.SeedSequence:
+    """A network's seeds: a ``SeedSequence`` as given, or one drawn from a generator."""
+    if isinstance(rng, np.random.SeedSequence):
+        return rng
+    return np.random.SeedSequence(int(rng.integers(0, 2**63 - 1)))
+
+
+class SimulatedNetwork(Transport):
+    """An in-process network of one-directional `Link`s, each with its own generator.
+
+    ``links`` maps ``(source, destination)`` to a `Link`; ``rng`` seeds the links' generators
+    (a ``SeedSequence``, or a generator from which one is drawn). Use `star` for the usual
+    layout of partners around a fusion centre. A subclass may carry delivered messages
+    elsewhere by overriding `_enqueue` (the live run's network sends them to another process).
     """
 
-    def __init__(self, links: Mapping[tuple[str, str], Link], rng: np.random.Generator) -> None:
+    def __init__(
+        self,
+        links: Mapping[tuple[str, str], Link],
+        rng: np.random.Generator | np.random.SeedSequence,
+    ) -> None:
         self.links: dict[tuple[str, str], Link] = dict(links)
-        self.rng = rng
-        self._queues: dict[str, list[tuple[float, int, Delivery]]] = {}
-        self._order = 0
+        self.seeds = as_seed_sequence(rng)
+        self._rngs: dict[tuple[str, str], np.random.Generator] = {}
+        self._queues: dict[str, list[tuple[float, str, int, Delivery]]] = {}
+        self._sent_on: dict[tuple[str, str], int] = {}
         self.counts: dict[tuple[str, str], dict[str, int]] = {
             pair: _zero_counts() for pair in self.links
         }
@@ -180,9 +208,13 @@ class SimulatedNetwork(Transport):
         link = self.links.get((source, destination))
         if link is None:
             raise NoLink(f"no link {source} -> {destination}")
-        counts = self.counts[(source, destination)]
+        pair = (source, destination)
+        counts = self.counts[pair]
         counts["sent"] += 1
-        u_loss, u_jitter = self.rng.random(2)
+        rng = self._rngs.get(pair)
+        if rng is None:
+            rng = self._rngs[pair] = link_generator(self.seeds, source, destination)
+        u_loss, u_jitter = rng.random(2)
         t_arrival = t + link.latency_s + link.jitter_s * u_jitter
         fate = "delivered"
         if link.down_between(t, t_arrival):
@@ -196,16 +228,25 @@ class SimulatedNetwork(Transport):
         if fate != "delivered":
             counts[fate] += 1
             return
-        self._order += 1
-        delivery = Delivery(t_arrival, source, destination, bytes(data), t)
-        heapq.heappush(self._queues.setdefault(destination, []), (t_arrival, self._order, delivery))
+        self._sent_on[pair] = sequence = self._sent_on.get(pair, 0) + 1
+        self._enqueue(
+            Delivery(float(t_arrival), source, destination, bytes(data), float(t)), sequence
+        )
+
+    def _enqueue(self, delivery: Delivery, sequence: int) -> None:
+        """Queue a message that will arrive (``sequence``: its number on its link, from 1)."""
+        heapq.heappush(
+            self._queues.setdefault(delivery.destination, []),
+            (delivery.t_arrival, delivery.source, sequence, delivery),
+        )
 
     def deliver(self, destination: str, t: float) -> list[Delivery]:
         queue = self._queues.get(destination, [])
         out = []
         while queue and queue[0][0] <= t:
-            delivery = heapq.heappop(queue)[2]
-            self.counts[(delivery.source, destination)]["delivered"] += 1
+            delivery = heapq.heappop(queue)[-1]
+            counts = self.counts.setdefault((delivery.source, destination), _zero_counts())
+            counts["delivered"] += 1
             out.append(delivery)
         return out
 

@@ -14,8 +14,11 @@ arrangement's decisions, weapon-target assignment, shots and kill draws).
 Random numbers. Every replication derives its generators from ``SeedSequence(seed,
 spawn_key=(replication, stream))``: stream 0 for sensing, 1 for the picture's links, 3 for the
 kill draws, 4 for the launch warning's links, 5 for the discrimination draws, and one per
-arrangement (``2`` and the
-arrangement's name) for its decision links.
+arrangement (``2`` and the arrangement's name) for its decisions: its links' seeds are drawn
+from it first, then its engagement draws. Within a stage every directed link has its own
+generator (``exchange.links.link_generator``), so a message's fate does not depend on the order
+in which different nodes sent theirs, and a live run (``jointbmd.live``, every node its own
+process) gives the same numbers.
 So the same seed and replication give the same numbers whatever the executor, the worker count,
 or which other arrangements run alongside; and every arrangement sees the same detections, the
 same fused picture and the same kill draws (common random numbers), so differences between
@@ -39,7 +42,7 @@ from ..outcomes import ReplicationResult
 from ..scenario import scenario_hash
 from .decide import decide_and_engage, fire_units_of, intercept_geometry_of, scenario_radars
 from .picture import Picture, PictureSettings, build_picture
-from .runtime import centre_name, ledger_paths_in
+from .runtime import LocalRunner, add_rejections, centre_name, ledger_paths_in
 from .truth import Truth, build_truth
 
 __all__ = [
@@ -59,9 +62,14 @@ SENSING, LINKS, DECISIONS, KILLS, WARNING, DISCRIMINATION = 0, 1, 2, 3, 4, 5
 KILL_DRAWS_PER_THREAT = 64
 
 
+def seed_sequence(seed: int, replication: int, *stream: int) -> np.random.SeedSequence:
+    """The seeds of one stream of one replication (see the module docstring)."""
+    return np.random.SeedSequence(seed, spawn_key=(replication, *stream))
+
+
 def generator(seed: int, replication: int, *stream: int) -> np.random.Generator:
     """The generator of one stream of one replication (see the module docstring)."""
-    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(replication, *stream)))
+    return np.random.default_rng(seed_sequence(seed, replication, *stream))
 
 
 def arrangement_stream(name: str) -> int:
@@ -85,17 +93,21 @@ def arrangement_names(scenario, which: str | Sequence[str] = "all") -> list[str]
 
 PICTURE_LEDGERS = "picture"  # the sub-directory of a ledger directory for the picture stage
 WARNING_LEDGERS = "warning"  # ... and for the launch warning (written when an arrangement shares)
+ASSESSMENT_LEDGERS = "assessments"  # an arrangement's kill assessments, inside its directory
 
 
 def ledger_files(scenario, arrangements: str | Sequence[str], ledger_dir: str | Path) -> list[Path]:
     """Every file ``run_arrangements(..., ledger_dir=DIR)`` writes, in order:
-    ``DIR/warning/NODE.ledger``, ``DIR/picture/NODE.ledger``, then ``DIR/ARRANGEMENT/NODE.ledger``
-    for each arrangement. (Checked for collisions before a run: an arrangement named ``picture``
-    or ``warning`` would share them.)"""
+    ``DIR/warning/NODE.ledger``, ``DIR/picture/NODE.ledger``, then for each arrangement
+    ``DIR/ARRANGEMENT/NODE.ledger`` (its decisions) and
+    ``DIR/ARRANGEMENT/assessments/NODE.ledger`` (its kill assessments). (Checked for collisions
+    before a run: an arrangement named ``picture`` or ``warning`` would share them.)"""
     nodes = (*(p.name for p in scenario.partners), centre_name(scenario))
     stages = [Path(ledger_dir) / WARNING_LEDGERS, Path(ledger_dir) / PICTURE_LEDGERS]
     directories = stages + [
-        Path(ledger_dir) / name for name in arrangement_names(scenario, arrangements)
+        Path(ledger_dir) / name / sub
+        for name in arrangement_names(scenario, arrangements)
+        for sub in ("", ASSESSMENT_LEDGERS)
     ]
     return [path for d in directories for path in ledger_paths_in(d, nodes).values()]
 
@@ -111,6 +123,7 @@ def run_arrangements(
     common_kill_draws: bool = True,
     keys: Mapping | None = None,
     on_picture: Callable[[Picture], None] | None = None,
+    runner=None,
 ) -> list[ReplicationResult]:
     """Run one replication of several arrangements, sharing the truth and the picture.
 
@@ -119,7 +132,9 @@ def run_arrangements(
     or misses alike under every arrangement, and a radar calls an object alike, so differences
     between arrangements are not kill-draw noise. Without it each arrangement draws both from
     its own stream (independent samples, e.g. for validation).
-    ``keys`` maps every node to its Ed25519 private key (default: fresh keys).
+    ``keys`` maps every node to its Ed25519 private key (default: fresh keys); ``runner`` runs
+    the exchanges' roles (default ``runtime.LocalRunner`` with those keys; a live run passes
+    its own, whose nodes hold their keys in their own processes).
     ``on_picture``, if given, is called with the replication's ``Picture`` once it is built
     (the viewer draws national tracks and detections from it).
     """
@@ -127,7 +142,8 @@ def run_arrangements(
     rules = [Arrangement.from_scenario(scenario, name) for name in names]
     truth = build_truth(scenario)
     nodes = (*(p.name for p in scenario.partners), centre_name(scenario))
-    keys = dict(keys) if keys is not None else generate_keys(nodes)
+    if runner is None:
+        runner = LocalRunner(scenario, dict(keys) if keys is not None else generate_keys(nodes))
     sharing = any(r.shares_picture for r in rules)
     # Every ledger says which run it records, so a ledger of another run cannot pass for it.
     meta = {
@@ -141,15 +157,15 @@ def run_arrangements(
         scenario,
         truth,
         generator(seed, replication, SENSING),
-        generator(seed, replication, LINKS),
+        seed_sequence(seed, replication, LINKS),
         sharing=sharing,
         ledger_paths=None
         if ledger_dir is None
         else ledger_paths_in(Path(ledger_dir) / PICTURE_LEDGERS, nodes),
         settings=settings or PictureSettings(),
-        keys=keys,
+        runner=runner,
         ledger_meta={**meta, "stage": "picture"},
-        rng_warning=generator(seed, replication, WARNING),
+        warning_seeds=seed_sequence(seed, replication, WARNING),
         warning_ledger_dir=None if ledger_dir is None else Path(ledger_dir) / WARNING_LEDGERS,
     )
     if on_picture is not None:
@@ -172,7 +188,7 @@ def run_arrangements(
             units,
             geometry,
             generator(seed, replication, DECISIONS, arrangement_stream(rule.name)),
-            keys,
+            runner,
             None if ledger_dir is None else Path(ledger_dir) / rule.name,
             kill_draws,
             {**meta, "stage": "decisions", "arrangement": rule.name},
@@ -180,8 +196,7 @@ def run_arrangements(
         )
         rejected = dict(decisions.rejected_messages)
         if rule.shares_picture:
-            for reason, count in picture.rejected_messages.items():
-                rejected[reason] = rejected.get(reason, 0) + count
+            rejected = add_rejections(rejected, picture.rejected_messages)
         results.append(
             ReplicationResult(
                 arrangement=rule.name,

@@ -76,10 +76,19 @@ from ..exchange import (
     SignedMessage,
     Vote,
 )
+from ..exchange.links import as_seed_sequence
 from ..outcomes import Event, ThreatOutcome
 from ..tracking.models import BallisticTransition
 from .picture import HeldTracks, Picture, radar_data_use
-from .runtime import Exchange as _Exchange
+from .runtime import (
+    LocalRunner,
+    NodeContext,
+    Role,
+    add_rejections,
+    centre_name,
+    links_of,
+    max_delay_s,
+)
 
 #: A joint request not decided within this many seconds beyond the slowest expected round trip
 #: is sent again (messages lost on a link are not retransmitted by the links themselves).
@@ -156,9 +165,29 @@ class _Context:
     rules: Arrangement
     units: FireUnitSet
     truth: object
-    exchange: _Exchange
+    runner: object  # runs the exchange's roles (runtime.LocalRunner, or a live run's)
+    link_seeds: object  # np.random.SeedSequence of the decisions' links
+    ledger_dir: Path | None
+    ledger_meta: Mapping[str, object]
     events: list[Event]
     shared: bool
+    rejected: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    @property
+    def centre(self) -> str:
+        return centre_name(self.scenario)
+
+    def run(self, roles: Mapping[str, Role], stage: str | None = None):
+        """Run one exchange of roles; its ledgers in the arrangement's directory (``stage``:
+        a sub-directory), its rejections added up."""
+        ledgers = None
+        if self.ledger_dir is not None:
+            ledgers = self.ledger_dir if stage is None else self.ledger_dir / stage
+        meta = dict(self.ledger_meta) if stage is None else {**self.ledger_meta, "stage": stage}
+        seeds = self.link_seeds.spawn(1)[0]
+        run = self.runner.run(roles, seeds, ledgers, meta)
+        self.rejected = add_rejections(self.rejected, run.rejected)
+        return run
 
 
 @dataclass(frozen=True)
@@ -180,7 +209,7 @@ def decide_and_engage(
     units: FireUnitSet | None,
     geometry: InterceptGeometry | None,
     rng: np.random.Generator,
-    keys: Mapping,
+    runner,
     ledger_dir: str | Path | None = None,
     kill_draws: FloatArray | None = None,
     ledger_meta: Mapping[str, object] | None = None,
@@ -188,35 +217,62 @@ def decide_and_engage(
 ) -> Decisions:
     """Steps 1-4 of the module docstring for one arrangement. ``geometry`` is
     ``intercept_geometry_of(truth, units)``, shared by every arrangement of a scenario;
+    ``rng`` this arrangement's stream (its links' seeds are drawn from it first);
+    ``runner`` runs the exchange's roles (``runtime.LocalRunner`` or a live run's; a mapping of
+    private keys is taken as a ``LocalRunner``'s);
     ``kill_draws (n, K)`` the replication's kill draws, shared by every arrangement, and
     ``discrimination_draws`` its discrimination draws (``objects.discrimination_draws``; None:
-    drawn from ``rng``)."""
+    drawn from ``rng``). The decisions' ledgers are ``ledger_dir/NODE.ledger``, the kill
+    assessments' ``ledger_dir/assessments/NODE.ledger`` (a ledger's times never go back, and
+    the assessments follow from every order)."""
     truth = picture.truth
     shared = rules.shares_picture and picture.fused is not None
     events = _launch_events(truth)
-    exchange = _Exchange(scenario, keys, rng, ledger_dir, ledger_meta)
+    if isinstance(runner, Mapping):
+        runner = LocalRunner(scenario, runner)
+    link_seeds = as_seed_sequence(rng)
+    ctx = _Context(scenario, picture, rules, units, truth, runner, link_seeds,
+                   None if ledger_dir is None else Path(ledger_dir), dict(ledger_meta or {}),
+                   events, shared)  # fmt: skip
     if units is None:
+        ctx.run({})
         outcomes = _outcomes(picture, rules, shared, None, None, truth.n)
         return Decisions(
-            tuple(outcomes), tuple(events), dict.fromkeys(picture.partners, 0), exchange.finish()
+            tuple(outcomes), tuple(events), dict.fromkeys(picture.partners, 0), ctx.rejected
         )
-    ctx = _Context(scenario, picture, rules, units, truth, exchange, events, shared)
     geometry = _constrained(geometry, rules, units, truth)
     plan = _plan(ctx, geometry)
     pairs = _assign(plan, units)
     earliest = np.full(plan.launch.shape, np.inf)
     ORDER_PROCEDURES[rules.procedure](ctx, plan, pairs, earliest)
-    exchange.run()
     outcome = _fire(ctx, geometry, earliest, rng, kill_draws, discrimination_draws)
-    exchange.run()
     _note_leaks(ctx, outcome)
     outcomes = _outcomes(
         picture, rules, shared, units, outcome, truth.n, plan, partner_territories(scenario)
     )
-    events.sort(key=lambda e: (e.t_s, e.kind))
-    return Decisions(
-        tuple(outcomes), tuple(events), _shots_by_partner(ctx, outcome), exchange.finish()
-    )
+    events.sort(key=_event_order)
+    return Decisions(tuple(outcomes), tuple(events), _shots_by_partner(ctx, outcome), ctx.rejected)
+
+
+def _event_order(event: Event) -> tuple:
+    """A total order of the timeline (events come from several nodes' roles)."""
+    return (event.t_s, event.kind, event.partner or "", event.threat_id, event.detail)
+
+
+class SendAt(Role):
+    """A node that signs and sends given messages at given times (``sends``: (t, body, to)):
+    a partner's national orders, its kill assessments."""
+
+    def __init__(self, sends: list[tuple[float, object, tuple[str, ...]]]) -> None:
+        self.sends = sends
+
+    def start(self, node: NodeContext) -> None:
+        for t, body, to in self.sends:
+            node.at(t, self._send, node, body, to)
+
+    @staticmethod
+    def _send(t: float, node: NodeContext, body, to) -> None:
+        node.send(body, t, to)
 
 
 def _launch_events(truth) -> list[Event]:
@@ -233,7 +289,7 @@ def _plan(ctx: _Context, geometry: InterceptGeometry) -> _Plan:
     picture, rules, units = ctx.picture, ctx.rules, ctx.units
     national, centre, guidable = _firm_for_units(ctx)
     t_request = rules.decision_times(national, centre)
-    delay = rules.planned_order_delay(_link_latency_by_partner(ctx.exchange, picture.partners))
+    delay = rules.planned_order_delay(_link_latency_by_partner(ctx.scenario, picture.partners))
     launch = rules.launch_permitted_at(t_request + delay)
     allowed = rules.plan_mask(units.partner, ctx.truth.aimpoint_partner) & guidable
     return _Plan(t_request, launch, allowed, geometry.earliest_all(launch))
@@ -281,7 +337,8 @@ def _national_orders(ctx: _Context, plan: _Plan, pairs, earliest: FloatArray) ->
     """Step 3, national: the unit's partner signs an ``Order`` at its firm-track time (and sends
     it to the centre for the record when it shares); the unit may launch after the decision
     latency."""
-    rules, units, exchange = ctx.rules, ctx.units, ctx.exchange
+    rules, units = ctx.rules, ctx.units
+    sends: dict[str, list] = {}
     for k, j in pairs:
         p = units.partner[j]
         t_order = float(plan.t_request[k, j])
@@ -294,10 +351,11 @@ def _national_orders(ctx: _Context, plan: _Plan, pairs, earliest: FloatArray) ->
             fire=True,
             shots=int(units.units.salvo[j]),
         )
-        to = [exchange.centre] if ctx.shared else []
-        exchange.at(t_order, lambda t, p=p, order=order, to=to: exchange.send(p, order, t, to))
+        to = (ctx.centre,) if ctx.shared else ()
+        sends.setdefault(p, []).append((t_order, order, to))
         ctx.events.append(Event(t_order, "order", p, k, f"national: {units.units.name[j]}"))
         earliest[k, j] = rules.launch_permitted_at(t_order)
+    ctx.run({p: SendAt(sorted(rows, key=lambda row: row[0])) for p, rows in sends.items()})
 
 
 def _fire(ctx: _Context, geometry, earliest: FloatArray, rng, kill_draws, draws=None):
@@ -322,7 +380,8 @@ def _fire(ctx: _Context, geometry, earliest: FloatArray, rng, kill_draws, draws=
         warhead_slot=slot,
         false_target_launch=extra_launch,
     )
-    shots, units, exchange = outcome.shots, ctx.units, ctx.exchange
+    shots, units = outcome.shots, ctx.units
+    sends: dict[str, list] = {}
     for s in range(shots.threat_idx.shape[0]):
         k, j = int(shots.threat_idx[s]), int(shots.unit_idx[s])
         p, name = units.partner[j], units.units.name[j]
@@ -342,8 +401,10 @@ def _fire(ctx: _Context, geometry, earliest: FloatArray, rng, kill_draws, draws=
             t=float(shots.t_intercept[s] + units.units.kill_assessment_delay_s[j]),
             outcome=result,
         )
-        to = [exchange.centre] if ctx.shared else []
-        exchange.at(assessment.t, lambda t, p=p, a=assessment, to=to: exchange.send(p, a, t, to))
+        to = (ctx.centre,) if ctx.shared else ()
+        sends.setdefault(p, []).append((assessment.t, assessment, to))
+    ctx.run({p: SendAt(sorted(rows, key=lambda row: row[0])) for p, rows in sends.items()},
+            stage="assessments")  # fmt: skip
     return outcome
 
 
@@ -518,146 +579,235 @@ def _ground_points(truth):
     return cached
 
 
-def _link_latency_by_partner(exchange: _Exchange, partners) -> dict[str, float]:
+def _link_latency_by_partner(scenario, partners) -> dict[str, float]:
     """Each partner's slowest nominal link latency (inf without a link)."""
+    links = links_of(scenario)
     return {
-        p: max(
-            (link.latency_s for (a, b), link in exchange.network.links.items() if p in (a, b)),
-            default=np.inf,
-        )
+        p: max((link.latency_s for (a, b), link in links.items() if p in (a, b)), default=np.inf)
         for p in partners
     }
 
 
 def _joint_votes(ctx: _Context, plan: _Plan, pairs, earliest: FloatArray) -> None:
-    """Step 3, joint: requests, votes and orders for the assigned pairs; fills ``earliest``
-    from the orders that reach the fire units' partners (module docstring)."""
-    rules, exchange, units, truth, events = (
-        ctx.rules, ctx.exchange, ctx.units, ctx.truth, ctx.events
-    )  # fmt: skip
+    """Step 3, joint: requests, votes and orders for the assigned pairs, as the centre's role
+    (`CentreVoting`) and each partner's (`PartnerVoting`); fills ``earliest`` from the orders
+    that reached the fire units' partners (module docstring)."""
+    rules, units, truth = ctx.rules, ctx.units, ctx.truth
     planned, allowed = plan.planned, plan.allowed
-    centre = exchange.centre
+    partners = tuple(p.name for p in ctx.scenario.partners)
     leaves = drop_out_times(ctx.scenario)
-    partners = [p.name for p in ctx.scenario.partners]
     retry_s = (
-        2 * exchange.max_delay_s() + max(rules.vote_latency_s.values(), default=0.0)
+        2 * max_delay_s(ctx.scenario) + max(rules.vote_latency_s.values(), default=0.0)
     ) + REQUEST_RETRY_MARGIN_S
-    requests: dict[str, tuple[int, int]] = {}
-    votes: dict[str, dict[str, str]] = {}
-    decided: dict[str, str] = {}
-    orders: dict[str, Order] = {}  # the order given for a request, re-sent until acknowledged
-    acknowledged: set[str] = set()
-    unit_index = {name: j for j, name in enumerate(units.units.name)}
-
-    def still_in(t: float) -> list[str]:
-        return [p for p in partners if leaves.get(p, np.inf) > t]
-
-    def tick(request_id: str, attempt: int, t: float) -> None:
-        """Send the request, or the order once decided, again every ``retry_s`` until the
-        order is acknowledged, refused, or too late (links drop messages; they do not retry)."""
-        k, j = requests[request_id]
-        done = request_id in acknowledged or decided.get(request_id) == "refuse"
-        if done or t >= truth.impact_time[k] or attempt >= MAX_REQUESTS:
-            return
-        if request_id in orders:
-            order = orders[request_id]
-            owner = units.partner[unit_index[order.fire_unit]]
-            if leaves.get(owner, np.inf) > t:
-                exchange.send(centre, order, t, [owner])
-                events.append(Event(t, "order", None, k, f"{order.fire_unit} (again)"))
-        else:
-            send_request(request_id, attempt, t)
-        exchange.at(t + retry_s, lambda t2: tick(request_id, attempt + 1, t2))
-
-    def send_request(request_id: str, attempt: int, t: float) -> None:
-        k, j = requests[request_id]
-        body = EngagementRequest(
-            request_id=request_id,
-            requester=centre,
-            fire_unit=units.units.name[j],
-            track_id=k,
-            t=float(t),
+    requests = []
+    for k, j in pairs:
+        if not np.isfinite(plan.t_request[k, j]):
+            continue
+        body = _RequestPlan(
+            request_id=f"{rules.name}-{k}-{j}",
+            threat=int(k),
+            unit=int(j),
+            t_request=float(plan.t_request[k, j]),
+            t_impact=float(truth.impact_time[k]),
             t_intercept=float(planned.t_intercept[k, j]),
             r_intercept_eci=earth.ecef_to_eci(
                 planned.r_intercept_ecef[k, j], planned.t_intercept[k, j], truth.trajectories.model
             ),
-            shots=int(units.units.salvo[j]),
+            replacements=tuple(
+                (jj, float(planned.t_intercept[k, jj]))
+                for jj in range(units.units.m)
+                if allowed[k, jj] and planned.feasible[k, jj]
+            ),
         )
-        exchange.send(centre, body, t, still_in(t))
-        events.append(Event(t, "request", None, k, f"{units.units.name[j]} (#{attempt + 1})"))
+        requests.append(body)
+    unit_names = tuple(units.units.name)
+    salvo = tuple(int(x) for x in units.units.salvo)
+    roles: dict[str, Role] = {
+        ctx.centre: CentreVoting(
+            rules, requests, unit_names, units.partner, salvo, partners, leaves, retry_s
+        ),  # fmt: skip
+    }
+    for p in partners:
+        mine = {name: j for j, name in enumerate(unit_names) if units.partner[j] == p}
+        roles[p] = PartnerVoting(ctx.centre, rules, mine, leaves.get(p, np.inf))
+    run = ctx.run(roles)
+    ctx.events.extend(run.results[ctx.centre])
+    for p in partners:
+        votes, launches = run.results[p]
+        ctx.events.extend(votes)
+        for (k, j), t_launch in launches.items():
+            if 0 <= k < earliest.shape[0] and not np.isfinite(earliest[k, j]):
+                earliest[k, j] = t_launch
 
-    def decide(request_id: str, t: float) -> None:
-        if request_id in decided:
+
+@dataclass(frozen=True)
+class _RequestPlan:
+    """One request the centre will make: the planned pair, when, the planned intercept, and
+    the units that could replace the planned one (unit, planned intercept time)."""
+
+    request_id: str
+    threat: int
+    unit: int
+    t_request: float
+    t_impact: float
+    t_intercept: float
+    r_intercept_eci: FloatArray
+    replacements: tuple[tuple[int, float], ...]
+
+
+class CentreVoting(Role):
+    """The centre's part of a joint decision: sign each ``EngagementRequest`` for the planned
+    unit to every partner still in; count the votes its receiver accepted
+    (``Arrangement.tally``); on a decision to fire sign an ``Order`` to the unit's partner (or,
+    when that partner has left, to the unit with the earliest planned intercept among those
+    still in); send the request, or the order once decided, again every ``retry_s`` until the
+    order is acknowledged, refused or too late (links lose messages; they do not retry)."""
+
+    def __init__(self, rules, requests, unit_names, unit_partner, salvo, partners, leaves,
+                 retry_s) -> None:  # fmt: skip
+        self.rules = rules
+        self.requests = {r.request_id: r for r in requests}
+        self.unit_names, self.unit_partner, self.salvo = unit_names, unit_partner, salvo
+        self.partners, self.leaves, self.retry_s = partners, leaves, retry_s
+        self.events: list[Event] = []
+
+    def start(self, node: NodeContext) -> None:
+        self.assigned = {rid: r.unit for rid, r in self.requests.items()}
+        self.votes: dict[str, dict[str, str]] = {}
+        self.decided: dict[str, str] = {}
+        self.orders: dict[str, Order] = {}
+        self.acknowledged: set[str] = set()
+        for rid, r in self.requests.items():
+            node.at(r.t_request, self._tick, node, rid, 0)
+
+    def _still_in(self, t: float) -> list[str]:
+        return [p for p in self.partners if self.leaves.get(p, np.inf) > t]
+
+    def _tick(self, t: float, node: NodeContext, rid: str, attempt: int) -> None:
+        r = self.requests[rid]
+        done = rid in self.acknowledged or self.decided.get(rid) == "refuse"
+        if done or t >= r.t_impact or attempt >= MAX_REQUESTS:
             return
-        outcome = rules.tally(votes.setdefault(request_id, {}), still_in(t))
+        if rid in self.orders:
+            order = self.orders[rid]
+            owner = self.unit_partner[self.assigned[rid]]
+            if self.leaves.get(owner, np.inf) > t:
+                node.send(order, t, [owner])
+                self.events.append(Event(t, "order", None, r.threat, f"{order.fire_unit} (again)"))
+        else:
+            body = EngagementRequest(
+                request_id=rid,
+                requester=node.name,
+                fire_unit=self.unit_names[r.unit],
+                track_id=r.threat,
+                t=float(t),
+                t_intercept=r.t_intercept,
+                r_intercept_eci=r.r_intercept_eci,
+                shots=self.salvo[r.unit],
+            )
+            node.send(body, t, self._still_in(t))
+            self.events.append(
+                Event(t, "request", None, r.threat, f"{self.unit_names[r.unit]} (#{attempt + 1})")
+            )
+        node.at(t + self.retry_s, self._tick, node, rid, attempt + 1)
+
+    def on_message(self, node: NodeContext, message: SignedMessage, t: float) -> None:
+        body = message.body
+        if message.kind == "vote":
+            if body.request_id in self.requests and body.voter == message.sender:
+                self.votes.setdefault(body.request_id, {})[body.voter] = body.choice
+                self._decide(node, body.request_id, t)
+        elif message.kind == "acknowledgement":
+            for rid, order in self.orders.items():
+                if order.order_id == body.order_id and body.by == message.sender:
+                    self.acknowledged.add(rid)
+
+    def _decide(self, node: NodeContext, rid: str, t: float) -> None:
+        if rid in self.decided:
+            return
+        outcome = self.rules.tally(self.votes.setdefault(rid, {}), self._still_in(t))
         if outcome == "wait":
             return
-        decided[request_id] = outcome
-        k, j = requests[request_id]
+        self.decided[rid] = outcome
+        r = self.requests[rid]
         if outcome == "refuse":
-            events.append(Event(t, "no-order", None, k, f"{rules.vote_rule}: refused"))
+            self.events.append(
+                Event(t, "no-order", None, r.threat, f"{self.rules.vote_rule}: refused")
+            )
             return
-        owner = units.partner[j]
-        if leaves.get(owner, np.inf) <= t:
+        j = self.assigned[rid]
+        owner = self.unit_partner[j]
+        if self.leaves.get(owner, np.inf) <= t:
             # The assigned unit's partner has left: the centre orders the best unit still
             # available to it (the earliest planned intercept), if any.
-            j = _replacement(k, planned, allowed, units, still_in(t))
-            if j is None:
-                events.append(Event(t, "no-order", owner, k, "the unit's partner has left"))
+            still = self._still_in(t)
+            candidates = [(tt, jj) for jj, tt in r.replacements if self.unit_partner[jj] in still]
+            if not candidates:
+                self.events.append(
+                    Event(t, "no-order", owner, r.threat, "the unit's partner has left")
+                )
                 return
-            owner = units.partner[j]
-            requests[request_id] = (k, j)
+            j = min(candidates)[1]
+            owner = self.unit_partner[j]
+            self.assigned[rid] = j
         order = Order(
-            order_id=f"{rules.name}-{k}-{j}",
-            request_id=request_id,
-            fire_unit=units.units.name[j],
-            track_id=k,
+            order_id=f"{self.rules.name}-{r.threat}-{j}",
+            request_id=rid,
+            fire_unit=self.unit_names[j],
+            track_id=r.threat,
             t=float(t),
             fire=True,
-            shots=int(units.units.salvo[j]),
+            shots=self.salvo[j],
         )
-        orders[request_id] = order
-        exchange.send(centre, order, t, [owner])
-        events.append(Event(t, "order", None, k, f"joint {rules.vote_rule}: {units.units.name[j]}"))
+        self.orders[rid] = order
+        node.send(order, t, [owner])
+        self.events.append(
+            Event(t, "order", None, r.threat, f"joint {self.rules.vote_rule}: {self.unit_names[j]}")
+        )
 
-    def on_message(node: str, message: SignedMessage, t: float) -> None:
+    def result(self) -> list[Event]:
+        return self.events
+
+
+class PartnerVoting(Role):
+    """A partner's part of a joint decision: answer every request the centre signed with its
+    ``Vote`` (``Arrangement.vote``) its vote latency later, unless it has left by then; act on
+    a signed order for one of its own units (``units``: name -> index) -- the unit may launch
+    ``decision_latency_s`` after the order arrived -- and acknowledge it."""
+
+    def __init__(self, centre: str, rules, units: Mapping[str, int], leaves_at: float) -> None:
+        self.centre, self.rules, self.units, self.leaves_at = centre, rules, dict(units), leaves_at
+        self.events: list[Event] = []
+        self.launches: dict[tuple[int, int], float] = {}
+
+    def on_message(self, node: NodeContext, message: SignedMessage, t: float) -> None:
         body = message.body
-        if node != centre and message.kind == "engagement_request":
-            if message.sender != centre or body.request_id not in requests:
-                return
-            t_vote = t + rules.vote_latency_s.get(node, 0.0)
-            if t_vote >= leaves.get(node, np.inf):
+        if message.sender != self.centre:
+            return
+        if message.kind == "engagement_request":
+            t_vote = t + self.rules.vote_latency_s.get(node.name, 0.0)
+            if t_vote >= self.leaves_at:
                 return  # it leaves before it could vote
-            choice = rules.vote(node)
-            ballot = Vote(body.request_id, node, choice, float(t_vote))
-            exchange.at(t_vote, lambda t2: exchange.send(node, ballot, t2, [centre]))
-            events.append(Event(t_vote, "vote", node, body.track_id, choice))
-        elif node == centre and message.kind == "vote":
-            if body.request_id in requests and body.voter == message.sender:
-                votes.setdefault(body.request_id, {})[body.voter] = body.choice
-                decide(body.request_id, t)
-        elif node != centre and message.kind == "order":
+            choice = self.rules.vote(node.name)
+            node.at(
+                t_vote, self._vote, node, Vote(body.request_id, node.name, choice, float(t_vote))
+            )
+            self.events.append(Event(t_vote, "vote", node.name, body.track_id, choice))
+        elif message.kind == "order":
             # The partner acts on the signed order itself: the unit and the threat it names.
-            j = unit_index.get(body.fire_unit)
-            if message.sender != centre or not body.fire or j is None or units.partner[j] != node:
+            j = self.units.get(body.fire_unit)
+            if not body.fire or j is None:
                 return
-            k = body.track_id
-            if 0 <= k < earliest.shape[0] and not np.isfinite(earliest[k, j]):
-                earliest[k, j] = rules.launch_permitted_at(t)
-            ack = Acknowledgement(body.order_id, node, float(t))
-            exchange.send(node, ack, t, [centre])
-        elif node == centre and message.kind == "acknowledgement":
-            for request_id, order in orders.items():
-                if order.order_id == body.order_id and body.by == message.sender:
-                    acknowledged.add(request_id)
+            key = (int(body.track_id), j)
+            if key not in self.launches:
+                self.launches[key] = float(self.rules.launch_permitted_at(t))
+            node.send(Acknowledgement(body.order_id, node.name, float(t)), t, [self.centre])
 
-    exchange.on_message = on_message
-    for k, j in pairs:
-        if not np.isfinite(plan.t_request[k, j]):
-            continue
-        request_id = f"{rules.name}-{k}-{j}"
-        requests[request_id] = (k, j)
-        exchange.at(float(plan.t_request[k, j]), lambda t, rid=request_id: tick(rid, 0, t))
+    def _vote(self, t: float, node: NodeContext, ballot: Vote) -> None:
+        node.send(ballot, t, [self.centre])
+
+    def result(self) -> tuple[list[Event], dict[tuple[int, int], float]]:
+        return self.events, self.launches
 
 
 #: The order procedure of each ``Arrangement.procedure``.
@@ -665,18 +815,6 @@ ORDER_PROCEDURES: dict[str, Callable[[_Context, _Plan, list, FloatArray], None]]
     "national": _national_orders,
     "vote": _joint_votes,
 }
-
-
-def _replacement(k: int, planned, allowed, units: FireUnitSet, partners) -> int | None:
-    """The unit of a partner in ``partners`` with the earliest planned intercept of threat k."""
-    candidates = [
-        j
-        for j in range(units.units.m)
-        if units.partner[j] in partners and allowed[k, j] and planned.feasible[k, j]
-    ]
-    if not candidates:
-        return None
-    return min(candidates, key=lambda j: planned.t_intercept[k, j])
 
 
 def _decider_firm_track(picture: Picture, rules: Arrangement, shared: bool) -> FloatArray:

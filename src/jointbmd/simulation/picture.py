@@ -20,7 +20,7 @@ Steps, in the order of the data flow:
    measurements, cued by the launch reports it holds. ``alone`` is each partner with nothing
    from anyone (the independent arrangement's input); ``own`` its own sensors and tracker under
    the shared warning (recomputed only for partners whose cues it changes).
-4. Exchange, on the exchange runtime's nodes (``runtime.Exchange``). Every ``report_interval_s``
+4. Exchange, as roles on the exchange runtime's nodes (``runtime``). Every ``report_interval_s``
    each partner's node signs one ``TrackBatchReport`` with the latest state of its confirmed
    tracks and sends it over its link to the fusion centre. Links add latency and jitter, lose
    messages and go down in outages or when a partner drops out. The centre's node checks every
@@ -49,7 +49,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import earth
-from ..arrays import FloatArray, IntArray
+from ..arrays import BoolArray, FloatArray, IntArray
 from ..exchange import (
     FusedPicture as FusedPictureMessage,
 )
@@ -60,7 +60,15 @@ from ..objects import tracked_rcs
 from ..sensors import LaunchReport, Measurements, Radar, SpaceInfrared
 from ..tracking import ExtendedKalmanPredictor, Tracker, TrackLog
 from ..tracking.models import BallisticTransition, ThrustEnvelope
-from .runtime import MAX_MESSAGE_AGE_S, Exchange, centre_name
+from .runtime import (
+    MAX_MESSAGE_AGE_S,
+    LocalRunner,
+    NodeContext,
+    Role,
+    add_rejections,
+    centre_name,
+    links_of,
+)
 from .truth import Truth
 from .warning import LaunchWarning, own_warning, share_launch_warning
 
@@ -328,22 +336,25 @@ def build_picture(
     scenario,
     truth: Truth,
     rng_sensing: np.random.Generator,
-    rng_links: np.random.Generator,
+    link_seeds,
     *,
     sharing: bool = True,
     ledger_paths: Mapping[str, str | Path] | None = None,
     settings: PictureSettings | None = None,
     ledger_meta: Mapping[str, object] | None = None,
     keys: Mapping | None = None,
-    rng_warning: np.random.Generator | None = None,
+    warning_seeds=None,
     warning_ledger_dir: str | Path | None = None,
+    runner=None,
 ) -> Picture:
     """Sense, track, exchange and fuse one replication (see the module docstring).
 
-    ``ledger_paths`` maps a node (partner or fusion centre) to the file of its ledger;
+    ``link_seeds`` and ``warning_seeds`` seed the picture's and the launch warning's links (a
+    ``SeedSequence``, or a generator one is drawn from; the warning's default: a child of the
+    picture's). ``runner`` runs the exchange's roles (default ``runtime.LocalRunner`` with
+    ``keys``, fresh keys when None). ``ledger_paths`` maps a node to the file of its ledger;
     ``ledger_meta`` says which run it records (written into every ledger's header);
-    ``warning_ledger_dir`` holds the launch warning's ledgers (one per node), ``rng_warning``
-    drives its links (default: a child of ``rng_links``).
+    ``warning_ledger_dir`` holds the launch warning's ledgers (one per node).
     """
     settings = settings or PictureSettings()
     partners = tuple(p.name for p in scenario.partners)
@@ -355,13 +366,16 @@ def build_picture(
         return Picture(truth, partners, alone.views, None, {}, {}, 0, 0, (), alone.logs,
                        national_tracks=alone.tracks, alone=alone.views,
                        alone_tracks=alone.tracks)  # fmt: skip
-    nodes = (*partners, centre_name(scenario))
-    keys = dict(keys) if keys is not None else generate_keys(nodes)
+    if runner is None:
+        nodes = (*partners, centre_name(scenario))
+        runner = LocalRunner(scenario, keys if keys is not None else generate_keys(nodes))
+    if warning_seeds is None:
+        warning_seeds = link_seeds.spawn(1)[0]
     warning = share_launch_warning(
         scenario,
         reports,
-        keys,
-        rng_warning if rng_warning is not None else rng_links.spawn(1)[0],
+        runner,
+        warning_seeds,
         warning_ledger_dir,
         {**(ledger_meta or {}), "stage": "warning"},
     )
@@ -372,21 +386,18 @@ def build_picture(
         partners,
         warned.logs,
         warned.views,
-        rng_links,
+        runner,
+        link_seeds,
         ledger_paths,
         settings,
-        keys,
         ledger_meta,
         warned.tracks,
     )
-    rejected = dict(picture.rejected_messages)
-    for reason, count in warning.rejected_messages.items():
-        rejected[reason] = rejected.get(reason, 0) + count
     return dataclasses.replace(
         picture,
         alone=alone.views,
         alone_tracks=alone.tracks,
-        rejected_messages=rejected,
+        rejected_messages=add_rejections(picture.rejected_messages, warning.rejected_messages),
         messages_sent=picture.messages_sent + warning.messages_sent,
         messages_accepted=picture.messages_accepted + warning.messages_accepted,
     )
@@ -635,115 +646,230 @@ def _latest_confirmed(log: TrackLog, t_from: float, t_to: float) -> dict[str, np
     }
 
 
+class PartnerTracks(Role):
+    """A partner's part of the exchange: at each cycle, sign and send its national track
+    batch (prepared by the world from the partner's own tracker, ``batches``: (t, body)) to the
+    centre; note every fused picture that reaches it."""
+
+    def __init__(self, centre: str, batches: list[tuple[float, TrackBatchReport]]) -> None:
+        self.centre = centre
+        self.batches = batches
+        self.received: list[tuple[float, float, list[int], list[bool]]] = []
+
+    def start(self, node: NodeContext) -> None:
+        for t, body in self.batches:
+            node.at(t, self._send, node, body)
+
+    def _send(self, t: float, node: NodeContext, body: TrackBatchReport) -> None:
+        node.send(body, t, [self.centre])
+
+    def on_message(self, node: NodeContext, message, t: float) -> None:
+        if message.kind == "fused_picture" and message.sender == self.centre:
+            body = message.body
+            self.received.append((float(t), float(body.t), body.track_id.tolist(),
+                                  body.firm.tolist()))  # fmt: skip
+
+    def result(self) -> list[tuple[float, float, list[int], list[bool]]]:
+        """(arrival, picture time, fused track ids, firm flags) of every picture accepted."""
+        return self.received
+
+
+@dataclass(frozen=True)
+class FusionCycle:
+    """What the centre did at one fusion cycle (the world scores it): the fused picture, the
+    national tracks as it fused them (``inputs``: keys, states, covariances at ``t``), the
+    position uncertainty and firmness it sent, and the national reports it took in
+    ((source, track id, time) of each)."""
+
+    cycle: int
+    t: float
+    picture: object  # fusion.FusedPicture
+    inputs: tuple
+    sigma: FloatArray
+    firm: BoolArray
+    reports: tuple[tuple[str, int, float], ...]
+
+
+class CentreFusion(Role):
+    """The centre's part: at every cycle fuse the batches it has accepted since the last
+    (``fusion.FusionCentre``), sign the fused picture once and send the same bytes to every
+    linked partner. A fused track is firm when a member national track is, or when it meets
+    the trackers' own rule (``FIRM_POSITION_SIGMA_M``)."""
+
+    def __init__(self, linked: tuple[str, ...], cycle_times: FloatArray, model: str, q: float):
+        self.linked = linked
+        self.cycle_times = np.asarray(cycle_times, float)
+        self.model, self.q = model, q
+        self.cycles: list[FusionCycle] = []
+
+    def start(self, node: NodeContext) -> None:
+        self._fusion = FusionCentre(predict=_ballistic_predictor(self.model, self.q))
+        self._inbox: list[TrackBatchReport] = []
+        self._member_firm: dict[tuple[str, int], bool] = {}
+        for cycle, t in enumerate(self.cycle_times):
+            node.at(float(t), self._fuse, node, cycle)
+
+    def on_message(self, node: NodeContext, message, t: float) -> None:
+        if message.kind == "track_batch":
+            self._inbox.append(message.body)
+
+    def _fuse(self, t: float, node: NodeContext, cycle: int) -> None:
+        node.deliver(t)  # what arrives at this very instant still counts
+        batches, self._inbox = self._inbox, []
+        reports = [r for b in batches for r in _batch_reports(b)]
+        for r in reports:
+            self._member_firm[(r.source, r.track_id)] = r.firm
+        picture = self._fusion.update(
+            reports, float(t), complete_sources={b.source for b in batches}
+        )
+        if len(picture) == 0:
+            return
+        sigma = np.sqrt(np.trace(picture.P[:, :3, :3], axis1=-2, axis2=-1))
+        firm = (sigma <= FIRM_POSITION_SIGMA_M) | np.array(
+            [any(self._member_firm.get(key, False) for key in members)
+             for members in picture.members]
+        )  # fmt: skip
+        self.cycles.append(
+            FusionCycle(cycle, float(t), picture, self._fusion.inputs, sigma, firm,
+                        tuple((r.source, r.track_id, r.t) for r in reports))
+        )  # fmt: skip
+        message = FusedPictureMessage(
+            t=float(t),
+            track_id=picture.fused_id,
+            t_track=np.full(len(picture), float(t)),
+            x=picture.x,
+            P=picture.P,
+            quality=sigma,
+            firm=firm,
+            sources=picture.sources,
+        )
+        # One signed message, the same bytes to every partner, recorded in the centre's ledger.
+        node.send(message, t, self.linked)
+
+    def result(self) -> list[FusionCycle]:
+        return self.cycles
+
+
 def exchange_and_fuse(
     scenario,
     truth: Truth,
     partners: tuple[str, ...],
     logs: Mapping[str, TrackLog],
     own: Mapping[str, SourceView],
-    rng_links: np.random.Generator,
+    runner,
+    seeds,
     ledger_paths: Mapping[str, str | Path] | None,
     settings: PictureSettings,
-    keys: Mapping | None,
     ledger_meta: Mapping[str, object] | None = None,
     national: Mapping[str, HeldTracks] | None = None,
 ) -> Picture:
-    """Steps 4 and 5 of the module docstring, on the exchange runtime's nodes
-    (``runtime.Exchange``): each partner's node signs its track batches, the centre's node
-    checks and records them, signs every fused picture it sends, and each partner's node checks
-    and records the pictures it receives."""
+    """Steps 4 and 5 of the module docstring as roles on the exchange runtime: each partner's
+    node signs its track batches (`PartnerTracks`), the centre's node fuses, signs every fused
+    picture and sends it (`CentreFusion`); ``runner`` runs them (``runtime.LocalRunner`` or a
+    live run's). The world then scores what the centre fused and the partners received."""
     centre = centre_name(scenario)
-    nodes = (*partners, centre)
-    private = dict(keys) if keys is not None else generate_keys(nodes)
-    exchange = Exchange(scenario, private, rng_links, ledger_paths, ledger_meta)
+    links = links_of(scenario)
     # In the scenario's partner order, never a set's: the fused picture is sent to the partners
-    # in this order, and each send draws the link's loss and jitter from ``rng_links``.
-    linked = tuple(p for p in partners if exchange.linked(p, centre) and exchange.linked(centre, p))
-    fusion = FusionCentre(predict=_ballistic_predictor(scenario.model, settings.process_noise_q))
+    # in this order.
+    linked = tuple(p for p in partners if (p, centre) in links and (centre, p) in links)
+    cycle_times = np.arange(
+        truth.times[0], truth.times[-1] + settings.report_interval_s, settings.report_interval_s
+    )
+    roles: dict[str, Role] = {
+        centre: CentreFusion(linked, cycle_times, scenario.model, settings.process_noise_q)
+    }
+    for p in linked:
+        batches, previous = [], -np.inf
+        for t in cycle_times:
+            latest = _latest_confirmed(logs[p], previous, float(t))
+            if latest is not None:
+                batches.append((float(t), TrackBatchReport(source=p, t=float(t), **latest)))
+            previous = float(t)
+        roles[p] = PartnerTracks(centre, batches)
+    # What is still in flight after the last cycle is delivered up to the acceptance window.
+    run = runner.run(roles, seeds, ledger_paths, ledger_meta,
+                     until=float(cycle_times[-1]) + MAX_MESSAGE_AGE_S)  # fmt: skip
+    score = _score_fusion(scenario, truth, partners, logs, cycle_times, run.results[centre])
+    first_detection_any = np.fmin.reduce([own[p].first_detection_s for p in partners])
+    fused_view = SourceView(first_detection_any, score.fused_first, score.fused_rmse)
+    received_first = {p: np.full(truth.n, np.nan) for p in partners}
+    for p in linked:
+        for t_arrival, t_picture, track_ids, firm in run.results[p]:
+            score.rows.note_received(p, t_arrival, t_picture, track_ids, firm, received_first[p])
+    received = {
+        p: SourceView(
+            first_detection_any if p in linked else np.full(truth.n, np.nan),
+            received_first[p],
+            score.fused_rmse if p in linked else np.full(truth.n, np.nan),
+        )
+        for p in partners
+    }
+    return Picture(
+        truth,
+        partners,
+        own,
+        fused_view,
+        received,
+        run.rejected,
+        run.messages_sent,
+        run.messages_accepted,
+        run.ledger_paths,
+        logs,
+        score.at_centre,
+        score.fusion_gain,
+        score.consistency,
+        dict(national or {}),
+        score.rows.held(),
+        {p: score.rows.held_by(p) for p in linked},
+    )
 
+
+@dataclass(frozen=True)
+class _FusionScore:
+    fused_first: FloatArray
+    fused_rmse: FloatArray
+    at_centre: Mapping[str, FloatArray]
+    fusion_gain: FusionGain
+    consistency: Consistency
+    rows: _CentreRows
+
+
+def _score_fusion(scenario, truth: Truth, partners, logs, cycle_times, cycles) -> _FusionScore:
+    """Score the centre's fusion cycles against the truth: when each threat first had a firm
+    fused track, the RMS position error of the fused tracks and of each partner's tracks as the
+    centre fused them, fused against inputs where two or more partners were fused, NEES, and
+    the fused rows each holder could act on (with their sensors' data-use support)."""
+    n = truth.n
     # Which threat each national track belongs to (scoring only).
     national_truth = {
         p: {int(tid): logs[p].truth_of(int(tid)) for tid in logs[p].track_ids} for p in partners
     }
-    n = truth.n
-    fused_first = np.full(n, np.nan)
-    fused_err2 = np.zeros(n)
-    fused_count = np.zeros(n, int)
-    input_err2 = {p: np.zeros(n) for p in partners}
-    input_count = {p: np.zeros(n, int) for p in partners}
-    paired_count = np.zeros(n, int)
-    paired_fused = np.zeros(n)
-    paired_inputs = {p: np.zeros(n) for p in partners}
-    received_first = {p: np.full(n, np.nan) for p in partners}
-    nees_rows: list[tuple[str, int, int, float]] = []
-    national = dict(national or {})
     # The data-use support of every national row, by (source, track id, time): what a report
     # of that row says about the sensors behind it.
     row_support = {p: _row_support_index(logs[p], radar_data_use(scenario)) for p in partners}
     member_support: dict[tuple[str, int], int] = {}
-    centre_rows = _CentreRows(partners)
-
-    cycle_times = np.arange(
-        truth.times[0], truth.times[-1] + settings.report_interval_s, settings.report_interval_s
-    )
-    member_firm: dict[tuple[str, int], bool] = {}
-    fused_firm_ids: dict[int, int] = {}  # fused id -> threat, for tracks already scored firm
+    rows = _CentreRows(partners)
+    fused_first = np.full(n, np.nan)
+    fused_err2, fused_count = np.zeros(n), np.zeros(n, int)
+    input_err2 = {p: np.zeros(n) for p in partners}
+    input_count = {p: np.zeros(n, int) for p in partners}
+    paired_count, paired_fused = np.zeros(n, int), np.zeros(n)
+    paired_inputs = {p: np.zeros(n) for p in partners}
+    nees_rows: list[tuple[str, int, int, float]] = []
     # Truth at every cycle, for scoring (NaN outside the scored phase).
     n_cycles = cycle_times.shape[0]
     truth_at_cycles = _truth_positions_eci(
         truth, np.repeat(np.arange(n), n_cycles), np.tile(cycle_times, n)
     ).reshape(n, n_cycles, 3)
-    inbox: list[TrackBatchReport] = []  # batches the centre accepted since its last fusion
-
-    def on_message(node: str, message, t_arrival: float) -> None:
-        if node == centre and message.kind == "track_batch":
-            inbox.append(message.body)
-        elif node in linked and message.kind == "fused_picture" and message.sender == centre:
-            _note_received(
-                message.body,
-                t_arrival,
-                fused_firm_ids,
-                received_first[node],
-                centre_rows.received[node],
-                centre_rows.index,
-            )
-
-    def cycle_action(cycle: int, previous: float):
-        def action(t: float) -> None:
-            # National track batches.
-            for p in linked:
-                latest = _latest_confirmed(logs[p], previous, t)
-                if latest is not None:
-                    exchange.send(p, TrackBatchReport(source=p, t=float(t), **latest), t, [centre])
-            # The centre takes in what has arrived by now and fuses.
-            exchange.deliver(centre, t)
-            batches = list(inbox)
-            inbox.clear()
-            fuse(cycle, t, batches)
-            # Partners take in the pictures that have reached them by now.
-            for p in linked:
-                exchange.deliver(p, t)
-
-        return action
-
-    def fuse(cycle: int, t: float, batches: list[TrackBatchReport]) -> None:
-        reports = [r for b in batches for r in _batch_reports(b)]
-        for r in reports:
-            member_firm[(r.source, r.track_id)] = r.firm
-            member_support[(r.source, r.track_id)] = row_support[r.source].get((r.track_id, r.t), 0)
-        picture = fusion.update(reports, float(t), complete_sources={b.source for b in batches})
-        if len(picture) == 0:
-            return
+    for c in cycles:
+        for source, track_id, t_report in c.reports:
+            member_support[(source, track_id)] = row_support[source].get((track_id, t_report), 0)
+        picture, cycle, t = c.picture, c.cycle, c.t
         threat_of = _fused_truth(picture, national_truth)
-        sigma = np.sqrt(np.trace(picture.P[:, :3, :3], axis1=-2, axis2=-1))
-        centre_rows.add(float(t), picture, threat_of, sigma, member_support)
-        # Firm: a member national track is firm, or the fused track meets the trackers' rule.
-        firm = (sigma <= FIRM_POSITION_SIGMA_M) | np.array(
-            [any(member_firm.get(key, False) for key in members) for members in picture.members]
-        )
+        rows.add(t, picture, threat_of, c.sigma, member_support)
         r_true = truth_at_cycles[np.maximum(threat_of, 0), cycle]
         # The national tracks as the centre fused them, at the same time: fusion's own yardstick.
-        keys, x_in, P_in = fusion.inputs
+        keys, x_in, P_in = c.inputs
         _consistency_rows(keys, x_in, P_in, picture, threat_of, national_truth, truth_at_cycles,
                           cycle, nees_rows)  # fmt: skip
         input_err2_now = {}
@@ -773,65 +899,19 @@ def exchange_and_fuse(
                     paired_fused[k] += err2
                     for src, e2 in member_err2.items():
                         paired_inputs[src][k] += e2
-            if firm[i] and not fused_first[k] <= t:
+            if c.firm[i] and not fused_first[k] <= t:
                 fused_first[k] = t
-                fused_firm_ids[int(picture.fused_id[i])] = k
-        message = FusedPictureMessage(
-            t=float(t),
-            track_id=picture.fused_id,
-            t_track=np.full(len(picture), float(t)),
-            x=picture.x,
-            P=picture.P,
-            quality=sigma,
-            firm=firm,
-            sources=picture.sources,
-        )
-        # One signed message, the same bytes to every partner, recorded in the centre's ledger.
-        exchange.send(centre, message, t, linked)
-
-    exchange.on_message = on_message
-    previous = -np.inf
-    for cycle, t in enumerate(cycle_times):
-        exchange.at(float(t), cycle_action(cycle, previous))
-        previous = float(t)
-    # What is still in flight after the last cycle is delivered up to the acceptance window.
-    exchange.run(until=float(cycle_times[-1]) + MAX_MESSAGE_AGE_S)
-    rejected = exchange.finish()
-
-    fused_rmse = _rms(fused_err2, fused_count)
-    at_centre = {p: _rms(input_err2[p], input_count[p]) for p in partners}
-    fusion_gain = FusionGain(
-        _rms(paired_fused, paired_count),
-        {p: _rms(paired_inputs[p], paired_count) for p in partners},
-        paired_count,
-    )
-    first_detection_any = np.fmin.reduce([own[p].first_detection_s for p in partners])
-    fused_view = SourceView(first_detection_any, fused_first, fused_rmse)
-    received = {
-        p: SourceView(
-            first_detection_any if p in linked else np.full(n, np.nan),
-            received_first[p],
-            fused_rmse if p in linked else np.full(n, np.nan),
-        )
-        for p in partners
-    }
-    return Picture(
-        truth,
-        partners,
-        own,
-        fused_view,
-        received,
-        rejected,
-        exchange.messages_sent,
-        exchange.accepted_count,
-        tuple(str(path) for path in exchange.ledger_paths.values()),
-        logs,
-        at_centre,
-        fusion_gain,
+    return _FusionScore(
+        fused_first,
+        _rms(fused_err2, fused_count),
+        {p: _rms(input_err2[p], input_count[p]) for p in partners},
+        FusionGain(
+            _rms(paired_fused, paired_count),
+            {p: _rms(paired_inputs[p], paired_count) for p in partners},
+            paired_count,
+        ),
         Consistency.of(nees_rows),
-        national,
-        centre_rows.held(),
-        {p: centre_rows.held_by(p) for p in linked},
+        rows,
     )
 
 
@@ -863,6 +943,19 @@ class _CentreRows:
             self.rows.append(
                 (int(threat_of[i]), t, picture.x[i], picture.P[i], float(sigma[i]), support)
             )
+
+    def note_received(self, partner, t_arrival, t_picture, track_ids, firm, first) -> None:
+        """``partner`` accepted the fused picture of ``t_picture`` at ``t_arrival``: record
+        which fused rows it received when, and when it first received a firm fused track on
+        each threat (``first``; a picture is acted on when it arrives)."""
+        for tid, is_firm in zip(track_ids, firm, strict=True):
+            row = self.index.get((float(t_picture), int(tid)))
+            if row is None:
+                continue
+            self.received[partner].append((row, float(t_arrival)))
+            if is_firm:
+                k = self.rows[row][0]
+                first[k] = np.fmin(first[k], t_arrival)
 
     def held(self) -> HeldTracks:
         if not self.rows:
@@ -952,24 +1045,3 @@ def _fused_truth(picture, national_truth: Mapping[str, Mapping[int, int]]) -> In
         if votes:
             out[i] = np.bincount(votes).argmax()
     return out
-
-
-def _note_received(
-    body: FusedPictureMessage,
-    t_arrival: float,
-    fused_firm_ids: Mapping[int, int],
-    first: FloatArray,
-    received: list[tuple[int, float]],
-    centre_index: Mapping[tuple[float, int], int],
-) -> None:
-    """A partner accepted a fused picture at ``t_arrival``: record when it first received a firm
-    fused track of each threat (a picture is acted on when it arrives), and which fused rows it
-    received when."""
-    for tid in body.track_id.tolist():
-        row = centre_index.get((float(body.t), int(tid)))
-        if row is not None:
-            received.append((row, float(t_arrival)))
-    for tid, firm in zip(body.track_id.tolist(), body.firm.tolist(), strict=True):
-        k = fused_firm_ids.get(int(tid))
-        if firm and k is not None:
-            first[k] = np.fmin(first[k], t_arrival)
