@@ -8,6 +8,7 @@ from . import (  # noqa: F401
     effectiveness,
     footprint,
     ledger,
+    live,
     reach,
     report,
     run,

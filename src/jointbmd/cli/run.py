@@ -129,32 +129,14 @@ def run_command(
                     allow_large=allow_large,
                     file=scenario,
                 )
-            aggregates = camp.aggregate(
-                results, done.campaign_id, replications=replications, arrangements=names
-            )
-            # Only what this run asked for, even from a store that holds more.
-            asked = Selection(
-                done.campaign_id, replications=replications, arrangements=tuple(names)
-            )
-            rejected = results.tallies(asked, "rejected_messages")
-            threats = results.rows("threat_outcomes", asked)
-            timeline = results.rows(
-                "events",
-                Selection(done.campaign_id, arrangements=tuple(names), replication=0),
-            )
+            summary = run_summary(results, done.campaign_id, names, baseline, replications)
             if records is not None:
+                asked = Selection(
+                    done.campaign_id, replications=replications, arrangements=tuple(names)
+                )
                 _write_records(results, asked, records)
     if ledger is not None:
         run_arrangements(loaded, names, 0, seed, ledger_dir=ledger, keys=signing_keys)
-    # The same rows, with the same keys, as ``campaign --json`` and ``compare --json``.
-    rows = []
-    for row in aggregates:
-        entry = row.as_dict()
-        entry["rejected_messages"] = rejected.get((row.point, row.arrangement), {})
-        rows.append(entry)
-    from jointbmd.analysis.paired import paired_comparisons
-
-    paired = paired_comparisons(threats, names, baseline)
     summary = {
         "scenario": loaded.name,
         "seed": seed,
@@ -162,10 +144,7 @@ def run_command(
         "seconds": done.seconds,
         "executor": done.executor,
         "arrangements": names,
-        "rows": rows,
-        "paired": {"baseline": baseline, "against": [c.as_dict() for c in paired]},
-        "threats": threats,
-        "timeline_replication_0": timeline,
+        **summary,
         "records": str(records) if records is not None else None,
         "store": str(store) if store is not None else None,
         "ledger": str(ledger) if ledger is not None else None,
@@ -177,11 +156,50 @@ def run_command(
         f"{loaded.name}: {replications} replications x {len(names)} arrangements "
         f"in {done.seconds:.1f} s ({done.executor}), seed {seed}"
     )
+    print_run_tables(loaded.name, summary)
+
+
+def run_summary(results, campaign_id: int, names, baseline: str, replications: int | None,
+                timeline_replication: int = 0) -> dict:  # fmt: skip
+    """What ``run --json`` reports of a stored campaign beside its header: per arrangement
+    ``rows`` (the same rows, with the same keys, as ``campaign --json`` and ``compare --json``),
+    the ``paired`` comparisons against ``baseline``, every per-threat record (``threats``) and
+    one replication's timeline. ``replications``: only the first so many (None: all stored)."""
+    from jointbmd import campaign as camp
+    from jointbmd.analysis.paired import paired_comparisons
+    from jointbmd.store import Selection
+
+    aggregates = camp.aggregate(results, campaign_id, replications=replications, arrangements=names)
+    # Only what this run asked for, even from a store that holds more.
+    asked = Selection(campaign_id, replications=replications, arrangements=tuple(names))
+    rejected = results.tallies(asked, "rejected_messages")
+    threats = results.rows("threat_outcomes", asked)
+    timeline = results.rows(
+        "events",
+        Selection(campaign_id, arrangements=tuple(names), replication=timeline_replication),
+    )
+    rows = []
+    for row in aggregates:
+        entry = row.as_dict()
+        entry["rejected_messages"] = rejected.get((row.point, row.arrangement), {})
+        rows.append(entry)
+    paired = paired_comparisons(threats, names, baseline)
+    return {
+        "rows": rows,
+        "paired": {"baseline": baseline, "against": [c.as_dict() for c in paired]},
+        "threats": threats,
+        f"timeline_replication_{timeline_replication}": timeline,
+    }
+
+
+def print_run_tables(name: str, summary: dict) -> None:
+    """The tables ``run`` prints: what each arrangement buys, then the paired comparisons."""
+    rows, baseline = summary["rows"], summary["paired"]["baseline"]
     # One column per partner (its mean shots; together E[shots]), not a "NATO 6.0, Russia 0.0"
     # cell that wraps: the table then fits 80 columns.
     partners = sorted({p for a in rows for p in a["shots_by_partner"]})
     print_table(
-        f"{loaded.name}: what each arrangement buys",
+        f"{name}: what each arrangement buys",
         [
             "arrangement",
             "P(no leak)",
@@ -211,8 +229,8 @@ def run_command(
         ],
     )
     print_paired(
-        [{"sweep": {}, "against": [c.as_dict() for c in paired]}],
-        f"{loaded.name}: paired against {baseline}",
+        [{"sweep": {}, "against": summary["paired"]["against"]}],
+        f"{name}: paired against {baseline}",
     )
 
 

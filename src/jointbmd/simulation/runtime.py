@@ -6,7 +6,7 @@ role's result, the rejections by reason, the message counts and the ledger files
 own, written line by line as it signs and accepts).
 
 A `Node` is one partner's node or the fusion centre's: it holds its own private key and only the
-*public* keys of its peers, numbers and signs what it sends (from 1 within a stage), checks what
+*public* keys of its peers, numbers and signs what it sends (from 1, across a run), checks what
 it receives with one acceptance rule (`Receiver`, with ``MAX_MESSAGE_AGE_S``) and records both
 what it signed and what it accepted in its own ledger, in time order.
 
@@ -158,6 +158,16 @@ class Node:
     def rejections(self) -> dict[str, int]:
         return self.receiver.rejections
 
+    def counts(self) -> tuple[int, dict[str, int]]:
+        """(messages accepted, rejections by reason) so far."""
+        return self.receiver.accepted_count, self.receiver.rejections
+
+    def counts_since(self, before: tuple[int, dict[str, int]]) -> tuple[int, dict[str, int]]:
+        """What `counts` gained since ``before`` (one stage's share)."""
+        accepted, rejected = self.counts()
+        gained = {r: n - before[1].get(r, 0) for r, n in rejected.items()}
+        return accepted - before[0], {r: n for r, n in gained.items() if n}
+
     @property
     def accepted_count(self) -> int:
         return self.receiver.accepted_count
@@ -301,16 +311,21 @@ def add_rejections(*counts: Mapping[str, int]) -> dict[str, int]:
 
 
 class LocalRunner:
-    """Runs a stage's roles in this process: every node's key here, one shared network.
+    """Runs stages' roles in this process: every node's key here, one shared network per stage.
 
     ``keys`` maps every node to its Ed25519 private key; each `Node` is given only its own
-    (and every node's public key). ``ledgers`` (per stage) is a directory (``DIR/NODE.ledger``)
-    or a mapping node -> file; None writes no ledgers.
+    (and every node's public key). A runner keeps its nodes from one stage to the next (one
+    replication's stages), so each node numbers what it signs across the whole run and its
+    receiver refuses a message replayed from an earlier stage. ``ledgers`` (per stage) is a
+    directory (``DIR/NODE.ledger``) or a mapping node -> file; None writes no ledgers.
     """
 
     def __init__(self, scenario, keys: Mapping) -> None:
         self.scenario = scenario
         self.keys = dict(keys)
+        names = node_names(scenario)
+        ring = KeyRing.from_private({name: self.keys[name] for name in names})
+        self.nodes = {name: Node(name, self.keys[name], ring) for name in names}
 
     def run(
         self,
@@ -320,13 +335,11 @@ class LocalRunner:
         ledger_meta: Mapping[str, object] | None = None,
         until: float = np.inf,
     ) -> StageRun:
-        names = node_names(self.scenario)
-        ring = KeyRing.from_private({name: self.keys[name] for name in names})
         network = network_of(self.scenario, seeds)
-        paths = stage_ledger_paths(ledgers, names)
+        paths = stage_ledger_paths(ledgers, self.nodes)
+        before = {name: node.counts() for name, node in self.nodes.items()}
         contexts = []
-        for name in names:
-            node = Node(name, self.keys[name], ring)
+        for name, node in self.nodes.items():
             if name in paths:
                 node.open_ledger(paths[name], ledger_meta)
             contexts.append(NodeContext(node, roles.get(name) or Role(), network, until))
@@ -337,11 +350,12 @@ class LocalRunner:
         finally:
             for context in contexts:
                 context.node.close_ledger()
+        counts = [c.node.counts_since(before[c.name]) for c in contexts]
         return StageRun(
             {c.name: c.role.result() for c in contexts},
-            add_rejections(*(c.node.rejections for c in contexts)),
+            add_rejections(*(rejected for _, rejected in counts)),
             sum(c.messages_sent for c in contexts),
-            sum(c.node.accepted_count for c in contexts),
+            sum(accepted for accepted, _ in counts),
             tuple(str(p) for p in paths.values()),
         )
 
