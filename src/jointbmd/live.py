@@ -239,17 +239,17 @@ class _NodeServer:
         if envelope is not None and envelope[0] in self.finished:
             return  # arrives after its stage ended (beyond its window): a batch run drops it too
         self.injected.append(frames[-1])
-        self._check_injected()
 
     def _check_injected(self) -> None:
-        if self.ctx is None:
+        """Check the stray frames at the node's current time (its latest grant in this stage:
+        never earlier than anything in its ledger); a frame that passes is acted on like any."""
+        if self.ctx is None or not np.isfinite(self.now):
             return
-        t = self.now if np.isfinite(self.now) else 0.0
-        for data in self.injected:
-            message = self.node.receive(data, t)
+        strays, self.injected = self.injected, []
+        for data in strays:
+            message = self.node.receive(data, self.now)
             if message is not None:
-                self.ctx.role.on_message(self.ctx, message, t)
-        self.injected = []
+                self.ctx.role.on_message(self.ctx, message, self.now)
 
     def _transmit(self, delivery: Delivery, sequence: int) -> None:
         envelope = json.dumps(
@@ -295,15 +295,16 @@ class _NodeServer:
             if ledger is not None:
                 self.node.open_ledger(ledger, meta)
             role.start(self.ctx)
-            self._check_injected()
             self._reply("ready")
         elif kind == "run":
             _, stage, t, expected = command
             self._await_frames(expected)
             self.ctx.run_until(t)
             self.now = max(self.now, t)
+            self._check_injected()
             self._reply("done")
         elif kind == "end":
+            self._check_injected()
             self.node.close_ledger()
             accepted, rejected = self.node.counts_since(self._before)
             result = self.ctx.role.result()

@@ -42,7 +42,7 @@ def node_command(
         20.0, "--connect-timeout", help="Seconds to wait for every peer before giving up."
     ),
 ) -> None:
-    """Run one node of a live run (started by ``jointbmd live``)."""
+    """One node of a live run (jointbmd live starts them)."""
     from jointbmd.live import serve_node
     from jointbmd.scenario import load_scenario
 
@@ -78,7 +78,7 @@ def live_command(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Run one replication with every node its own process on 127.0.0.1."""
+    """One replication, every node its own process on 127.0.0.1."""
     from jointbmd import campaign as camp
     from jointbmd.live import live_run
     from jointbmd.outputs import Output, check_directory_flag, check_outputs
