@@ -267,15 +267,23 @@ def test_reach_table_matches_direct_flyouts_on_their_ascent():
     assert len(errors) > 20
 
 
+_FLOWN: dict = {}
+
+
 def _fastest_through(it, s_target, h_target, family, parameters, t_max=1200.0):
     """Brute force over one one-parameter family of boost programmes flown with scipy
     (``family(p)`` -> (θ_0, θ_f)): every programme that passes through the point (scan the
-    parameter, then root-find), and the earliest time any of them gets there (inf if none)."""
-    t = np.arange(0.0, t_max, 1.0)
+    parameter, then root-find), and the earliest time any of them gets there (inf if none).
+    The direct family counts up to burnout only, as the reach table takes it."""
+    until = it.burn_time_s if family is _direct else t_max
+    t = np.arange(0.0, until + 0.5, 1.0)
 
     def fly(p):
         start, final = family(p)
-        return planar_flyout(it, final, t_max, pitch_start=start)
+        key = (it, float(start), float(final), t_max)
+        if key not in _FLOWN:  # the scan's flyouts serve every point
+            _FLOWN[key] = planar_flyout(it, final, t_max, pitch_start=start)
+        return _FLOWN[key]
 
     def height_and_time(at):
         # First passage of the ground range s_target before falling back to the ground.
@@ -310,7 +318,7 @@ def test_reach_table_is_the_minimum_over_boost_programmes():
     # Brute force over both families (lofted: a turn from the vertical to the final pitch;
     # direct: a fixed attitude), the fastest programme through each point.
     table = reach_table(SM3)
-    lofted = np.radians(np.linspace(-28.0, 89.0, 60))
+    lofted = np.radians(np.linspace(-88.0, 89.0, 90))
     direct = np.radians(np.linspace(2.0, 89.0, 30))
     for s_target, h_target in ((300e3, 150e3), (600e3, 120e3), (150e3, 400e3), (750e3, 80e3)):
         best = min(_fastest_through(SM3, s_target, h_target, _lofted, lofted),
@@ -319,6 +327,7 @@ def test_reach_table_is_the_minimum_over_boost_programmes():
         assert table.flyout_time(s_target, h_target) == pytest.approx(best, rel=0.005, abs=0.5)
 
 
+@pytest.mark.slow
 def test_low_points_close_to_the_site_are_reached_by_a_direct_programme():
     # A fast type pitches its lofted programmes over by the fraction of its burn: early in the
     # burn, where it passes points close to the site, every one is still steep, so none passes
@@ -326,14 +335,14 @@ def test_low_points_close_to_the_site_are_reached_by_a_direct_programme():
     # within the boost of the 9 km/s type), and the table must know it, to within a percent.
     fast = InterceptorType("notional-9kms", 9000.0, 30.0, 50e3, 1000e3, 3000e3, 0.7)
     table = reach_table(fast)
-    attitudes = np.radians(np.linspace(20.0, 70.0, 11))
+    attitudes = np.radians(np.linspace(20.0, 70.0, 6))
     for s_target, h_target in ((54e3, 55e3), (60e3, 30e3), (100e3, 60e3)):
         best = _fastest_through(fast, s_target, h_target, _direct, attitudes, t_max=60.0)
-        assert best < fast.burn_time_s  # reached during the boost
+        assert best <= fast.burn_time_s  # reached during the boost
         got = table.flyout_time(s_target, h_target)
         assert got == pytest.approx(best, rel=0.01, abs=0.5)
     # Not vacuous: no lofted programme passes through the first point at all.
-    lofted = np.radians(np.linspace(-30.0, 89.9, 40))
+    lofted = np.radians(np.linspace(-90.0, 89.9, 25))
     assert _fastest_through(fast, 54e3, 55e3, _lofted, lofted, t_max=60.0) == np.inf
 
 

@@ -25,11 +25,12 @@ Flyout model
     -- boost and coast integrated together by the threats' own propagator
     (``jointbmd.trajectory.propagate``, ``model="ideal"``: point-mass gravity of the sphere
     R = 6 371 km). Two branches of programmes (``_programme_grid``): *lofted*, θ_0 = 90° (a
-    vertical rise, then a gravity-turn-like pitch-over to θ_f from 90° down to -30°), and
+    vertical rise, then a gravity-turn-like pitch-over to θ_f from 90° down to -90°), and
     *direct*, θ_0 = θ_f = ε (a fixed attitude from launch, ε from 90° down to 1°: the limit of
     an immediate pitch-over). The lofted pitch is a function of the fraction of the burn
     flown, so a fast type, passing points close to the site early in its burn, passes them
-    only steeply; the direct branch reaches the low ones (docs/modelling.md, Engagement).
+    only steeply; the direct branch reaches the low ones, up to its burnout (docs/modelling.md,
+    Engagement).
     ``burnout_speed_mps`` means the speed at burnout along the flown path, after the gravity
     loss of the boost: for each programme the thrust is solved (secant, to 0.05 m/s) so that
     the flyout has exactly that speed at t_b. A longer burn at the same burnout speed
@@ -138,7 +139,7 @@ from jointbmd.trajectory.propagate import BoostProgramme, propagate
 
 DOCTRINES = ("barrage", "shoot-look-shoot")
 _SUBSTEPS = 32
-_MIN_PITCH_DEG = -30.0  # lowest final pitch of the lofted boost programmes
+_MIN_PITCH_DEG = -90.0  # lowest final pitch of the lofted programmes: thrust straight down
 _MIN_ATTITUDE_DEG = 1.0  # lowest fixed attitude of the direct ones (lower: into the ground)
 _THRUST_ITERATIONS = 8
 _THRUST_TOLERANCE_MPS = 0.05  # burnout speed matched to this
@@ -423,7 +424,10 @@ def _programme_grid(programmes: int = 300) -> tuple[FloatArray, FloatArray]:
       propagator holds θ_0 during the rise too: the limit of an immediate pitch-over). They
       reach the low points close to the site that lie under every lofted boost path: a lofted
       programme's pitch is a function of the fraction of the burn flown, so early in a fast
-      burn, where such points are passed, it is still steep.
+      burn, where such points are passed, it is still steep. The table takes them up to
+      burnout only: their coasts, after a burn held at a low attitude, would be depressed
+      flyouts deep in the atmosphere (a 120 s burn at 20° stays below 20 km for 50 s), which
+      the drag-free flyout cannot credit; far from the site the lofted branch's coasts serve.
 
     Both halves meet at the vertical (θ_0 = θ_f = 90°), so the chain is continuous there."""
     near = programmes // 5
@@ -584,9 +588,16 @@ def _kinematic_tables(keys: Sequence[tuple]) -> list[tuple]:
             batch = members[first : first + per_batch]
             v = np.repeat([k[0] for k in batch], pitch.shape[0])
             tb = np.repeat([k[1] for k in batch], pitch.shape[0])
+            starts = np.tile(start, len(batch))
             t, s, h, gamma_b = _sample_flyouts(
-                v, tb, np.tile(start, len(batch)), np.tile(pitch, len(batch)), dt, max_flyout_s
+                v, tb, starts, np.tile(pitch, len(batch)), dt, max_flyout_s
             )
+            # The direct branch serves its boost only (``_programme_grid``): its coast would be
+            # a depressed flyout after a burn held low in the atmosphere, beyond the drag-free
+            # model.
+            boost_only = (starts < 0.5 * np.pi)[:, None] & (t[None, :] > tb[:, None])
+            s[boost_only] = np.nan
+            h[boost_only] = np.nan
             for q, key in enumerate(batch):
                 rows = slice(q * pitch.shape[0], (q + 1) * pitch.shape[0])
                 while len(_KINEMATICS) >= _KINEMATICS_SIZE:
