@@ -839,9 +839,10 @@ class InterceptGeometry:
 
 
 def _range_altitude(
-    site_ecef: FloatArray, r: FloatArray, model: str
+    site_ecef: FloatArray, r: FloatArray, model: str, altitude_m: FloatArray | None = None
 ) -> tuple[FloatArray, FloatArray]:
-    """Ground range R ψ (ψ the geocentric angle from the site) and altitude of points r."""
+    """Ground range R ψ (ψ the geocentric angle from the site) and altitude of points r (the
+    altitude ``altitude_m`` if given: it does not depend on the site)."""
     a, b = site_ecef, r
     cross = np.sqrt(
         (a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1]) ** 2
@@ -849,7 +850,8 @@ def _range_altitude(
         + (a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]) ** 2
     )
     dot = a[..., 0] * b[..., 0] + a[..., 1] * b[..., 1] + a[..., 2] * b[..., 2]
-    return earth.R_IDEAL * np.arctan2(cross, dot), earth.altitude(r, model)
+    h = earth.altitude(r, model) if altitude_m is None else altitude_m
+    return earth.R_IDEAL * np.arctan2(cross, dot), h
 
 
 def flyout_time(
@@ -870,13 +872,14 @@ def flyout_time(
 
 
 def _flyout_from_sites(
-    units: FireUnits, site_ecef: FloatArray, j: IntArray, r: FloatArray, model: str
-) -> tuple[FloatArray, FloatArray, FloatArray]:
+    units: FireUnits, site_ecef: FloatArray, j: IntArray, r: FloatArray, model: str,
+    altitude_m: FloatArray | None = None,
+) -> tuple[FloatArray, FloatArray, FloatArray]:  # fmt: skip
     """Ground range, altitude and minimum flyout time of points r (P, ..., 3) from units j (P,)
-    at sites ``site_ecef (m, 3)``."""
+    at sites ``site_ecef (m, 3)`` (the points' altitudes ``altitude_m`` if known)."""
     extra = (1,) * (r.ndim - 2)
     site = site_ecef[j].reshape(j.shape + extra + (3,))
-    s, h = _range_altitude(site, r, model)
+    s, h = _range_altitude(site, r, model, altitude_m)
     height = h - units.alt_m[j].reshape(j.shape + extra)
     tix = np.broadcast_to(units.type_index[j].reshape(j.shape + extra), s.shape)
     fly = np.full(s.shape, np.nan)
@@ -920,7 +923,10 @@ def intercept_geometry(
     row_of = np.full((n, m), -1, np.int64)
     row_of[ti, uj] = np.arange(ti.shape[0])
     site_ecef = earth.geodetic_to_ecef(units.lat_rad, units.lon_rad, units.alt_m, model)
-    s, h, fly = _flyout_from_sites(units, site_ecef, uj, r[ti], model)
+    # A threat's altitude is the same for every unit: computed once per threat.
+    threats, back = np.unique(ti, return_inverse=True)
+    altitude = earth.altitude(r[threats], model)[back.ravel()]
+    s, h, fly = _flyout_from_sites(units, site_ecef, uj, r[ti], model, altitude)
     ok = _in_envelope(units, uj, s, h) & np.isfinite(fly)
     return InterceptGeometry(
         t_grid=t,
