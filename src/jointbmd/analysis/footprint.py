@@ -402,12 +402,10 @@ def aimpoint_results(
     # Targeting flies a group's cells together (a propagation's cost is mostly per step, not
     # per trajectory: one batch of every cell takes a few times less than chunk by chunk);
     # the geometry goes chunk by chunk (its arrays are cells x samples x units). One group, or
-    # one per worker, made of whole chunks, so the chunks -- and the answers -- are the same
-    # whatever ``workers`` is. ``exact`` keeps a group per chunk (``aim``'s own batches).
+    # one per worker; ``exact`` keeps groups of a chunk (``aim``'s own batches). Every cell's
+    # answer is its own, whatever its group and chunk.
     n = lat.shape[0]
-    chunks = max(1, -(-n // CHUNK_CELLS))
-    per_group = 1 if exact else -(-chunks // max(1, workers))
-    size = per_group * CHUNK_CELLS
+    size = CHUNK_CELLS if exact else max(1, -(-n // max(1, workers)))
     args = [(lat[a : a + size], lon[a : a + size], owners[a : a + size]) for a in range(0, n, size)]
     if workers <= 1 or len(args) == 1:
         parts = [_group(setup_, *arg, table) for arg in args]
