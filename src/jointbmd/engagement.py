@@ -454,11 +454,11 @@ def boost_programme(
 ) -> BoostProgramme:
     """Boost programmes, one per final pitch (n,): constant thrust acceleration
     ``thrust_accel_mps2`` for the burn time (the interceptor's, or ``burn_time_s`` per
-    programme), a vertical rise (10 % of the burn, at most 5 s: a vertical launcher clears its
-    cell, then pitches over; notional), then the propagator's gravity-turn-like pitch-over from
-    ``pitch_start_rad`` (90°: a turn from the vertical; equal to the final pitch: a fixed
-    attitude after an immediate pitch-over) to ``pitch_final_rad`` at burnout, in the plane with
-    inertial normal ``plane_normal_eci`` (the default flies towards +x from (0, R, 0))."""
+    programme), the first 10 % of the burn (at most 5 s) at ``pitch_start_rad`` (90°: a
+    vertical rise, a vertical launcher clearing its cell; notional), then the propagator's
+    gravity-turn-like pitch-over from it to ``pitch_final_rad`` at burnout (a start equal to the
+    final pitch: a fixed attitude throughout), in the plane with inertial normal
+    ``plane_normal_eci`` (the default flies towards +x from (0, R, 0))."""
     pitch = np.atleast_1d(np.asarray(pitch_final_rad, float))
     n = pitch.shape[0]
     tb = np.broadcast_to(
