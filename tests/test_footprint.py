@@ -120,6 +120,19 @@ def fast_and_exact():
     return s, fast, exact
 
 
+def test_answers_do_not_depend_on_the_batching(fast_and_exact, monkeypatch):
+    # Each cell's answer is its own: the same with one targeting batch and many small geometry
+    # chunks (the unreachable cells apart in each), and over two processes.
+    s, fast, _ = fast_and_exact
+    owners = fpm.owner_of(EPAA, _GRID_LAT, _GRID_LON)
+    assert 0 < fast.reachable.sum() < fast.reachable.size  # chunks mix reachable and not
+    monkeypatch.setattr(fpm, "CHUNK_CELLS", 25)
+    for workers in (1, 2):
+        other = fpm.aimpoint_results(s, _GRID_LAT, _GRID_LON, owners, workers=workers)
+        for name in fpm.AimpointResults.__dataclass_fields__:
+            np.testing.assert_array_equal(getattr(other, name), getattr(fast, name), name)
+
+
 def test_loft_table_lands_on_every_aimpoint_like_exact_targeting():
     from jointbmd import earth
     from jointbmd.trajectory import aim_from_table, loft_table

@@ -55,15 +55,6 @@ def test_feasibility_is_monotone_in_commit_time(head_on):
     assert np.all(np.diff(times) >= -1e-6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the boost-programme family (one free final pitch, down to -30 deg) leaves a dead "
-    "zone of low points close to the site under its lowest boost path, growing with the speed at "
-    "a fixed burn: the head-on route's latest intercept point (54 km out, 55 km up) is reached "
-    "at 5 km/s and not at 6 km/s, so the latest commit falls 966 -> 945 s up to 9 km/s; not the "
-    "table's resolution (a 3x finer table moves it at most 4 s, still falling); "
-    "docs/modelling.md, Engagement",
-)
 def test_feasibility_is_monotone_in_interceptor_speed(head_on, chase):
     for scenario in (head_on, chase):
         routes = reach.routes_of(scenario)

@@ -18,14 +18,22 @@ Out
       killed and when, inventory left.
 
 Flyout model
-    The boost is flown, not assumed: constant thrust acceleration a for the burn time t_b, a
-    vertical rise (10 % of the burn, at most 5 s), then a gravity-turn-like pitch-over of the
-    thrust to a final pitch θ_f at burnout (the propagator's ``BoostProgramme``), under gravity,
-    then free flight -- boost and coast integrated together by the threats' own propagator
+    The boost is flown, not assumed: constant thrust acceleration a for the burn time t_b along
+    u = cos θ ĥ + sin θ û (ĥ, û the local downrange horizontal and up), with the propagator's
+    pitch programme (``BoostProgramme``) θ = θ_0 during a rise of τ_r = min(5 s, 0.1 t_b), then
+    θ(τ) = θ_f + (θ_0 - θ_f)(1 - x)², x = (τ - τ_r)/(t_b - τ_r), under gravity, then free flight
+    -- boost and coast integrated together by the threats' own propagator
     (``jointbmd.trajectory.propagate``, ``model="ideal"``: point-mass gravity of the sphere
-    R = 6 371 km). ``burnout_speed_mps`` means the speed at burnout along the flown path, after
-    the gravity loss of the boost: for each θ_f the thrust is solved (Newton, to 0.05 m/s) so
-    that the flyout has exactly that speed at t_b. A longer burn at the same burnout speed
+    R = 6 371 km). Two branches of programmes (``_programme_grid``): *lofted*, θ_0 = 90° (a
+    vertical rise, then a gravity-turn-like pitch-over to θ_f from 90° down to -90°), and
+    *direct*, θ_0 = θ_f = ε (a fixed attitude from launch, ε from 90° down to 1°: the limit of
+    an immediate pitch-over). The lofted pitch is a function of the fraction of the burn
+    flown, so a fast type, passing points close to the site early in its burn, passes them
+    only steeply; the direct branch reaches the low ones, up to its burnout (docs/modelling.md,
+    Engagement).
+    ``burnout_speed_mps`` means the speed at burnout along the flown path, after the gravity
+    loss of the boost: for each programme the thrust is solved (secant, to 0.05 m/s) so that
+    the flyout has exactly that speed at t_b. A longer burn at the same burnout speed
     therefore needs more thrust (its gravity loss ∫ g sin γ dt grows with t_b) and spends longer
     at low speed; at the same motor (same ideal delta-v a t_b) a longer burn loses more to
     gravity and never reaches further (``tests/test_engagement.py``). At the same burnout speed,
@@ -50,12 +58,14 @@ Flyout model
     table against it).
 
 Reach table
-    For final pitches θ_k (dense near the vertical, down to -30°) the flyout is sampled every
-    ``dt`` seconds; each trajectory's ground range grows monotonically, so it passes every range
-    s_i once, at a height h_k(s_i) and time t_k(s_i). At a fixed range, h_k(s_i) is a continuous
-    function of θ; each sign change of h_k(s_i) - h_j between neighbouring θ is a trajectory
-    through (s_i, h_j), its time interpolated linearly in θ; the table holds the smallest such
-    time (the fastest trajectory: the one that allows the latest launch). The vertical column
+    The programmes k form one chain through the family (the lofted branch by θ_f ascending, dense
+    near the vertical, then the direct one by ε descending; they meet at the vertical), and each
+    flyout is sampled every ``dt`` seconds; each trajectory's ground range grows monotonically,
+    so it passes every range s_i once, at a height h_k(s_i) and time t_k(s_i). At a fixed range,
+    h_k(s_i) is a continuous function of the position along the chain; each sign change of
+    h_k(s_i) - h_j between neighbours is a trajectory through (s_i, h_j), its time interpolated
+    linearly between them; the table holds the smallest such time (the fastest trajectory: the
+    one that allows the latest launch). The vertical column
     s = 0 comes from the vertical shot. Queries interpolate bilinearly; a query whose cell
     touches an unreachable node is unreachable (conservative by at most one cell).
 
@@ -129,7 +139,8 @@ from jointbmd.trajectory.propagate import BoostProgramme, propagate
 
 DOCTRINES = ("barrage", "shoot-look-shoot")
 _SUBSTEPS = 32
-_MIN_PITCH_DEG = -30.0  # lowest final pitch of the boost programmes
+_MIN_PITCH_DEG = -90.0  # lowest final pitch of the lofted programmes: thrust straight down
+_MIN_ATTITUDE_DEG = 1.0  # lowest fixed attitude of the direct ones (lower: into the ground)
 _THRUST_ITERATIONS = 8
 _THRUST_TOLERANCE_MPS = 0.05  # burnout speed matched to this
 
@@ -399,17 +410,38 @@ def _bilinear(
     return out
 
 
-def _pitch_grid(programmes: int = 300) -> FloatArray:
-    """Final pitch angles θ_f of the family of boost programmes (rad, ascending, below the
-    vertical): dense near 90° where the small ranges at great heights are reached (a fifth of
-    them within 1° of it), down to ``_MIN_PITCH_DEG`` (thrust below the horizontal at cut-off:
-    the depressed flyouts)."""
+def _programme_grid(programmes: int = 300) -> tuple[FloatArray, FloatArray]:
+    """Pitch at the start of the turn θ_0 and at burnout θ_f (rad, (K,)) of the family of boost
+    programmes, in the order of one continuous chain through it (neighbours fly neighbouring
+    paths, which ``_table_from_flyouts`` relies on):
+
+    - ``programmes`` lofted ones, θ_0 = 90° (the gravity-turn-like pitch-over from the vertical)
+      and θ_f ascending from ``_MIN_PITCH_DEG`` (thrust below the horizontal at cut-off: the
+      depressed flyouts) to the vertical, dense near 90° where the small ranges at great heights
+      are reached (a fifth of them within 1° of it);
+    - then ``programmes // 3`` direct ones, θ_0 = θ_f = ε descending from the vertical to
+      ``_MIN_ATTITUDE_DEG``: thrust held at the fixed attitude ε from launch to burnout (the
+      propagator holds θ_0 during the rise too: the limit of an immediate pitch-over). They
+      reach the low points close to the site that lie under every lofted boost path: a lofted
+      programme's pitch is a function of the fraction of the burn flown, so early in a fast
+      burn, where such points are passed, it is still steep. The table takes them up to
+      burnout only: their coasts, after a burn held at a low attitude, would be depressed
+      flyouts deep in the atmosphere (a 120 s burn at 20° stays below 20 km for 50 s), which
+      the drag-free flyout cannot credit; far from the site the lofted branch's coasts serve.
+
+    Both halves meet at the vertical (θ_0 = θ_f = 90°), so the chain is continuous there."""
     near = programmes // 5
     off_deg = np.concatenate(
         [np.geomspace(2e-4, 1.0, near, endpoint=False),
          np.linspace(1.0, 90.0 - _MIN_PITCH_DEG, programmes - near)]
     )  # fmt: skip
-    return np.sort(np.radians(90.0 - off_deg))
+    lofted = np.sort(np.radians(90.0 - off_deg))
+    direct_count = programmes // 3
+    direct = np.radians(
+        np.linspace(90.0, _MIN_ATTITUDE_DEG, direct_count + 1)[1:] if direct_count else []
+    )
+    start = np.concatenate([np.full(lofted.shape, 0.5 * np.pi), direct])
+    return start, np.concatenate([lofted, direct])
 
 
 def boost_programme(
@@ -418,13 +450,15 @@ def boost_programme(
     thrust_accel_mps2: ArrayLike,
     plane_normal_eci: ArrayLike = (0.0, 0.0, -1.0),
     burn_time_s: ArrayLike | None = None,
+    pitch_start_rad: ArrayLike = 0.5 * np.pi,
 ) -> BoostProgramme:
     """Boost programmes, one per final pitch (n,): constant thrust acceleration
     ``thrust_accel_mps2`` for the burn time (the interceptor's, or ``burn_time_s`` per
-    programme), a vertical rise (10 % of the burn, at most 5 s: a vertical launcher clears its
-    cell, then pitches over; notional), then the propagator's gravity-turn-like pitch-over to
-    ``pitch_final_rad`` at burnout, in the plane with inertial normal ``plane_normal_eci`` (the
-    default flies towards +x from (0, R, 0))."""
+    programme), the first 10 % of the burn (at most 5 s) at ``pitch_start_rad`` (90°: a
+    vertical rise, a vertical launcher clearing its cell; notional), then the propagator's
+    gravity-turn-like pitch-over from it to ``pitch_final_rad`` at burnout (a start equal to the
+    final pitch: a fixed attitude throughout), in the plane with inertial normal
+    ``plane_normal_eci`` (the default flies towards +x from (0, R, 0))."""
     pitch = np.atleast_1d(np.asarray(pitch_final_rad, float))
     n = pitch.shape[0]
     tb = np.broadcast_to(
@@ -437,22 +471,29 @@ def boost_programme(
         accel_c=np.broadcast_to(np.asarray(thrust_accel_mps2, float), (n,))[:, None].copy(),
         cutoff=tb,
         vertical_rise=np.minimum(5.0, 0.1 * tb),
-        pitch_start=np.full(n, 0.5 * np.pi),
+        pitch_start=np.broadcast_to(np.asarray(pitch_start_rad, float), (n,)).copy(),
         pitch_final=pitch,
         plane_normal_eci=np.broadcast_to(np.asarray(plane_normal_eci, float), (n, 3)).copy(),
     )
 
 
-def solve_thrust(interceptor: InterceptorType, pitch_final_rad: ArrayLike) -> FloatArray:
+def solve_thrust(
+    interceptor: InterceptorType,
+    pitch_final_rad: ArrayLike,
+    pitch_start_rad: ArrayLike = 0.5 * np.pi,
+) -> FloatArray:
     """Constant thrust acceleration (m/s², (n,)) that gives each boost programme exactly the
     type's burnout speed at burnout, gravity loss included (ideal sphere, launch from the
     surface at rest); NaN where the programme hits the ground before burnout."""
     pitch = np.atleast_1d(np.asarray(pitch_final_rad, float))
+    start = np.broadcast_to(np.asarray(pitch_start_rad, float), pitch.shape).copy()
     v = np.full(pitch.shape, interceptor.burnout_speed_mps)
-    return _solve_thrust(v, np.full(pitch.shape, interceptor.burn_time_s), pitch)
+    return _solve_thrust(v, np.full(pitch.shape, interceptor.burn_time_s), start, pitch)
 
 
-def _solve_thrust(v: FloatArray, tb: FloatArray, pitch: FloatArray) -> FloatArray:
+def _solve_thrust(
+    v: FloatArray, tb: FloatArray, start: FloatArray, pitch: FloatArray
+) -> FloatArray:
     """``solve_thrust`` for programmes with their own burnout speed and burn time (n,): secant
     iterations on v(t_b; a), starting from dv/da = t_b, all programmes in one batch."""
     accel = v / tb + earth.G0
@@ -468,7 +509,8 @@ def _solve_thrust(v: FloatArray, tb: FloatArray, pitch: FloatArray) -> FloatArra
         x0[:, 1] = earth.R_IDEAL
         traj = propagate(
             x0, 0.0, "ideal", dense=False, max_flight_s=float(np.max(tb[live])) + 1.0, rtol=1e-9,
-            boost=boost_programme(None, pitch[live], accel[live], burn_time_s=tb[live]),
+            boost=boost_programme(None, pitch[live], accel[live], burn_time_s=tb[live],
+                                  pitch_start_rad=start[live]),
         )  # fmt: skip
         speed = np.full(pitch.shape, np.nan)
         speed[live] = np.linalg.norm(traj.burnout_state_eci[:, 3:], axis=1)
@@ -487,13 +529,14 @@ def _solve_thrust(v: FloatArray, tb: FloatArray, pitch: FloatArray) -> FloatArra
 
 
 def _sample_flyouts(
-    v: FloatArray, tb: FloatArray, pitch: FloatArray, dt: float, max_flyout_s: float
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """Times (S,), ground range and height (K, S) of flyouts with burnout speeds, burn times
-    and final pitches (K,), launched from the surface of the ideal sphere at t = 0 (NaN after
-    impact), and each one's flight-path angle at burnout (K,). Boost and coast are flown
+    v: FloatArray, tb: FloatArray, start: FloatArray, pitch: FloatArray, dt: float,
+    max_flyout_s: float,
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:  # fmt: skip
+    """Times (S,), ground range and height (K, S) of flyouts with burnout speeds, burn times,
+    initial and final pitches (K,), launched from the surface of the ideal sphere at t = 0 (NaN
+    after impact), and each one's flight-path angle at burnout (K,). Boost and coast are flown
     together by the shared propagator (``jointbmd.trajectory.propagate``, ``model="ideal"``)."""
-    accel = _solve_thrust(v, tb, pitch)
+    accel = _solve_thrust(v, tb, start, pitch)
     ok = np.isfinite(accel)
     t = np.arange(0.0, max_flyout_s + 0.5 * dt, dt)
     x = np.full((pitch.shape[0], t.shape[0]), np.nan)
@@ -505,8 +548,9 @@ def _sample_flyouts(
     x0 = np.zeros((rows.size, 6))
     x0[:, 1] = earth.R_IDEAL
     flown = propagate(
-        x0, 0.0, "ideal", boost=boost_programme(None, pitch[ok], accel[ok], burn_time_s=tb[ok]),
-        max_flight_s=max_flyout_s,
+        x0, 0.0, "ideal", max_flight_s=max_flyout_s,
+        boost=boost_programme(None, pitch[ok], accel[ok], burn_time_s=tb[ok],
+                              pitch_start_rad=start[ok]),
     )  # fmt: skip
     chunk = max(8, 2**18 // max(rows.size, 1))  # bound the sampler's temporaries
     for start in range(0, t.shape[0], chunk):
@@ -537,13 +581,23 @@ def _kinematic_tables(keys: Sequence[tuple]) -> list[tuple]:
     for key in missing:
         groups.setdefault(key[5:], []).append(key)
     for (dt, max_flyout_s, programmes), members in groups.items():
-        pitch = np.append(_pitch_grid(programmes), 0.5 * np.pi)
+        # The chain of programmes, then the vertical shot (last: ``_table_from_flyouts``).
+        start, pitch = (np.append(a, 0.5 * np.pi) for a in _programme_grid(programmes))
         per_batch = max(1, _BATCH_TRAJECTORIES // pitch.shape[0])
-        for start in range(0, len(members), per_batch):
-            batch = members[start : start + per_batch]
+        for first in range(0, len(members), per_batch):
+            batch = members[first : first + per_batch]
             v = np.repeat([k[0] for k in batch], pitch.shape[0])
             tb = np.repeat([k[1] for k in batch], pitch.shape[0])
-            t, s, h, gamma_b = _sample_flyouts(v, tb, np.tile(pitch, len(batch)), dt, max_flyout_s)
+            starts = np.tile(start, len(batch))
+            t, s, h, gamma_b = _sample_flyouts(
+                v, tb, starts, np.tile(pitch, len(batch)), dt, max_flyout_s
+            )
+            # The direct branch serves its boost only (``_programme_grid``): its coast would be
+            # a depressed flyout after a burn held low in the atmosphere, beyond the drag-free
+            # model.
+            boost_only = (starts < 0.5 * np.pi)[:, None] & (t[None, :] > tb[:, None])
+            s[boost_only] = np.nan
+            h[boost_only] = np.nan
             for q, key in enumerate(batch):
                 rows = slice(q * pitch.shape[0], (q + 1) * pitch.shape[0])
                 while len(_KINEMATICS) >= _KINEMATICS_SIZE:
@@ -648,9 +702,10 @@ def build_reach_table(interceptor: InterceptorType, **grid: Any) -> ReachTable:
     The grid covers the kinematic envelope: ground ranges up to the farthest any flyout gets
     above the ground within ``max_flyout_s`` (1200 s), heights up to the vertical shot's apogee
     (or its height at ``max_flyout_s``), with steps ``range_step_m`` / ``altitude_step_m`` (5 km;
-    at most ``max_points`` = 401 per axis); ``programmes`` (300) boost programmes sampled every
-    ``dt`` (1 s). The caps (``max_range_m``, ``max_altitude_m``) do not shape the table;
-    ``in_envelope`` applies them. The kinematics are cached per (burnout speed, burn time, grid).
+    at most ``max_points`` = 401 per axis); ``programmes`` (300) lofted boost programmes and a
+    third as many direct ones (``_programme_grid``), sampled every ``dt`` (1 s). The caps
+    (``max_range_m``, ``max_altitude_m``) do not shape the table; ``in_envelope`` applies them.
+    The kinematics are cached per (burnout speed, burn time, grid).
     """
     return build_reach_tables([interceptor], **grid)[0]
 
@@ -784,9 +839,10 @@ class InterceptGeometry:
 
 
 def _range_altitude(
-    site_ecef: FloatArray, r: FloatArray, model: str
+    site_ecef: FloatArray, r: FloatArray, model: str, altitude_m: FloatArray | None = None
 ) -> tuple[FloatArray, FloatArray]:
-    """Ground range R ψ (ψ the geocentric angle from the site) and altitude of points r."""
+    """Ground range R ψ (ψ the geocentric angle from the site) and altitude of points r (the
+    altitude ``altitude_m`` if given: it does not depend on the site)."""
     a, b = site_ecef, r
     cross = np.sqrt(
         (a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1]) ** 2
@@ -794,7 +850,8 @@ def _range_altitude(
         + (a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]) ** 2
     )
     dot = a[..., 0] * b[..., 0] + a[..., 1] * b[..., 1] + a[..., 2] * b[..., 2]
-    return earth.R_IDEAL * np.arctan2(cross, dot), earth.altitude(r, model)
+    h = earth.altitude(r, model) if altitude_m is None else altitude_m
+    return earth.R_IDEAL * np.arctan2(cross, dot), h
 
 
 def flyout_time(
@@ -815,13 +872,14 @@ def flyout_time(
 
 
 def _flyout_from_sites(
-    units: FireUnits, site_ecef: FloatArray, j: IntArray, r: FloatArray, model: str
-) -> tuple[FloatArray, FloatArray, FloatArray]:
+    units: FireUnits, site_ecef: FloatArray, j: IntArray, r: FloatArray, model: str,
+    altitude_m: FloatArray | None = None,
+) -> tuple[FloatArray, FloatArray, FloatArray]:  # fmt: skip
     """Ground range, altitude and minimum flyout time of points r (P, ..., 3) from units j (P,)
-    at sites ``site_ecef (m, 3)``."""
+    at sites ``site_ecef (m, 3)`` (the points' altitudes ``altitude_m`` if known)."""
     extra = (1,) * (r.ndim - 2)
     site = site_ecef[j].reshape(j.shape + extra + (3,))
-    s, h = _range_altitude(site, r, model)
+    s, h = _range_altitude(site, r, model, altitude_m)
     height = h - units.alt_m[j].reshape(j.shape + extra)
     tix = np.broadcast_to(units.type_index[j].reshape(j.shape + extra), s.shape)
     fly = np.full(s.shape, np.nan)
@@ -865,7 +923,10 @@ def intercept_geometry(
     row_of = np.full((n, m), -1, np.int64)
     row_of[ti, uj] = np.arange(ti.shape[0])
     site_ecef = earth.geodetic_to_ecef(units.lat_rad, units.lon_rad, units.alt_m, model)
-    s, h, fly = _flyout_from_sites(units, site_ecef, uj, r[ti], model)
+    # A threat's altitude is the same for every unit: computed once per threat.
+    threats, back = np.unique(ti, return_inverse=True)
+    altitude = earth.altitude(r[threats], model)[back.ravel()]
+    s, h, fly = _flyout_from_sites(units, site_ecef, uj, r[ti], model, altitude)
     ok = _in_envelope(units, uj, s, h) & np.isfinite(fly)
     return InterceptGeometry(
         t_grid=t,

@@ -23,7 +23,8 @@ Method, all aimpoints at once (no loop over cells):
    reach (beyond the maximum range, or targeting does not converge) is outside the *reachable*
    area. ``exact=True`` solves every cell with ``trajectory.aim`` instead (slower, the same
    answers within the tolerances ``tests/test_footprint.py`` states). Trajectories are
-   sampled every ``FOOTPRINT_STEP_S``.
+   sampled every ``FOOTPRINT_STEP_S``, ``CHUNK_CELLS`` cells at a time from here on, the
+   unreachable cells apart (they have nothing to sample).
 3. *Cue.* ``--cue SECONDS``: every unit is cued that long after launch. ``sensors``: the first
    time a radar the arrangement lets the unit use (``Arrangement.usable_radars``) holds a firm
    track, plus that radar's data latency. Deterministic: a radar "detects" a threat when it is in
@@ -57,6 +58,7 @@ The footprint of one unit for one aimpoint is the same computation as the single
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Iterable, Sequence
@@ -76,7 +78,8 @@ from jointbmd.errors import UserError
 #: Sampling step of the threat trajectories (s). Intercepts are refined between samples by the
 #: intercept geometry; the latest launch and the cue are found at this resolution.
 FOOTPRINT_STEP_S = 5.0
-#: Cells solved per batch (bounds the memory of the sampled trajectories: cells x samples x 3).
+#: Cells per geometry batch (bounds the memory of the sampled trajectories: cells x samples x 3
+#: x units); targeting flies all the cells of a process in one batch.
 CHUNK_CELLS = 1500
 #: Every shot a unit may fire is followed; no unit fires more than this many at one threat.
 MAX_SHOTS = 64
@@ -396,19 +399,28 @@ def aimpoint_results(
         table = loft_table(setup_.launch_lat_rad, setup_.launch_lon_rad, setup_.missile,
                            np.radians(lat), np.radians(lon),
                            model=setup_.scenario.model)  # fmt: skip
-    size = CHUNK_CELLS if workers <= 1 else max(1, min(CHUNK_CELLS, -(-lat.shape[0] // workers)))
-    starts = range(0, lat.shape[0], size)
-    args = [(lat[a : a + size], lon[a : a + size], owners[a : a + size]) for a in starts]
+    # Targeting flies a group's cells together (a propagation's cost is mostly per step, not
+    # per trajectory: one batch of every cell takes a few times less than chunk by chunk);
+    # the geometry goes chunk by chunk (its arrays are cells x samples x units). One group, or
+    # one per worker; ``exact`` keeps groups of a chunk (``aim``'s own batches). Every cell's
+    # answer is its own, whatever its group and chunk.
+    n = lat.shape[0]
+    size = CHUNK_CELLS if exact else max(1, -(-n // max(1, workers)))
+    args = [(lat[a : a + size], lon[a : a + size], owners[a : a + size]) for a in range(0, n, size)]
     if workers <= 1 or len(args) == 1:
-        parts = [_chunk(setup_, *arg, table) for arg in args]
+        parts = [_group(setup_, *arg, table) for arg in args]
     else:
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(max_workers=workers) as pool:
             parts = list(
-                pool.map(_chunk, [setup_] * len(args), *zip(*args, strict=True),
+                pool.map(_group, [setup_] * len(args), *zip(*args, strict=True),
                          [table] * len(args))
             )  # fmt: skip
+    return _concatenate(parts)
+
+
+def _concatenate(parts: Sequence[AimpointResults]) -> AimpointResults:
     return AimpointResults(
         **{
             name: np.concatenate([getattr(p, name) for p in parts])
@@ -417,18 +429,69 @@ def aimpoint_results(
     )
 
 
-def _chunk(s: Setup, lat_deg, lon_deg, owners, table=None) -> AimpointResults:
+def _group(s: Setup, lat_deg, lon_deg, owners, table=None) -> AimpointResults:
+    """Target a group of cells in one batch (from the loft table, or exactly), then the rest of
+    the footprint chunk by chunk (``CHUNK_CELLS``)."""
     from jointbmd.trajectory import aim, aim_from_table
 
-    n, m = lat_deg.shape[0], s.m
-    model = s.scenario.model
     if table is not None:
         solution = aim_from_table(table, np.radians(lat_deg), np.radians(lon_deg))
     else:
         solution = aim(
             s.launch_lat_rad, s.launch_lon_rad, np.radians(lat_deg), np.radians(lon_deg),
-            model=model, missile=s.missile,
+            model=s.scenario.model, missile=s.missile,
         )  # fmt: skip
+    starts = range(0, lat_deg.shape[0], CHUNK_CELLS)
+    return _concatenate([
+        _chunk(s, _rows(solution, slice(a, a + CHUNK_CELLS)), owners[a : a + CHUNK_CELLS])
+        for a in starts
+    ])  # fmt: skip
+
+
+def _rows(solution, rows: slice | NDArray):
+    """The solution (``trajectory.Solution``) of some of its aimpoints: every per-aimpoint array
+    sliced, its trajectories' too (dense output included)."""
+    traj = solution.trajectories
+    sliced = {
+        name: getattr(traj, name)[rows]
+        for name in traj.__dataclass_fields__
+        if isinstance(getattr(traj, name), np.ndarray)
+    }
+    return dataclasses.replace(
+        solution,
+        trajectories=dataclasses.replace(traj, **sliced),
+        **{
+            name: getattr(solution, name)[rows]
+            for name in solution.__dataclass_fields__
+            if isinstance(getattr(solution, name), np.ndarray)
+        },
+    )
+
+
+def _chunk(s: Setup, solution, owners) -> AimpointResults:
+    """The footprint quantities of a chunk of targeted cells. The cells the threat cannot reach
+    go apart: they have no trajectory to sample, so they are done on two samples rather than
+    on the reachable cells' whole flight (the same answers, row by row)."""
+    reachable = np.asarray(solution.converged, bool)
+    if reachable.all() or not reachable.any():
+        return _cells(s, solution, owners)
+    parts = [
+        (rows, _cells(s, _rows(solution, rows), [owners[k] for k in rows]))
+        for rows in (np.flatnonzero(reachable), np.flatnonzero(~reachable))
+    ]
+    merged = {}
+    for name in AimpointResults.__dataclass_fields__:
+        first = getattr(parts[0][1], name)
+        out = np.empty((reachable.shape[0],) + first.shape[1:], first.dtype)
+        for rows, part in parts:
+            out[rows] = getattr(part, name)
+        merged[name] = out
+    return AimpointResults(**merged)
+
+
+def _cells(s: Setup, solution, owners) -> AimpointResults:
+    n, m = solution.n, s.m
+    model = s.scenario.model
     reachable = np.asarray(solution.converged, bool)
     flight = np.where(reachable, solution.flight_time, np.nan)
     t_end = np.nanmax(flight) if reachable.any() else s.step_s

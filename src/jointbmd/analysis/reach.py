@@ -21,10 +21,11 @@ then is inside the type's envelope (floor, caps) and L <= t - T_fly(s(t), h(t)) 
 table's minimum flyout time, ``jointbmd.engagement``). With launch allowed from the commit time
 c, the route is feasible iff L_max >= c, where L_max = max_t (t - T_fly) over the envelope: the
 *latest commit*. Feasibility is therefore monotone in the commit time by construction. In the
-burnout speed it is monotone away from the site: close to it, low points under the lowest boost
-path of the programme family are a dead zone that grows with the speed at a fixed burn time
-(docs/modelling.md, Engagement), so a faster type can lose an intercept a slower one makes
-during its boost. The speed search assumes monotonicity. A commit rule is an earliest
+burnout speed it is monotone when a faster type (same burn time) reaches every point no later
+than a slower one: a property of the boost-programme family, not a theorem. The family's direct
+branch (fixed attitudes) keeps the low points close to the site, passed early in a fast burn,
+reachable at every speed (docs/modelling.md, Engagement), and ``tests/test_reach.py`` checks
+monotonicity from 1 to 9 km/s. The speed search assumes it. A commit rule is an earliest
 launch time: ``launch`` (0: the physical upper bound, no warning time at all), ``burnout``
 (the threat's burnout), ``burnout+N``, or N seconds after launch.
 
@@ -266,9 +267,9 @@ SEARCH_GRID = {"max_points": 201, "dt": 2.0, "programmes": 100}
 
 
 def search_tables(interceptors: Sequence[InterceptorType]) -> dict[InterceptorType, ReachTable]:
-    """The coarser reach tables the speed search uses (``SEARCH_GRID``: 100 boost programmes,
-    2 s samples, at most 201 nodes per axis; conservative by one cell, like every table), the
-    missing ones flown in one batch."""
+    """The coarser reach tables the speed search uses (``SEARCH_GRID``: 100 lofted boost
+    programmes and 33 direct ones, 2 s samples, at most 201 nodes per axis; conservative by one
+    cell, like every table), the missing ones flown in one batch."""
     distinct = list(dict.fromkeys(interceptors))
     return dict(zip(distinct, build_reach_tables(distinct, **SEARCH_GRID), strict=True))
 
