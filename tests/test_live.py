@@ -210,3 +210,31 @@ def test_a_peer_that_never_connects_is_a_clear_error(pair_file, tmp_path):
     assert f"peer Centre at tcp://127.0.0.1:{silent} never connected" in done.stderr
     assert time.monotonic() - started < 30
     assert (tmp_path / "West.key.pem").exists()  # it made its own key
+
+
+def test_a_peers_envelope_must_fit_its_link_or_is_refused(pair):
+    """What a node checks of a peer's frame before queueing it (``live._parse_envelope`` and
+    the link model): an envelope that is not one, a delay outside the link's latency and
+    jitter, a frame arriving in the node's past -- each refused, none able to stop the node."""
+    from jointbmd.exchange import Link
+    from jointbmd.live import _parse_envelope, fits_link
+
+    good = json.dumps({"stage": "s1", "seq": 3, "t_sent": 10.0, "t_arrival": 10.5}).encode()
+    assert _parse_envelope(good) == ("s1", 3, 10.0, 10.5)
+    for bad in (
+        b"",
+        b"\xff\xfe",
+        b"[]",
+        b'{"stage": "s1", "seq": 1e999, "t_sent": 1, "t_arrival": 2}',
+        b'{"stage": "s1", "seq": 0, "t_sent": 1, "t_arrival": 2}',
+        b'{"stage": "s1", "seq": 2, "t_sent": NaN, "t_arrival": 2}',
+        b'{"stage": "s1", "seq": 2, "t_sent": 1, "t_arrival": Infinity}',
+        b'{"stage": 7, "seq": 2, "t_sent": 1, "t_arrival": 2}',
+    ):
+        assert _parse_envelope(bad) is None, bad
+    link = Link(latency_s=0.5, jitter_s=0.2, outages=((100.0, 200.0),))
+    assert fits_link(link, 10.0, 10.5, now=10.0) and fits_link(link, 10.0, 10.7, now=-1.0)
+    assert not fits_link(link, 10.0, 10.4, now=0.0)  # faster than the link
+    assert not fits_link(link, 10.0, 10.8, now=0.0)  # slower than its jitter allows
+    assert not fits_link(link, 10.0, 10.6, now=11.0)  # in the receiver's past
+    assert not fits_link(link, 99.8, 100.3, now=0.0)  # through an outage

@@ -49,6 +49,7 @@ import contextlib
 import json
 import os
 import pickle
+import secrets
 import signal
 import socket
 import subprocess
@@ -63,6 +64,7 @@ import numpy as np
 
 from .errors import UserError
 from .exchange import Delivery, KeyRing, SimulatedNetwork
+from .exchange.links import as_seed_sequence
 from .exchange.signing import load_private_key, load_public_key, save_keys
 from .simulation.runtime import (
     Node,
@@ -84,6 +86,11 @@ NODE_TIMEOUT_S = 60.0
 FRAME_TIMEOUT_S = 10.0
 #: Poll interval of every wait (s): how soon a death or a message is noticed.
 POLL_S = 0.05
+#: Wall-clock bound (s) on one stage of a live run.
+STAGE_TIMEOUT_S = 1800.0
+#: The environment variable through which the world gives each node process the run's secret
+#: token: a node's hello must carry it before the world reads anything else from it.
+TOKEN_VARIABLE = "JOINTBMD_LIVE_TOKEN"
 
 
 # --------------------------------------------------------------------------------------------
@@ -114,6 +121,35 @@ class LiveNetwork(SimulatedNetwork):
         return out
 
 
+def _parse_envelope(data: bytes) -> tuple[str, int, float, float] | None:
+    """``(stage, seq, t_sent, t_arrival)`` of a frame's envelope, or None when it is not one
+    (any exception of any input is caught: a peer's bytes must not stop a node)."""
+    try:
+        raw = json.loads(data)
+        stage, seq = raw["stage"], raw["seq"]
+        t_sent, t_arrival = float(raw["t_sent"]), float(raw["t_arrival"])
+    except Exception:  # noqa: BLE001 -- anything wrong with the bytes is the same refusal
+        return None
+    if not (isinstance(stage, str) and isinstance(seq, int) and 1 <= seq < 2**53):
+        return None
+    if not (np.isfinite(t_sent) and np.isfinite(t_arrival)):
+        return None
+    return stage, seq, t_sent, t_arrival
+
+
+def fits_link(link, t_sent: float, t_arrival: float, now: float) -> bool:
+    """Whether a frame's times fit its link: a delay within the link's latency and jitter, no
+    outage on the way, not arriving before ``now`` (the receiver's time). The sender draws its
+    messages' fates; a dishonest sender could still ignore a random loss, nothing more."""
+    if t_arrival < now:
+        return False
+    delay = t_arrival - t_sent
+    slack = 1e-9 * max(1.0, abs(t_arrival))
+    if not link.latency_s - slack <= delay <= link.max_delay_s + slack:
+        return False
+    return not link.down_between(t_sent, t_arrival)
+
+
 def _send(sock, *frames: bytes) -> None:
     sock.send_multipart(list(frames))
 
@@ -122,9 +158,11 @@ def _control(obj) -> bytes:
     return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def ensure_node_key(keys_dir: Path, name: str):
-    """The node's own private key from ``KEYS/NAME.key.pem``; made (with ``NAME.pub.pem``
-    beside it, written atomically so a peer never reads half a file) when absent."""
+def ensure_node_key(keys_dir: Path, name: str, public_dir: Path | None = None):
+    """The node's own private key from ``KEYS/NAME.key.pem``; made when absent, with its
+    public key ``NAME.pub.pem`` in ``public_dir`` (default ``KEYS``), each written atomically
+    so that a peer never reads half a file."""
+    public_dir = keys_dir if public_dir is None else public_dir
     private = keys_dir / f"{name}.key.pem"
     if not private.exists():
         from .exchange import generate_keys
@@ -132,7 +170,9 @@ def ensure_node_key(keys_dir: Path, name: str):
         with tempfile.TemporaryDirectory(dir=keys_dir, prefix=f".{name}-") as scratch:
             save_keys(generate_keys([name]), scratch)
             os.replace(Path(scratch) / f"{name}.key.pem", private)
-            os.replace(Path(scratch) / f"{name}.pub.pem", keys_dir / f"{name}.pub.pem")
+            os.replace(Path(scratch) / f"{name}.pub.pem", public_dir / f"{name}.pub.pem")
+    elif not (public_dir / f"{name}.pub.pem").exists():
+        raise UserError(f"no public key {name}.pub.pem beside it", file=str(public_dir))
     try:
         return load_private_key(private)
     except (OSError, ValueError) as error:
@@ -155,7 +195,8 @@ def _public_ring(keys_dir: Path, names: Sequence[str], deadline: float) -> KeyRi
 class _NodeServer:
     """One node process's loop: frames from peers, commands from the world."""
 
-    def __init__(self, scenario, name, keys_dir, listen, peers, world, connect_timeout):
+    def __init__(self, scenario, name, keys_dir, public_dir, listen, peers, world,
+                 connect_timeout):  # fmt: skip
         import zmq
 
         self.zmq = zmq
@@ -165,10 +206,12 @@ class _NodeServer:
         self.hash = scenario_hash(scenario)
         self.name = name
         self.peers = dict(peers)
-        self.links = {pair: link for pair, link in links_of(scenario).items() if pair[0] == name}
+        links = links_of(scenario)
+        self.links = {pair: link for pair, link in links.items() if pair[0] == name}
+        self.incoming = {pair[0]: link for pair, link in links.items() if pair[1] == name}
         deadline = time.monotonic() + connect_timeout
-        key = ensure_node_key(keys_dir, name)
-        ring = _public_ring(keys_dir, node_names(scenario), deadline)
+        key = ensure_node_key(keys_dir, name, public_dir)
+        ring = _public_ring(public_dir, node_names(scenario), deadline)
         self.node = Node(name, key, ring)
         self.context = zmq.Context.instance()
         self.inbox = self.context.socket(zmq.ROUTER)
@@ -216,29 +259,36 @@ class _NodeServer:
                     waiting.discard(sender)
                 elif len(frames) == 3 and frames[1] != b"hello":
                     self._frame(frames)
-        _send(self.world, _control(("hello", self.name, os.getpid())))
+        _send(self.world, b"hello", os.environ.get(TOKEN_VARIABLE, "").encode(),
+              str(os.getpid()).encode())  # fmt: skip
 
     def _frame(self, frames: list[bytes]) -> None:
         """One frame on the inbox: a peer's message of the current stage, else a stray (a
-        test adversary's), checked at the node's current time."""
+        test adversary's), checked at the node's current time. A peer's frame whose envelope is
+        not one, or breaks its link's model, is refused (``malformed``) and goes no further."""
         sender = frames[0].decode(errors="replace")
         if len(frames) == 3 and frames[1] == b"hello":
             return
-        envelope = None
-        if len(frames) == 3 and sender in self.peers:
-            with contextlib.suppress(ValueError, TypeError, KeyError):
-                raw = json.loads(frames[1])
-                envelope = (str(raw["stage"]), int(raw["seq"]), float(raw["t_sent"]),
-                            float(raw["t_arrival"]))  # fmt: skip
-        if envelope is not None and envelope[0] == self.stage and self.ctx is not None:
-            _, seq, t_sent, t_arrival = envelope
-            delivery = Delivery(t_arrival, sender, self.name, frames[2], t_sent)
-            self.ctx.network.arrive(delivery, seq)
-            self.received[sender] = self.received.get(sender, 0) + 1
+        if len(frames) != 3 or sender not in self.peers:
+            self.injected.append(frames[-1])
             return
+        envelope = _parse_envelope(frames[1])
         if envelope is not None and envelope[0] in self.finished:
             return  # arrives after its stage ended (beyond its window): a batch run drops it too
-        self.injected.append(frames[-1])
+        if envelope is None or envelope[0] != self.stage or self.ctx is None:
+            self.injected.append(frames[-1])
+            return
+        _, seq, t_sent, t_arrival = envelope
+        if not self._fits_link(sender, t_sent, t_arrival):
+            self.node.receiver.refuse("malformed")
+            return
+        delivery = Delivery(t_arrival, sender, self.name, frames[2], t_sent)
+        self.ctx.network.arrive(delivery, seq)
+        self.received[sender] = self.received.get(sender, 0) + 1
+
+    def _fits_link(self, sender: str, t_sent: float, t_arrival: float) -> bool:
+        link = self.incoming.get(sender)
+        return link is not None and fits_link(link, t_sent, t_arrival, self.now)
 
     def _check_injected(self) -> None:
         """Check the stray frames at the node's current time (its latest grant in this stage:
@@ -321,7 +371,10 @@ class _NodeServer:
         deadline = time.monotonic() + FRAME_TIMEOUT_S
         while any(self.received.get(src, 0) < n for src, n in expected.items()):
             if time.monotonic() > deadline:
-                return  # a peer died with frames unsent: go on without them
+                # A peer died with frames unsent: go on without them, and say so.
+                missing = {s: n - self.received.get(s, 0) for s, n in expected.items()}
+                sys.stderr.write(f"node {self.name}: frames never came: {missing}\n")
+                return
             if self.inbox.poll(int(POLL_S * 1000)):
                 self._frame(self.inbox.recv_multipart())
 
@@ -342,8 +395,11 @@ def serve_node(
     peers: Mapping[str, str],
     world: str,
     connect_timeout: float = CONNECT_TIMEOUT_S,
+    public_dir: str | Path | None = None,
 ) -> None:
-    """Run one node until the world says stop (``jointbmd node``; module docstring)."""
+    """Run one node until the world says stop (``jointbmd node``; module docstring).
+    ``keys_dir`` holds the node's own private key (made when absent), ``public_dir`` (default
+    ``keys_dir``) every node's public key."""
     names = node_names(scenario)
     if name not in names:
         raise UserError(f"not a node of the scenario ({', '.join(names)})", field="--as")
@@ -352,7 +408,10 @@ def serve_node(
             raise UserError(f"{peer!r} is not another node of the scenario", field="--peer")
     keys_dir = Path(keys_dir)
     keys_dir.mkdir(parents=True, exist_ok=True)
-    server = _NodeServer(scenario, name, keys_dir, listen, peers, world, connect_timeout)
+    public_dir = keys_dir if public_dir is None else Path(public_dir)
+    public_dir.mkdir(parents=True, exist_ok=True)
+    server = _NodeServer(scenario, name, keys_dir, public_dir, listen, peers, world,
+                         connect_timeout)  # fmt: skip
     try:
         server.serve()
     finally:
@@ -400,8 +459,10 @@ class _Proxy:
 class _World:
     """The world process's sockets and its node processes."""
 
-    def __init__(self, scenario, processes: Mapping[str, subprocess.Popen], socket_, timeout):
+    def __init__(self, scenario, processes: Mapping[str, subprocess.Popen], socket_, timeout,
+                 last_line: Callable[[str], str] = lambda name: "") -> None:  # fmt: skip
         self.scenario = scenario
+        self.last_line = last_line
         self.processes = dict(processes)
         self.socket = socket_
         self.timeout = timeout
@@ -417,22 +478,29 @@ class _World:
             with contextlib.suppress(ProcessLookupError):
                 self.processes[name].kill()
 
-    def ask(self, name: str, command, answer: str | None = None):
-        """Send a command to a node and wait for its reply (None: the node is gone)."""
+    def ask(self, name: str, command):
+        """Send a command to a node and wait for its reply (None: the node is gone). Only a
+        two-part frame from that node's connection is read; a node that exits with an error
+        (not killed) fails the run with its own last line."""
         if name in self.departed:
             return None
         self.socket.send_multipart([name.encode(), _control(command)])
         deadline = time.monotonic() + self.timeout
-        while True:
+        while time.monotonic() <= deadline:
             if self.socket.poll(int(POLL_S * 1000)):
-                sender, data = self.socket.recv_multipart()
-                reply = pickle.loads(data)
-                if sender.decode() == name:
-                    return reply
-                continue  # a late reply of a node already given up on
-            if self.processes[name].poll() is not None or time.monotonic() > deadline:
-                self._depart(name)
-                return None
+                frames = self.socket.recv_multipart()
+                if len(frames) == 2 and frames[0] == name.encode():
+                    return pickle.loads(frames[1])  # from the node this process started
+                continue  # a stray, or a late reply of a node already given up on
+            code = self.processes[name].poll()
+            if code is not None:
+                if code not in (-signal.SIGKILL, -signal.SIGTERM):
+                    raise UserError(
+                        f"node {name} failed (exit {code}): {self.last_line(name)}", field="live"
+                    )
+                break
+        self._depart(name)
+        return None
 
     def absorb(self, name: str, reply) -> None:
         """A node's ``ready``/``done``: its next event, and the frames it sent."""
@@ -470,7 +538,7 @@ class LiveRunner:
         paths = stage_ledger_paths(ledgers, names)
         world.expected = {name: {} for name in names}
         world.proxies = {name: _Proxy(name, world, until=until) for name in names}
-        seeds = seeds if isinstance(seeds, np.random.SeedSequence) else _seeds_of(seeds)
+        seeds = as_seed_sequence(seeds)
         for name in names:
             role = roles.get(name) or Role()
             path = str(paths[name]) if name in paths else None
@@ -478,7 +546,13 @@ class LiveRunner:
             reply = world.ask(name, command)
             if reply is not None:
                 world.absorb(name, reply)
-        advance_together([world.proxies[name] for name in names])
+        stop = time.monotonic() + STAGE_TIMEOUT_S
+
+        def in_time() -> None:
+            if time.monotonic() > stop:
+                raise UserError(f"a stage ran beyond {STAGE_TIMEOUT_S:.0f} s", field="live")
+
+        advance_together([world.proxies[name] for name in names], in_time)
         results, rejected, sent, accepted = {}, [], 0, 0
         for name in names:
             reply = world.ask(name, ("end", stage))
@@ -492,12 +566,6 @@ class LiveRunner:
             accepted += n_accepted
         return StageRun(results, add_rejections(*rejected), sent, accepted,
                         tuple(str(p) for p in paths.values()), dict(world.departed))  # fmt: skip
-
-
-def _seeds_of(rng) -> np.random.SeedSequence:
-    from .exchange.links import as_seed_sequence
-
-    return as_seed_sequence(rng)
 
 
 def free_ports(n: int) -> list[int]:
@@ -559,7 +627,8 @@ def live_run(
             scenario_file = scratch / "scenario.yaml"
             scenario_file.write_text(scenario_to_yaml(scenario), encoding="utf-8")
         keys_dir = Path(keys_dir) if keys_dir is not None else scratch / "keys"
-        keys_dir.mkdir(parents=True, exist_ok=True)
+        (keys_dir / "public").mkdir(parents=True, exist_ok=True)
+        token = secrets.token_hex(16)
         context = zmq.Context()
         stack.callback(context.destroy, 0)
         world_socket = context.socket(zmq.ROUTER)
@@ -593,21 +662,31 @@ def live_run(
             err = (scratch / f"{name}.stderr").open("wb")
             stack.callback(err.close)
             stderr_files[name] = scratch / f"{name}.stderr"
+            private_dir = keys_dir / name  # this node's own; only public keys are shared
+            private_dir.mkdir(mode=0o700, exist_ok=True)
             command = [
                 sys.executable, "-m", "jointbmd", "node", str(scenario_file), "--as", name,
-                "--keys", str(keys_dir), "--listen", addresses[name], "--world", world_address,
+                "--keys", str(private_dir), "--public-keys", str(keys_dir / "public"),
+                "--listen", addresses[name], "--world", world_address,
                 "--connect-timeout", str(connect_timeout),
                 *(arg for peer in peers for arg in ("--peer", peer)),
             ]  # fmt: skip
-            processes[name] = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err)
+            environment = {**os.environ, TOKEN_VARIABLE: token}
+            processes[name] = subprocess.Popen(
+                command, stdout=subprocess.DEVNULL, stderr=err, env=environment
+            )
         pids = {name: p.pid for name, p in processes.items()}
-        # Every node says hello once its peers have (bounded).
+        # Every node says hello, with the run's token, once its peers have (bounded); nothing
+        # else is read from a connection before its hello.
         waiting = set(names)
         deadline = time.monotonic() + connect_timeout + 30.0
         while waiting:
             if world_socket.poll(int(POLL_S * 1000)):
-                sender, data = world_socket.recv_multipart()
-                waiting.discard(sender.decode())
+                frames = world_socket.recv_multipart()
+                sender = frames[0].decode(errors="replace")
+                if len(frames) == 4 and frames[1] == b"hello" and frames[2] == token.encode():
+                    if sender in waiting and frames[3] == str(pids[sender]).encode():
+                        waiting.discard(sender)
                 continue
             for name in sorted(waiting):
                 if processes[name].poll() is not None:
@@ -620,7 +699,8 @@ def live_run(
                 log(f"node {name} (pid {pids[name]}) listening on {addresses[name]}")
         if on_started is not None:
             on_started(addresses, pids)
-        world = _World(scenario, processes, world_socket, node_timeout)
+        world = _World(scenario, processes, world_socket, node_timeout,
+                       lambda name: _last_line(stderr_files[name]))  # fmt: skip
         results = run_arrangements(
             scenario,
             arrangements,

@@ -28,11 +28,11 @@ def node_command(
     scenario: str = typer.Argument(..., help="Scenario file or built-in scenario name."),
     name: str = typer.Option(..., "--as", help="The node to run: a partner or the centre."),
     keys: Path = typer.Option(
-        ...,
-        "--keys",
-        help="Directory of the nodes' keys: this node's NAME.key.pem (made when "
-        "absent) and every node's NAME.pub.pem.",
-    ),  # fmt: skip
+        ..., "--keys", help="This node's own key directory: NAME.key.pem, made when absent."
+    ),
+    public_keys: Path | None = typer.Option(
+        None, "--public-keys", help="Every node's NAME.pub.pem (default: the --keys directory)."
+    ),
     listen: str = typer.Option(..., "--listen", help="Where peers send to it (tcp://HOST:PORT)."),
     peer: list[str] = typer.Option(
         [], "--peer", help="A linked node and its address, NAME=tcp://HOST:PORT (repeat)."
@@ -54,7 +54,9 @@ def node_command(
         peers[peer_name] = address
     if not connect_timeout > 0:
         raise UserError(f"must be > 0, got {connect_timeout}", field="--connect-timeout")
-    serve_node(load_scenario(scenario), name, keys, listen, peers, world, connect_timeout)
+    serve_node(
+        load_scenario(scenario), name, keys, listen, peers, world, connect_timeout, public_keys
+    )
 
 
 @app.command("live")
@@ -71,7 +73,10 @@ def live_command(
         None, "--ledger", help="Every node writes its ledgers into this directory."
     ),
     keys: Path | None = typer.Option(
-        None, "--keys", help="Where each node keeps its own key (default: fresh keys)."
+        None,
+        "--keys",
+        help="Key directory: each node keeps its own key in DIR/NAME/, the public keys in "
+        "DIR/public/ (default: fresh keys).",
     ),
     baseline: str | None = typer.Option(
         None, "--baseline", help="Arrangement the others are compared with (as in run)."

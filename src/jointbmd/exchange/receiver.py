@@ -121,6 +121,11 @@ class Receiver:
             self.on_accept(message)
         return message
 
+    def refuse(self, reason: str) -> None:
+        """Count bytes refused before they reached `receive` (a transport that could not even
+        frame them, e.g. a live run's envelope that is not one): ``malformed`` and the like."""
+        self._rejections[reason] += 1
+
     def record_own(self, message: SignedMessage, t: float) -> None:
         """Record a message this node signed itself (its vote, order...): append it to the
         ledger and mark its number as seen, so that an echo of it later counts as a replay

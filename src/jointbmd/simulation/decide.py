@@ -261,18 +261,32 @@ def _event_order(event: Event) -> tuple:
 
 class SendAt(Role):
     """A node that signs and sends given messages at given times (``sends``: (t, body, to)):
-    a partner's national orders, its kill assessments."""
+    a partner's national orders, its kill assessments. Its result: the indices of the sends it
+    made (all of them, unless its node died first)."""
 
     def __init__(self, sends: list[tuple[float, object, tuple[str, ...]]]) -> None:
         self.sends = sends
+        self.sent: list[int] = []
 
     def start(self, node: NodeContext) -> None:
-        for t, body, to in self.sends:
-            node.at(t, self._send, node, body, to)
+        for i, (t, _, _) in enumerate(self.sends):
+            node.at(t, self._send, node, i)
 
-    @staticmethod
-    def _send(t: float, node: NodeContext, body, to) -> None:
+    def _send(self, t: float, node: NodeContext, i: int) -> None:
+        _, body, to = self.sends[i]
         node.send(body, t, to)
+        self.sent.append(i)
+
+    def result(self) -> list[int]:
+        return self.sent
+
+
+def _partners_send(ctx: _Context, sends: Mapping[str, list], stage: str | None = None):
+    """Each partner signs and sends its messages (``sends``: partner -> [(t, body, to, tag)])
+    at their times; the tags of the messages each partner really sent, in time order."""
+    ordered = {p: sorted(rows, key=lambda row: row[0]) for p, rows in sends.items()}
+    run = ctx.run({p: SendAt([row[:3] for row in rows]) for p, rows in ordered.items()}, stage)
+    return {p: [ordered[p][i][3] for i in run.results[p]] for p in ordered}
 
 
 def _launch_events(truth) -> list[Event]:
@@ -352,10 +366,14 @@ def _national_orders(ctx: _Context, plan: _Plan, pairs, earliest: FloatArray) ->
             shots=int(units.units.salvo[j]),
         )
         to = (ctx.centre,) if ctx.shared else ()
-        sends.setdefault(p, []).append((t_order, order, to))
-        ctx.events.append(Event(t_order, "order", p, k, f"national: {units.units.name[j]}"))
-        earliest[k, j] = rules.launch_permitted_at(t_order)
-    ctx.run({p: SendAt(sorted(rows, key=lambda row: row[0])) for p, rows in sends.items()})
+        sends.setdefault(p, []).append((t_order, order, to, (k, j)))
+    # A unit may launch on the orders its partner really signed (a partner's node that died in
+    # a live run signs no more).
+    for p, signed in _partners_send(ctx, sends).items():
+        for k, j in signed:
+            t_order = float(plan.t_request[k, j])
+            ctx.events.append(Event(t_order, "order", p, k, f"national: {units.units.name[j]}"))
+            earliest[k, j] = rules.launch_permitted_at(t_order)
 
 
 def _fire(ctx: _Context, geometry, earliest: FloatArray, rng, kill_draws, draws=None):
@@ -402,9 +420,8 @@ def _fire(ctx: _Context, geometry, earliest: FloatArray, rng, kill_draws, draws=
             outcome=result,
         )
         to = (ctx.centre,) if ctx.shared else ()
-        sends.setdefault(p, []).append((assessment.t, assessment, to))
-    ctx.run({p: SendAt(sorted(rows, key=lambda row: row[0])) for p, rows in sends.items()},
-            stage="assessments")  # fmt: skip
+        sends.setdefault(p, []).append((assessment.t, assessment, to, s))
+    _partners_send(ctx, sends, stage="assessments")
     return outcome
 
 
