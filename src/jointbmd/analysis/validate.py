@@ -372,9 +372,9 @@ _MC_CASES: list[tuple[str, dict[str, Any], int]] = [
 _MC_TRIALS = 20_000
 
 #: Confidence of every Monte Carlo check of the table (a closed form inside the interval of a
-#: simulated estimate). The table holds some 20 such checks: at 99 % each, the chance that at
-#: least one fails by chance alone is about 18 % whenever the random streams change; at 99.9 %
-#: about 2 % (Bonferroni: a family-wise level of about 0.02). Raised from 99 % when the streams
+#: simulated estimate). The table holds 17 such checks: at 99 % each, the chance that at least
+#: one fails by chance alone is about 16 % whenever the random streams change; at 99.9 % about
+#: 1.7 % (Bonferroni: a family-wise level of about 0.02). Raised from 99 % when the streams
 #: changed to one generator per link and one check (decoys, seed 211) drew 79/250 = 0.316
 #: against 0.397 -- a 2.6-sigma draw: seeds 311, 411, 511 gave 0.396, 0.404, 0.376.
 MC_CONFIDENCE = 0.999
