@@ -128,7 +128,11 @@ def test_a_node_killed_mid_run_is_a_partner_dropping_out(pair, tmp_path):
         for stage in ("picture", "data-exchange", "joint-consensus"):
             assert verify_ledger(tmp_path / stage / f"{node}.ledger").ok, (node, stage)
     assert not (tmp_path / "data-exchange" / "East.ledger").exists()
-    assert sum(r.shots_by_partner["West"] for r in live.results) > 0
+    # West fights on alone: under data exchange on its own orders, and under joint consensus
+    # because the centre, told of East's departure, counts the votes without East's.
+    shots = {r.arrangement: r.shots_by_partner for r in live.results}
+    assert shots["data-exchange"]["West"] > 0
+    assert shots["joint-consensus"]["West"] > 0 and shots["joint-consensus"]["East"] == 0
 
 
 def test_forged_and_replayed_frames_on_the_wire_are_rejected_and_counted(pair, tmp_path):

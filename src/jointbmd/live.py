@@ -362,6 +362,16 @@ class _NodeServer:
                                         self.ctx.messages_sent)))  # fmt: skip
             self.finished.add(self.stage)
             self.ctx, self.stage = None, None
+        elif kind == "departed":
+            # A partner dropped out: this node learns it now (its latest grant).
+            if self.ctx is None:  # between stages: the next stage's role is told
+                _send(self.world, _control(("done", self.stage, np.inf, [])))
+            elif np.isfinite(self.now):
+                self.ctx.role.on_departed(self.ctx, command[1], self.now)
+                self._reply("done")
+            else:  # the stage has not run yet here: gone before it began
+                self.ctx.role.on_departed(None, command[1], -np.inf)
+                self._reply("done")
         elif kind == "stop":
             _send(self.world, _control(("stopped", self.name)))
             return False
@@ -473,10 +483,18 @@ class _World:
         self.proxies: dict[str, _Proxy] = {}
 
     def _depart(self, name: str) -> None:
-        if name not in self.departed:
-            self.departed[name] = self.last_time[name]
-            with contextlib.suppress(ProcessLookupError):
-                self.processes[name].kill()
+        """A node is gone: note when it was last heard of, and tell every node still there
+        (each role may act on it, `runtime.Role.on_departed`; what it then sends is absorbed)."""
+        if name in self.departed:
+            return
+        self.departed[name] = self.last_time[name]
+        with contextlib.suppress(ProcessLookupError):
+            self.processes[name].kill()
+        for other in self.processes:
+            if other not in self.departed and other in self.proxies:
+                reply = self.ask(other, ("departed", name))
+                if reply is not None:  # frames announced to it may still be in its socket
+                    self.absorb(other, reply, keep_pending=True)
 
     def ask(self, name: str, command):
         """Send a command to a node and wait for its reply (None: the node is gone). Only a
@@ -502,11 +520,15 @@ class _World:
         self._depart(name)
         return None
 
-    def absorb(self, name: str, reply) -> None:
-        """A node's ``ready``/``done``: its next event, and the frames it sent."""
+    def absorb(self, name: str, reply, keep_pending: bool = False) -> None:
+        """A node's ``ready``/``done``: its next event, and the frames it sent. After a grant
+        the node holds every frame announced to it, so what it reports replaces ``pending``;
+        after a notice (``keep_pending``) it may not yet."""
         _, _, next_time, transmitted = reply
         proxy = self.proxies[name]
-        proxy.reported, proxy.pending = next_time, []
+        proxy.reported = next_time
+        if not keep_pending:
+            proxy.pending = []
         for destination, t_arrival in transmitted:
             if destination in self.departed or destination not in self.proxies:
                 continue
@@ -541,6 +563,8 @@ class LiveRunner:
         seeds = as_seed_sequence(seeds)
         for name in names:
             role = roles.get(name) or Role()
+            for gone in world.departed:
+                role.on_departed(None, gone, -np.inf)  # gone before this stage began
             path = str(paths[name]) if name in paths else None
             command = ("stage", stage, role, seeds, path, dict(ledger_meta or {}), until)
             reply = world.ask(name, command)

@@ -697,6 +697,16 @@ class CentreVoting(Role):
         for rid, r in self.requests.items():
             node.at(r.t_request, self._tick, node, rid, 0)
 
+    def on_departed(self, node: NodeContext | None, name: str, t: float) -> None:
+        """A partner dropped out (live run): it votes no more, so every open request is
+        counted again without it now, and its units get no orders."""
+        self.leaves = {**self.leaves, name: min(self.leaves.get(name, np.inf), t)}
+        if node is None or not hasattr(self, "decided"):
+            return
+        for rid in self.requests:
+            if rid in self.votes and rid not in self.decided:
+                self._decide(node, rid, t)
+
     def _still_in(self, t: float) -> list[str]:
         return [p for p in self.partners if self.leaves.get(p, np.inf) > t]
 

@@ -195,6 +195,10 @@ class Role:
     def on_message(self, node: NodeContext, message: SignedMessage, t: float) -> None:
         """React to a message the node accepted at ``t``."""
 
+    def on_departed(self, node: NodeContext | None, name: str, t: float) -> None:
+        """Node ``name`` has dropped out, learnt at ``t`` (a live run's node killed; ``node``
+        None and ``t`` -inf: before the stage began). Scenario drop-outs are inputs instead."""
+
     def result(self) -> object:
         """What the node hands back to the world when the stage ends."""
         return None
