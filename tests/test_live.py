@@ -242,3 +242,22 @@ def test_a_peers_envelope_must_fit_its_link_or_is_refused(pair):
     assert not fits_link(link, 10.0, 10.8, now=0.0)  # slower than its jitter allows
     assert not fits_link(link, 10.0, 10.6, now=11.0)  # in the receiver's past
     assert not fits_link(link, 99.8, 100.3, now=0.0)  # through an outage
+
+
+@pytest.mark.parametrize(
+    ("flags", "field"),
+    [
+        (["--listen", "nonsense"], "--listen"),
+        (["--listen", "tcp://127.0.0.1:1", "--peer", "Centre"], "--peer"),
+        (["--listen", "tcp://127.0.0.1:1", "--peer", "Centre=udp://x:1"], "--peer"),
+        (["--listen", "tcp://127.0.0.1:1", "--as", "Nobody"], "--as"),
+    ],
+)
+def test_bad_node_flags_are_one_line_errors(pair_file, tmp_path, flags, field):
+    args = ["--as", "West", "--keys", str(tmp_path), "--world", "tcp://127.0.0.1:2", *flags]
+    done = subprocess.run(
+        ["jointbmd", "node", str(pair_file), *args],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and f"{field}:" in done.stderr, done.stderr

@@ -22,7 +22,7 @@ from jointbmd.objects import (
     threat_objects,
 )
 from jointbmd.scenario import validate_data
-from jointbmd.simulation import build_truth, run_arrangements
+from jointbmd.simulation import build_truth
 from jointbmd.simulation.decide import scenario_radars
 
 
@@ -109,12 +109,10 @@ def test_a_holder_seeing_the_warhead_alone_engages_it_and_the_best_radar_calls_t
 
 
 def _no_leak_and_shots(scenario, reps, seed):
-    no_leak, shots = 0, []
-    for r in range(reps):
-        for result in run_arrangements(scenario, "all", r, seed, common_kill_draws=False):
-            no_leak += int(result.no_leak)
-            shots.append(result.interceptors_spent)
-    return no_leak, np.asarray(shots, float)
+    """The validation table's sampler: "no leak" count and interceptors per draw."""
+    from jointbmd.analysis.validate import _samples
+
+    return _samples(scenario, reps, seed)
 
 
 def test_perfect_sensing_with_decoys_matches_wilkening():

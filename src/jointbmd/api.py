@@ -156,13 +156,10 @@ class Results:
         time, with 95 % intervals (paired t; Newcombe for "no leak")."""
         import pandas as pd
 
-        from jointbmd.analysis.paired import paired_comparisons
+        from jointbmd.analysis.paired import paired_comparisons, resolve_baseline
 
         names = list(self.arrangements)
-        if baseline is None:
-            baseline = "independent" if "independent" in names else names[0]
-        elif baseline not in names:
-            raise UserError(f"not among the arrangements ({', '.join(names)})", field="baseline")
+        baseline = resolve_baseline(names, baseline, field="baseline")
         threats = self.threats()
         rows = []
         for point, group in threats.groupby("point", sort=True):
@@ -291,7 +288,6 @@ def run(
                     results,
                     arrangements=names,
                     executor=executor,
-                    replication_function=camp.default_runner(),
                 )
             out = _results(results, done.campaign_id, path, replications, names)
             if store is None:
@@ -352,7 +348,6 @@ def campaign(
                 seed=seed,
                 arrangements=names,
                 executor=executor,
-                replication_function=camp.default_runner(),
                 progress=progress,
                 file=file,
             )

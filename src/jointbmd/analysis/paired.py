@@ -86,6 +86,24 @@ def _by_replication(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[int, di
     return out
 
 
+#: What arrangements are compared with when no baseline is named (else the first run).
+DEFAULT_BASELINE = "independent"
+
+
+def resolve_baseline(names: Sequence[str], baseline: str | None, field: str = "--baseline") -> str:
+    """The baseline of a paired comparison among ``names``: ``baseline`` when given (it must be
+    one of them: else a `UserError` on ``field``), else ``DEFAULT_BASELINE`` if run, else the
+    first."""
+    from jointbmd.errors import UserError
+
+    names = list(names)
+    if baseline is None:
+        return DEFAULT_BASELINE if DEFAULT_BASELINE in names else names[0]
+    if baseline not in names:
+        raise UserError(f"not among the arrangements run ({', '.join(names)})", field=field)
+    return baseline
+
+
 def paired_comparisons(
     threats: Iterable[Mapping[str, Any]], arrangements: Sequence[str], baseline: str
 ) -> list[PairedComparison]:

@@ -292,12 +292,9 @@ def compare_command(
         record = results.campaign(campaign)
         rows = camp.aggregate(results, record.campaign_id)
         names = list(record.arrangements)
-        if baseline is None:
-            baseline = "independent" if "independent" in names else names[0]
-        elif baseline not in names:
-            raise UserError(
-                f"not among the campaign's arrangements ({', '.join(names)})", field="--baseline"
-            )
+        from jointbmd.analysis.paired import resolve_baseline
+
+        baseline = resolve_baseline(names, baseline)
         paired = [
             {
                 "point": point,

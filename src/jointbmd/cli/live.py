@@ -44,19 +44,33 @@ def node_command(
 ) -> None:
     """One node of a live run (jointbmd live starts them)."""
     from jointbmd.live import serve_node
+    from jointbmd.outputs import check_directory_flag
     from jointbmd.scenario import load_scenario
 
+    check_directory_flag(keys, "--keys")
+    if public_keys is not None:
+        check_directory_flag(public_keys, "--public-keys")
+    for flag, address in (("--listen", listen), ("--world", world)):
+        _check_address(address, flag)
     peers = {}
     for item in peer:
         peer_name, sep, address = item.partition("=")
-        if not sep or not peer_name or not address.startswith("tcp://"):
+        if not sep or not peer_name:
             raise UserError(f"expected NAME=tcp://HOST:PORT, got {item!r}", field="--peer")
+        _check_address(address, "--peer")
         peers[peer_name] = address
     if not connect_timeout > 0:
         raise UserError(f"must be > 0, got {connect_timeout}", field="--connect-timeout")
     serve_node(
         load_scenario(scenario), name, keys, listen, peers, world, connect_timeout, public_keys
     )
+
+
+def _check_address(address: str, flag: str) -> None:
+    """A ZeroMQ TCP endpoint, ``tcp://HOST:PORT``."""
+    host, sep, port = address.removeprefix("tcp://").rpartition(":")
+    if not address.startswith("tcp://") or not sep or not host or not port.isdigit():
+        raise UserError(f"expected tcp://HOST:PORT, got {address!r}", field=flag)
 
 
 @app.command("live")
@@ -104,10 +118,11 @@ def live_command(
     names = arrangement_names(
         loaded, "all" if arrangement == "all" else [a.strip() for a in arrangement.split(",")]
     )
-    if baseline is None:
-        baseline = "independent" if "independent" in names else names[0]
-    elif baseline not in names:
-        raise UserError(f"not among the arrangements run ({', '.join(names)})", field="--baseline")
+    from jointbmd.analysis.paired import resolve_baseline
+
+    baseline = resolve_baseline(names, baseline)
+    if keys is not None:
+        check_directory_flag(keys, "--keys")
     if ledger is not None:
         check_directory_flag(ledger, "--ledger")
         outputs = [

@@ -109,10 +109,9 @@ def run_command(
 
         # Resolved before the campaign, so that a bad key directory fails at once.
         signing_keys = node_keys([*(p.name for p in loaded.partners), centre_name(loaded)], keys)
-    if baseline is None:
-        baseline = "independent" if "independent" in names else names[0]
-    elif baseline not in names:
-        raise UserError(f"not among the arrangements run ({', '.join(names)})", field="--baseline")
+    from jointbmd.analysis.paired import resolve_baseline
+
+    baseline = resolve_baseline(names, baseline)
     # One sweep point: the scenario as written.
     loaded = camp.with_campaign(loaded, {"replications": replications, "seed": seed})
     with tempfile.TemporaryDirectory(prefix="jointbmd-run-") as scratch:
@@ -124,7 +123,6 @@ def run_command(
                     results,
                     arrangements=names,
                     executor=executor,
-                    replication_function=camp.default_runner(),
                     progress=not as_json and sys.stderr.isatty(),
                     allow_large=allow_large,
                     file=scenario,

@@ -175,13 +175,13 @@ def _comparison(store: Any, record: Any, study: dict | None) -> str:
 
 
 def _paired_section(store: Any, record: Any, rows: list) -> str:
-    from jointbmd.analysis.paired import paired_comparisons
+    from jointbmd.analysis.paired import paired_comparisons, resolve_baseline
     from jointbmd.store import Selection
 
     arrangements = list(record.arrangements)
     if len(arrangements) < 2:
         return ""
-    baseline = "independent" if "independent" in arrangements else arrangements[0]
+    baseline = resolve_baseline(arrangements, None)
     body = []
     for point in sorted({r.point for r in rows}):
         threats = store.rows("threat_outcomes", Selection(record.campaign_id, point=point))
