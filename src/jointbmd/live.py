@@ -199,9 +199,9 @@ class _NodeServer:
                  connect_timeout):  # fmt: skip
         import zmq
 
-        self.zmq = zmq
         from .scenario import scenario_hash
 
+        self.zmq = zmq
         self.scenario = scenario
         self.hash = scenario_hash(scenario)
         self.name = name
@@ -451,8 +451,7 @@ class _Proxy:
     def next_time(self) -> float:
         if self.name in self.world.departed:
             return np.inf
-        t = min([self.reported, *(p for p in self.pending if p <= self.until)])
-        return t
+        return min([self.reported, *(p for p in self.pending if p <= self.until)])
 
     def run_until(self, t: float) -> None:
         expected = {
@@ -589,7 +588,7 @@ class LiveRunner:
             sent += n_sent
             accepted += n_accepted
         return StageRun(results, add_rejections(*rejected), sent, accepted,
-                        tuple(str(p) for p in paths.values()), dict(world.departed))  # fmt: skip
+                        tuple(str(p) for p in paths.values()))  # fmt: skip
 
 
 def free_ports(n: int) -> list[int]:

@@ -36,7 +36,7 @@ import heapq
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -302,7 +302,6 @@ class StageRun:
     messages_sent: int
     messages_accepted: int
     ledger_paths: tuple[str, ...] = ()
-    departed: Mapping[str, float] = field(default_factory=dict)  # live: node -> last time heard
 
 
 def add_rejections(*counts: Mapping[str, int]) -> dict[str, int]:
